@@ -1,0 +1,442 @@
+"""The results domain: the catalog (models, GPUs, configurations, published claims),
+contributors and their signed submissions, results, and per-configuration summaries."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+
+
+class ImageModelQuerySet(models.QuerySet):
+    def public(self):
+        return self.filter(is_test_model=False)
+
+
+class ImageModel(models.Model):
+    """An image-generation model that the platform benchmarks."""
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=128)
+    hf_repo = models.CharField(max_length=200, blank=True)
+    licence = models.CharField(max_length=64, blank=True)
+    parameters_billion = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
+    default_steps = models.PositiveIntegerField()
+    default_guidance = models.FloatField()
+    default_width = models.PositiveIntegerField(default=1024)
+    default_height = models.PositiveIntegerField(default=1024)
+    description = models.TextField(blank=True)
+    # Test models (the tiny random pipeline) are real data but never shown in public
+    # listings by default, and never mixed with the model they imitate.
+    is_test_model = models.BooleanField(default=False)
+    sort_order = models.PositiveIntegerField(default=0)
+
+    objects = ImageModelQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["sort_order", "slug"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("checkpages:model", args=[self.slug])
+
+
+class GpuQuerySet(models.QuerySet):
+    def listed(self):
+        """Cards shown in public listings: not auto-created from an unknown name."""
+        return self.filter(is_flagged=False)
+
+
+class Gpu(models.Model):
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=128)
+    vendor = models.CharField(max_length=32, default="NVIDIA")
+    # e.g. "GeForce RTX 40", "Data centre", "CPU"; pages group cards by family.
+    family = models.CharField(max_length=64, blank=True)
+    # The names NVML reports for this card (nvmlDeviceGetName), matched case-insensitively.
+    nvml_names = models.JSONField(default=list, blank=True)
+    vram_mb = models.PositiveIntegerField(null=True, blank=True)
+    architecture = models.CharField(max_length=32, blank=True)
+    compute_capability = models.CharField(max_length=8, blank=True)
+    sm = models.CharField(max_length=16, blank=True)
+    memory_bandwidth_gbs = models.FloatField(null=True, blank=True)
+    bf16_tflops = models.FloatField(null=True, blank=True, help_text="Dense BF16 tensor TFLOPS")
+    board_power_w = models.PositiveIntegerField(null=True, blank=True)
+    is_laptop = models.BooleanField(default=False)
+    # Created automatically from a GPU name the catalog did not know; awaits review.
+    is_flagged = models.BooleanField(default=False)
+    sort_order = models.PositiveIntegerField(default=0)
+
+    objects = GpuQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["sort_order", "slug"]
+        verbose_name = "GPU"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def vram_gb(self) -> float | None:
+        return None if self.vram_mb is None else self.vram_mb / 1024
+
+
+class Runtime(models.TextChoices):
+    DIFFUSERS = "diffusers", "diffusers"
+    COMFYUI = "comfyui", "ComfyUI"
+
+
+class Precision(models.TextChoices):
+    BF16 = "bf16", "BF16"
+    FP8 = "fp8", "FP8"
+
+
+class Offload(models.TextChoices):
+    NONE = "none", "none (fully resident)"
+    MODEL = "model", "model CPU offload"
+    SEQUENTIAL = "sequential", "sequential CPU offload"
+
+
+class Preset(models.TextChoices):
+    BF16_RESIDENT = "bf16-resident", "BF16, fully resident"
+    BF16_MODEL_OFFLOAD = "bf16-model-offload", "BF16, model CPU offload"
+    FP8 = "fp8", "FP8"
+
+
+# The fields of each standard preset; runtime, resolution and steps stay separate fields.
+PRESET_FIELDS = {
+    Preset.BF16_RESIDENT: {"precision": Precision.BF16, "offload": Offload.NONE},
+    Preset.BF16_MODEL_OFFLOAD: {"precision": Precision.BF16, "offload": Offload.MODEL},
+    Preset.FP8: {"precision": Precision.FP8, "offload": Offload.NONE},
+}
+
+
+def preset_for(precision: str, offload: str) -> str:
+    for preset, fields in PRESET_FIELDS.items():
+        if fields["precision"] == precision and fields["offload"] == offload:
+            return preset.value
+    return ""
+
+
+class Configuration(models.Model):
+    """The things that change the numbers. Results are grouped by configuration."""
+
+    runtime = models.CharField(max_length=16, choices=Runtime.choices)
+    precision = models.CharField(max_length=8, choices=Precision.choices)
+    offload = models.CharField(max_length=16, choices=Offload.choices)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    steps = models.PositiveIntegerField()
+    # Derived from precision and offload; blank when no standard preset matches.
+    preset = models.CharField(max_length=32, choices=Preset.choices, blank=True)
+
+    class Meta:
+        ordering = ["runtime", "precision", "offload", "width", "height", "steps"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["runtime", "precision", "offload", "width", "height", "steps"],
+                name="unique_configuration",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+    def save(self, *args, **kwargs):
+        self.preset = preset_for(self.precision, self.offload)
+        super().save(*args, **kwargs)
+
+    @property
+    def slug(self) -> str:
+        size = f"{self.width}x{self.height}"
+        return f"{self.runtime}-{self.precision}-{self.offload}-{size}-{self.steps}"
+
+    @property
+    def label(self) -> str:
+        name = self.preset or f"{self.precision} {self.offload} offload"
+        runtime = self.get_runtime_display()
+        return f"{name} ({runtime}, {self.width}x{self.height}, {self.steps} steps)"
+
+
+class PublishedClaim(models.Model):
+    """A published figure, shown beside the community's measurements with its source."""
+
+    model = models.ForeignKey(ImageModel, on_delete=models.CASCADE, related_name="claims")
+    # Null when the claim names a class of cards ("16 GB-class") rather than one card.
+    gpu = models.ForeignKey(
+        Gpu, on_delete=models.CASCADE, related_name="claims", null=True, blank=True
+    )
+    gpu_label = models.CharField(max_length=64)
+    path = models.CharField(max_length=128, help_text="How it was run, in the source's words")
+    configuration = models.ForeignKey(
+        Configuration, on_delete=models.SET_NULL, null=True, blank=True, related_name="claims"
+    )
+    figure = models.CharField(max_length=128, help_text="The claim as published")
+    seconds_per_image = models.FloatField(null=True, blank=True)
+    peak_vram_gb = models.FloatField(null=True, blank=True)
+    # VRAM left for the model on a card that drives a display (a line on memory plots).
+    usable_vram_gb = models.FloatField(null=True, blank=True)
+    source = models.CharField(max_length=128)
+    source_url = models.URLField(blank=True)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["model", "gpu_label", "source"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model", "gpu_label", "path", "source"], name="unique_claim"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.gpu_label} {self.figure}"
+
+
+class Contributor(models.Model):
+    """A contributor is an Ed25519 key; trusted on first use and bound to its key id."""
+
+    key_id = models.CharField(max_length=40, unique=True)
+    public_key = models.CharField(max_length=64, help_text="Raw Ed25519 public key, hex")
+    display_name = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.display_name or self.key_id
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+class SubmissionStatus(models.TextChoices):
+    ACCEPTED = "accepted", "accepted"
+    FLAGGED = "flagged", "flagged by a moderator"
+    REJECTED = "rejected", "rejected by a moderator"
+    WITHDRAWN = "withdrawn", "withdrawn by its contributor"
+
+
+# Statuses whose results count in summaries. A flagged result stays visible on its
+# permalink with the moderator's reason but leaves the aggregates, like a rejected one.
+COUNTED_STATUSES = (SubmissionStatus.ACCEPTED,)
+
+
+class Submission(models.Model):
+    contributor = models.ForeignKey(
+        Contributor, on_delete=models.PROTECT, related_name="submissions"
+    )
+    client_submission_id = models.UUIDField()
+    nonce = models.CharField(max_length=64)
+    # The request body exactly as received, so anyone can re-verify the signature.
+    body = models.TextField()
+    body_sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(help_text="The envelope's creation time")
+    received_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(
+        max_length=16, choices=SubmissionStatus.choices, default=SubmissionStatus.ACCEPTED
+    )
+    moderation_reason = models.TextField(blank=True)
+    # The 201 answer, replayed for an identical retry of the same submission id.
+    response = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contributor", "client_submission_id"], name="unique_submission_id"
+            ),
+            models.UniqueConstraint(fields=["contributor", "nonce"], name="unique_nonce"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contributor.key_id} {self.client_submission_id}"
+
+
+class Outcome(models.TextChoices):
+    SUCCESS = "success", "success"
+    OUT_OF_MEMORY = "out_of_memory", "out of memory"
+    ERROR = "error", "error"
+
+
+class Stage(models.TextChoices):
+    LOAD = "load", "model load"
+    WARMUP = "warmup", "warm-up"
+    TEXT_ENCODING = "text_encoding", "text encoding"
+    DENOISING = "denoising", "denoising"
+    VAE_DECODE = "vae_decode", "VAE decode"
+    OTHER = "other", "other"
+
+
+class ResultQuerySet(models.QuerySet):
+    def counted(self):
+        """Results that count in summaries (not withdrawn, rejected or flagged)."""
+        return self.filter(submission__status__in=COUNTED_STATUSES)
+
+    def for_pair(self, model, gpu):
+        return self.filter(model=model, gpu=gpu)
+
+    def for_group(self, model, gpu, configuration):
+        return self.filter(model=model, gpu=gpu, configuration=configuration)
+
+
+class Result(models.Model):
+    submission = models.OneToOneField(Submission, on_delete=models.CASCADE, related_name="result")
+    contributor = models.ForeignKey(Contributor, on_delete=models.PROTECT, related_name="results")
+    model = models.ForeignKey(ImageModel, on_delete=models.PROTECT, related_name="results")
+    gpu = models.ForeignKey(Gpu, on_delete=models.PROTECT, related_name="results")
+    configuration = models.ForeignKey(
+        Configuration, on_delete=models.PROTECT, related_name="results"
+    )
+    protocol_version = models.CharField(max_length=32)
+    protocol_hash = models.CharField(max_length=80)
+    # Full-size architecture with random weights: real speed and memory, no real image.
+    synthetic = models.BooleanField(default=False)
+
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    failed_stage = models.CharField(max_length=16, choices=Stage.choices, blank=True)
+    error_message = models.TextField(blank=True)
+
+    # Seconds per image over the timed runs (warm-up excluded); null when nothing ran.
+    runs = models.JSONField(default=list, help_text="Per-run timings, as submitted")
+    n_runs = models.PositiveIntegerField(default=0)
+    seconds_median = models.FloatField(null=True, blank=True)
+    seconds_p10 = models.FloatField(null=True, blank=True)
+    seconds_p90 = models.FloatField(null=True, blank=True)
+    seconds_mean = models.FloatField(null=True, blank=True)
+    seconds_stdev = models.FloatField(null=True, blank=True)
+    seconds_cv = models.FloatField(null=True, blank=True)
+    load_seconds = models.FloatField(null=True, blank=True)
+    text_encoding_seconds = models.FloatField(null=True, blank=True)
+    denoising_seconds = models.FloatField(null=True, blank=True)
+    vae_decode_seconds = models.FloatField(null=True, blank=True)
+
+    # Memory, MiB: the four peaks, the device's usage before loading, and host memory.
+    baseline_device_mb = models.FloatField(null=True, blank=True)
+    peak_allocated_mb = models.FloatField(null=True, blank=True)
+    peak_reserved_mb = models.FloatField(null=True, blank=True)
+    peak_process_mb = models.FloatField(null=True, blank=True)
+    peak_device_mb = models.FloatField(null=True, blank=True)
+    peak_rss_mb = models.FloatField(null=True, blank=True)
+    system_ram_mb = models.FloatField(null=True, blank=True)
+
+    energy_joules_per_image = models.FloatField(null=True, blank=True)
+
+    driver_version = models.CharField(max_length=32, blank=True)
+    torch_version = models.CharField(max_length=64, blank=True)
+    diffusers_version = models.CharField(max_length=32, blank=True)
+    runtime_version = models.CharField(max_length=64, blank=True)
+    agent_version = models.CharField(max_length=32, blank=True)
+    drives_display = models.BooleanField(null=True, blank=True)
+    # Everything else the agent reported about the machine (no personal data).
+    environment = models.JSONField(default=dict, blank=True)
+    telemetry = models.JSONField(default=dict, blank=True)
+
+    image_phash = models.CharField(max_length=32, blank=True)
+    thumbnail_png = models.BinaryField(null=True, blank=True)
+
+    # Set by aggregation: a modified z-score above 3.5 within its group.
+    is_outlier = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Bumped on every change that affects aggregates (new, withdrawn, moderated), so
+    # reconcile can find groups whose summary is older than their results.
+    changed_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    objects = ResultQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["model", "gpu", "configuration"], name="result_group"),
+            models.Index(fields=["created_at", "id"], name="result_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Result {self.pk}: {self.model.slug} on {self.gpu.slug}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("checkpages:result", args=[self.pk])
+
+
+class Verdict(models.TextChoices):
+    RUNS = "runs", "runs"
+    NEEDS_OFFLOAD = "needs_offload", "needs offload"
+    DOES_NOT_FIT = "does_not_fit", "does not fit"
+    UNKNOWN = "unknown", "unknown"
+
+
+class SummaryQuerySet(models.QuerySet):
+    def for_pair(self, model, gpu):
+        return self.filter(model=model, gpu=gpu)
+
+    def stale(self):
+        """Summaries older than the newest change to their group's results."""
+        newest = Result.objects.filter(
+            model=models.OuterRef("model"),
+            gpu=models.OuterRef("gpu"),
+            configuration=models.OuterRef("configuration"),
+        ).order_by("-changed_at")
+        return self.annotate(
+            results_changed_at=models.Subquery(newest.values("changed_at")[:1])
+        ).filter(Q(results_changed_at__gt=models.F("computed_at")))
+
+
+class Summary(models.Model):
+    """Aggregates of one (model, GPU, configuration) group, read by pages and the API."""
+
+    model = models.ForeignKey(ImageModel, on_delete=models.CASCADE, related_name="summaries")
+    gpu = models.ForeignKey(Gpu, on_delete=models.CASCADE, related_name="summaries")
+    configuration = models.ForeignKey(
+        Configuration, on_delete=models.CASCADE, related_name="summaries"
+    )
+    n_results = models.PositiveIntegerField(default=0)
+    n_contributors = models.PositiveIntegerField(default=0)
+    n_success = models.PositiveIntegerField(default=0)
+    n_out_of_memory = models.PositiveIntegerField(default=0)
+    n_error = models.PositiveIntegerField(default=0)
+    n_outliers = models.PositiveIntegerField(default=0)
+    # Out-of-memory and error counts by stage, e.g. {"vae_decode": 3}.
+    failures_by_stage = models.JSONField(default=dict, blank=True)
+
+    # Headline seconds per image: over successful, non-outlier results' medians.
+    seconds_median = models.FloatField(null=True, blank=True)
+    seconds_p10 = models.FloatField(null=True, blank=True)
+    seconds_p90 = models.FloatField(null=True, blank=True)
+    # Every non-outlier successful result's median, for distribution plots.
+    seconds_values = models.JSONField(default=list, blank=True)
+
+    peak_allocated_mb_median = models.FloatField(null=True, blank=True)
+    peak_allocated_mb_max = models.FloatField(null=True, blank=True)
+    peak_reserved_mb_median = models.FloatField(null=True, blank=True)
+    peak_reserved_mb_max = models.FloatField(null=True, blank=True)
+    peak_process_mb_median = models.FloatField(null=True, blank=True)
+    peak_process_mb_max = models.FloatField(null=True, blank=True)
+    peak_device_mb_median = models.FloatField(null=True, blank=True)
+    peak_device_mb_max = models.FloatField(null=True, blank=True)
+    peak_rss_mb_median = models.FloatField(null=True, blank=True)
+    peak_rss_mb_max = models.FloatField(null=True, blank=True)
+    energy_joules_per_image_median = models.FloatField(null=True, blank=True)
+
+    newest_driver_version = models.CharField(max_length=32, blank=True)
+    newest_versions = models.JSONField(default=dict, blank=True)
+    # Per-version medians for trend plots: {"driver": {"580.1": 2.3}, "diffusers": {...}}.
+    trend = models.JSONField(default=dict, blank=True)
+    verdict = models.CharField(max_length=16, choices=Verdict.choices, default=Verdict.UNKNOWN)
+    computed_at = models.DateTimeField()
+
+    objects = SummaryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["model", "gpu", "configuration"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "gpu", "configuration"], name="unique_summary")
+        ]
+        verbose_name_plural = "summaries"
+
+    def __str__(self) -> str:
+        return f"{self.model.slug} on {self.gpu.slug}, {self.configuration}"

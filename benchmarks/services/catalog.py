@@ -1,0 +1,140 @@
+"""Loading the catalog and mapping reported GPU names to catalog entries."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from benchmarks import catalog_data
+from benchmarks.models import Configuration, Gpu, ImageModel, PublishedClaim
+
+
+@dataclass
+class LoadReport:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def record(self, created: bool, changed: bool) -> None:
+        if created:
+            self.created += 1
+        elif changed:
+            self.updated += 1
+        else:
+            self.unchanged += 1
+
+    def __str__(self) -> str:
+        return f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged"
+
+
+def _upsert(model_class, lookup: dict, values: dict, report: LoadReport):
+    obj = model_class.objects.filter(**lookup).first()
+    if obj is None:
+        obj = model_class.objects.create(**lookup, **values)
+        report.record(created=True, changed=False)
+        return obj
+    changed = [name for name, value in values.items() if getattr(obj, name) != value]
+    if changed:
+        for name in changed:
+            setattr(obj, name, values[name])
+        obj.save()
+    report.record(created=False, changed=bool(changed))
+    return obj
+
+
+@transaction.atomic
+def load_catalog() -> LoadReport:
+    """Create or update every catalog entry; running it again changes nothing."""
+    report = LoadReport()
+    models = {}
+    for entry in catalog_data.MODELS:
+        values = dict(entry)
+        slug = values.pop("slug")
+        if values["parameters_billion"] is not None:
+            from decimal import Decimal
+
+            values["parameters_billion"] = Decimal(values["parameters_billion"])
+        models[slug] = _upsert(ImageModel, {"slug": slug}, values, report)
+
+    gpus = {}
+    for entry in catalog_data.GPUS:
+        values = dict(entry)
+        slug = values.pop("slug")
+        values["is_flagged"] = False
+        gpus[slug] = _upsert(Gpu, {"slug": slug}, values, report)
+
+    configurations = {}
+    for entry in catalog_data.CONFIGURATIONS:
+        lookup = {**entry, **catalog_data.STANDARD_RESOLUTION}
+        config = _upsert(Configuration, lookup, {}, report)
+        configurations[(entry["runtime"], entry["precision"], entry["offload"])] = config
+
+    for entry in catalog_data.CLAIMS:
+        values = dict(entry)
+        lookup = {
+            "model": models[values.pop("model")],
+            "gpu_label": values.pop("gpu_label"),
+            "path": values.pop("path"),
+            "source": values.pop("source"),
+        }
+        gpu_slug = values.pop("gpu")
+        values["gpu"] = gpus[gpu_slug] if gpu_slug else None
+        config_key = values.pop("configuration")
+        values["configuration"] = configurations[config_key] if config_key else None
+        _upsert(PublishedClaim, lookup, values, report)
+    return report
+
+
+_VENDOR_WORDS = re.compile(r"\b(nvidia|geforce)\b", re.IGNORECASE)
+_LAPTOP_WORDS = re.compile(r"\b(laptop gpu|laptop|mobile|max-q)\b", re.IGNORECASE)
+
+
+def slug_for_gpu_name(name: str, vram_mb: float | None = None) -> str:
+    """A slug for a GPU name the catalog does not know: 'rtx-4090-laptop', 'rtx-a6000'."""
+    laptop = bool(_LAPTOP_WORDS.search(name))
+    base = _LAPTOP_WORDS.sub(" ", _VENDOR_WORDS.sub(" ", name))
+    slug = re.sub(r"[^a-z0-9]+", "-", base.lower()).strip("-") or "unknown-gpu"
+    if laptop:
+        slug += "-laptop"
+    return slug[:64]
+
+
+def _normalise(name: str) -> str:
+    return " ".join(name.lower().split())
+
+
+def gpu_for_reported_name(name: str, vram_mb: float | None = None) -> Gpu:
+    """The catalog GPU that NVML's name (and memory size) describe.
+
+    A name the catalog does not know becomes a new entry, flagged for review; laptop
+    parts never map to the desktop card of the same number.
+    """
+    wanted = _normalise(name)
+    if not wanted:
+        return Gpu.objects.get(slug="cpu")
+    slug = slug_for_gpu_name(name)
+    if not _LAPTOP_WORDS.search(name):
+        candidates = [
+            gpu for gpu in Gpu.objects.all() if wanted in {_normalise(n) for n in gpu.nvml_names}
+        ]
+        for gpu in candidates:
+            if not vram_mb or not gpu.vram_mb or abs(gpu.vram_mb - vram_mb) <= gpu.vram_mb * 0.1:
+                return gpu
+        if candidates and vram_mb:
+            # Same name, other memory size (the RTX 5060 Ti comes with 8 or 16 GB).
+            slug = f"{slug}-{round(vram_mb / 1024)}gb"
+    gpu, _ = Gpu.objects.get_or_create(
+        slug=slug,
+        defaults={
+            "name": name.strip()[:128],
+            "nvml_names": [name.strip()],
+            "vram_mb": round(vram_mb / 1024) * 1024 if vram_mb else None,
+            "family": "Laptop" if _LAPTOP_WORDS.search(name) else "Other",
+            "is_laptop": bool(_LAPTOP_WORDS.search(name)),
+            "is_flagged": True,
+            "sort_order": 950,
+        },
+    )
+    return gpu

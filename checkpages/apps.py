@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CheckpagesConfig(AppConfig):
+    name = "checkpages"
+    verbose_name = "Check pages"

@@ -1,0 +1,13 @@
+import os
+import sys
+
+from django.core.wsgi import get_wsgi_application
+
+from config.env import ConfigurationError
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+try:
+    application = get_wsgi_application()
+except ConfigurationError as exc:
+    sys.exit(f"klein-bench: {exc}")

@@ -1,0 +1,15 @@
+import pytest
+
+from config.celery import app as celery_app
+
+# Unit tests run tasks in-process; tests of the real worker start one in a subprocess.
+celery_app.conf.task_always_eager = True
+celery_app.conf.task_eager_propagates = True
+
+
+@pytest.fixture
+def catalog(db):
+    """The catalog as `loadcatalog` writes it."""
+    from benchmarks.services.catalog import load_catalog
+
+    load_catalog()
