@@ -2,10 +2,19 @@ from django.contrib import admin
 from django.urls import include, path
 
 from benchmarks.views import healthz
+from config.dispatch import by_method
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path(
+        "contribute",
+        by_method(
+            get="checkpages.views.contribute_page",
+            post="benchmarks.api.contribute.contribute",
+        ),
+        name="contribute",
+    ),
     path("", include("benchmarks.urls")),
     path("", include("checkpages.urls")),
 ]
