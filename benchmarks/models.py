@@ -281,8 +281,8 @@ class ResultQuerySet(models.QuerySet):
     def for_pair(self, model, gpu):
         return self.filter(model=model, gpu=gpu)
 
-    def for_group(self, model, gpu, configuration):
-        return self.filter(model=model, gpu=gpu, configuration=configuration)
+    def for_group(self, model, gpu, configuration, synthetic=False):
+        return self.filter(model=model, gpu=gpu, configuration=configuration, synthetic=synthetic)
 
 
 class Result(models.Model):
@@ -352,7 +352,9 @@ class Result(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
-            models.Index(fields=["model", "gpu", "configuration"], name="result_group"),
+            models.Index(
+                fields=["model", "gpu", "configuration", "synthetic"], name="result_group"
+            ),
             models.Index(fields=["created_at", "id"], name="result_created"),
         ]
 
@@ -374,12 +376,19 @@ class SummaryQuerySet(models.QuerySet):
     def for_pair(self, model, gpu):
         return self.filter(model=model, gpu=gpu)
 
+    def real(self):
+        return self.filter(synthetic=False)
+
+    def synthetic(self):
+        return self.filter(synthetic=True)
+
     def stale(self):
         """Summaries older than the newest change to their group's results."""
         newest = Result.objects.filter(
             model=models.OuterRef("model"),
             gpu=models.OuterRef("gpu"),
             configuration=models.OuterRef("configuration"),
+            synthetic=models.OuterRef("synthetic"),
         ).order_by("-changed_at")
         return self.annotate(
             results_changed_at=models.Subquery(newest.values("changed_at")[:1])
@@ -387,13 +396,18 @@ class SummaryQuerySet(models.QuerySet):
 
 
 class Summary(models.Model):
-    """Aggregates of one (model, GPU, configuration) group, read by pages and the API."""
+    """Aggregates of one (model, GPU, configuration) group, read by pages and the API.
+
+    Synthetic results (full-size architecture, random weights) form groups of their own,
+    so they never mix with measurements of the real model.
+    """
 
     model = models.ForeignKey(ImageModel, on_delete=models.CASCADE, related_name="summaries")
     gpu = models.ForeignKey(Gpu, on_delete=models.CASCADE, related_name="summaries")
     configuration = models.ForeignKey(
         Configuration, on_delete=models.CASCADE, related_name="summaries"
     )
+    synthetic = models.BooleanField(default=False)
     n_results = models.PositiveIntegerField(default=0)
     n_contributors = models.PositiveIntegerField(default=0)
     n_success = models.PositiveIntegerField(default=0)
