@@ -160,6 +160,12 @@ class Configuration(models.Model):
         return f"{name} ({runtime}, {self.width}x{self.height}, {self.steps} steps)"
 
 
+class PublishedClaimQuerySet(models.QuerySet):
+    def for_pair(self, model, gpu):
+        """Claims about this card, and the model's claims that name no single card."""
+        return self.filter(model=model).filter(Q(gpu=gpu) | Q(gpu__isnull=True))
+
+
 class PublishedClaim(models.Model):
     """A published figure, shown beside the community's measurements with its source."""
 
@@ -181,6 +187,8 @@ class PublishedClaim(models.Model):
     source = models.CharField(max_length=128)
     source_url = models.URLField(blank=True)
     note = models.TextField(blank=True)
+
+    objects = PublishedClaimQuerySet.as_manager()
 
     class Meta:
         ordering = ["model", "gpu_label", "source"]
@@ -242,8 +250,13 @@ class Submission(models.Model):
         max_length=16, choices=SubmissionStatus.choices, default=SubmissionStatus.ACCEPTED
     )
     moderation_reason = models.TextField(blank=True)
+    moderated_at = models.DateTimeField(null=True, blank=True)
     # The 201 answer, replayed for an identical retry of the same submission id.
     response = models.JSONField(null=True, blank=True)
+    # The contributor's signed withdrawal, kept verbatim as the proof that they asked.
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawal_reason = models.TextField(blank=True)
+    withdrawal_body = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-received_at"]
@@ -352,8 +365,10 @@ class Result(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
+            # A group's results, and (for reconcile) the newest change among them.
             models.Index(
-                fields=["model", "gpu", "configuration", "synthetic"], name="result_group"
+                fields=["model", "gpu", "configuration", "synthetic", "changed_at"],
+                name="result_group_changed",
             ),
             models.Index(fields=["created_at", "id"], name="result_created"),
         ]
@@ -381,6 +396,15 @@ class SummaryQuerySet(models.QuerySet):
 
     def synthetic(self):
         return self.filter(synthetic=True)
+
+    def version(self) -> str:
+        """Changes whenever one of these summaries is recomputed, added or removed: the
+        pages' cache keys, so a new summary means a new page."""
+        stats = self.aggregate(
+            newest=models.Max("computed_at"), n=models.Count("id"), top=models.Max("id")
+        )
+        newest = stats["newest"].timestamp() if stats["newest"] else 0
+        return f"{stats['n']}-{stats['top'] or 0}-{newest:.6f}"
 
     def stale(self):
         """Summaries older than the newest change to their group's results."""
@@ -448,7 +472,9 @@ class Summary(models.Model):
     class Meta:
         ordering = ["model", "gpu", "configuration"]
         constraints = [
-            models.UniqueConstraint(fields=["model", "gpu", "configuration"], name="unique_summary")
+            models.UniqueConstraint(
+                fields=["model", "gpu", "configuration", "synthetic"], name="unique_summary_group"
+            )
         ]
         verbose_name_plural = "summaries"
 

@@ -1,3 +1,25 @@
-from django.urls import path  # noqa: F401 - the contributions and API routes go here
+"""Routes of the benchmarks app: signed withdrawal, the REST API and its schema.
 
-urlpatterns: list = []
+POST /contribute is routed in config/urls.py, where it shares its address with the
+contribute page.
+"""
+
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from benchmarks.api import contribute, errors, views
+
+app_name = "benchmarks"
+
+urlpatterns = [
+    path("contribute/<int:result_id>", contribute.withdraw, name="withdraw"),
+    path("api/v1/models", views.ModelList.as_view(), name="api-models"),
+    path("api/v1/gpus", views.GpuList.as_view(), name="api-gpus"),
+    path("api/v1/checks/<str:model>/<str:gpu>", views.Check.as_view(), name="api-check"),
+    path("api/v1/results", views.ResultList.as_view(), name="api-results"),
+    path("api/v1/results/<str:id>", views.ResultDetail.as_view(), name="api-result"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="benchmarks:api-schema"), name="api-docs"),
+    # Anything else under /api/ answers a JSON 404 like the endpoints do.
+    re_path(r"^api/", errors.not_found),
+]

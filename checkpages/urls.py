@@ -1,11 +1,13 @@
 from django.urls import path
-from django.views.generic import TemplateView
+
+from checkpages import views
 
 app_name = "checkpages"
 
-# Placeholder routes so reverse() works; the check pages replace them.
 urlpatterns = [
-    path("", TemplateView.as_view(template_name="checkpages/home.html"), name="home"),
-    path("check/<slug:model>/", TemplateView.as_view(template_name="x"), name="model"),
-    path("r/<int:pk>", TemplateView.as_view(template_name="x"), name="result"),
+    path("", views.home, name="home"),
+    path("check/", views.index, name="index"),
+    path("check/<slug:model>/", views.model_page, name="model"),
+    path("check/<slug:model>/<slug:gpu>/", views.pair, name="pair"),
+    path("r/<int:pk>", views.result, name="result"),
 ]

@@ -1,17 +1,34 @@
 """Small helpers that read settings from the environment.
 
 Every problem becomes a ConfigurationError with one sentence that names the variable and
-what it should look like; manage.py, wsgi.py and celery.py print it instead of a traceback.
+what it should look like; manage.py, wsgi.py and celery.py end start-up with it through
+`stop()` instead of a traceback.
 """
 
 from __future__ import annotations
 
 import os
-from urllib.parse import urlparse
+import sys
+from typing import NoReturn
+from urllib.parse import ParseResult, urlparse
 
 
 class ConfigurationError(Exception):
     pass
+
+
+# gunicorn stops when a worker exits with status 4 ("app failed to load"); after any other
+# status it starts the worker again, forever, and the message scrolls away.
+EXIT_STATUS = 4
+
+
+def stop(exc: ConfigurationError) -> NoReturn:
+    """End start-up with the one-sentence message, for every entry point alike."""
+    # The real stderr: celery beat has redirected sys.stderr into its logger by the time
+    # it can check its broker.
+    stream = sys.__stderr__ or sys.stderr
+    print(f"klein-bench: {exc}", file=stream, flush=True)
+    sys.exit(EXIT_STATUS)
 
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -56,15 +73,21 @@ def database_from_url(name: str, url: str) -> dict:
     import dj_database_url
 
     example = "postgres://USER:PASSWORD@HOST:5432/DBNAME"
-    parsed = urlparse(url)
+    parsed = _parse(name, url, example)
     if parsed.scheme not in {"postgres", "postgresql", "pgsql"}:
-        raise ConfigurationError(f"{name} must be a PostgreSQL URL like {example}, not {url!r}.")
+        raise ConfigurationError(
+            f"{name} must be a PostgreSQL URL like {example}, not {_shown(parsed)!r}."
+        )
     if not parsed.hostname and not parsed.path.strip("/"):
         raise ConfigurationError(f"{name} must name a host and a database, like {example}.")
+    _check_port(name, parsed, example)
     try:
         config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
-    except ValueError as exc:
-        raise ConfigurationError(f"{name} is not a valid URL like {example}: {exc}.") from None
+    except ValueError:
+        raise ConfigurationError(
+            f"{name} is not a valid URL; write it like {example}, with special characters "
+            "in the password percent-encoded."
+        ) from None
     if not config.get("NAME"):
         raise ConfigurationError(f"{name} must name a database, like {example}.")
     return config
@@ -72,11 +95,41 @@ def database_from_url(name: str, url: str) -> dict:
 
 def redis_url(name: str, url: str) -> str:
     example = "redis://HOST:6379/0"
-    parsed = urlparse(url)
+    parsed = _parse(name, url, example)
     if parsed.scheme not in {"redis", "rediss"} or not parsed.hostname:
-        raise ConfigurationError(f"{name} must be a Redis URL like {example}, not {url!r}.")
-    try:
-        parsed.port  # noqa: B018 - raises ValueError for a port that is not a number
-    except ValueError:
-        raise ConfigurationError(f"{name} has a bad port; use a URL like {example}.") from None
+        raise ConfigurationError(
+            f"{name} must be a Redis URL like {example}, not {_shown(parsed)!r}."
+        )
+    _check_port(name, parsed, example)
+    database = parsed.path.strip("/")
+    if database and not database.isdigit():
+        raise ConfigurationError(
+            f"{name} must end with a database number, like {example}, not /{database}."
+        )
     return url
+
+
+def _parse(name: str, url: str, example: str) -> ParseResult:
+    try:
+        return urlparse(url)
+    except ValueError:  # e.g. an unbalanced "[" read as an IPv6 address
+        raise ConfigurationError(
+            f"{name} is not a valid URL; write it like {example}, with special characters "
+            "in the password percent-encoded."
+        ) from None
+
+
+def _shown(parsed: ParseResult) -> str:
+    """The URL as it may appear in an error message: with any password masked."""
+    if parsed.password is None:
+        return parsed.geturl()
+    return parsed._replace(netloc=parsed.netloc.replace(f":{parsed.password}@", ":***@")).geturl()
+
+
+def _check_port(name: str, parsed: ParseResult, example: str) -> None:
+    try:
+        parsed.port  # noqa: B018 - raises ValueError for a port that is not a number 0-65535
+    except ValueError:
+        raise ConfigurationError(
+            f"{name} has a bad port; the port is a number up to 65535, as in {example}."
+        ) from None

@@ -28,7 +28,13 @@ if DEBUG:
     SECRET_KEY = SECRET_KEY or "django-insecure-development-only-key-do-not-use-in-production"
     ALLOWED_HOSTS = ALLOWED_HOSTS or ["127.0.0.1", "localhost", "[::1]", "testserver"]
 else:
-    if len(SECRET_KEY) < 50:
+    # The same test as Django's deploy check (security.W009), so a key that passes here
+    # passes `check --deploy` too.
+    if (
+        len(SECRET_KEY) < 50
+        or len(set(SECRET_KEY)) < 5
+        or SECRET_KEY.startswith("django-insecure-")
+    ):
         raise ConfigurationError(
             "SECRET_KEY must be set to a random string of at least 50 characters when "
             "DJANGO_DEBUG is off (for example: python -c 'import secrets; "
@@ -54,6 +60,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "benchmarks",
     "checkpages",
 ]
@@ -106,7 +113,8 @@ if REDIS_URL:
     redis_url("REDIS_URL", REDIS_URL)
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Degrades to a miss while Redis is down, so pages keep answering.
+            "BACKEND": "config.cache.ResilientRedisCache",
             "LOCATION": REDIS_URL,
             "TIMEOUT": 3600,
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
@@ -148,6 +156,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT") or BASE_DIR / "staticfiles")
+# Only production collects static files; in development and tests STATIC_ROOT may not
+# exist, and WhiteNoise would warn about it on every start.
+WHITENOISE_AUTOREFRESH = DEBUG
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -184,6 +195,10 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from the installed package, not a CDN, so /api/docs/ works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Production hardening (manage.py check --deploy is clean with DJANGO_DEBUG off).

@@ -127,3 +127,70 @@ def signed_document(
 
 def signed_body(payload: Any, key: wire.SigningKey | None = None, **envelope: Any) -> bytes:
     return wire.encode(signed_document(payload, key, **envelope))
+
+
+def make_result(
+    *,
+    model: str = "flux-2-klein-4b",
+    gpu: str = "rtx-4090",
+    configuration: dict[str, Any] | None = None,
+    seconds: float | None = 2.0,
+    outcome: str = "success",
+    status: str = "accepted",
+    contributor: Any = None,
+    synthetic: bool = False,
+    **fields: Any,
+):
+    """A stored Result (with its Submission) without going through the API, for tests of
+    what reads results. The catalog must be loaded. `configuration` overrides the
+    standard bf16-resident 1024x1024 4-step one; `fields` set any Result column."""
+    import hashlib
+    import uuid
+
+    from django.utils import timezone
+
+    from benchmarks.models import Configuration, Contributor, Gpu, ImageModel, Result, Submission
+
+    if contributor is None:
+        key = wire.SigningKey.generate()
+        contributor = Contributor.objects.create(
+            key_id=key.key_id, public_key=key.public_bytes.hex()
+        )
+    config_fields = {
+        "runtime": "diffusers",
+        "precision": "bf16",
+        "offload": "none",
+        "width": 1024,
+        "height": 1024,
+        "steps": 4,
+        **(configuration or {}),
+    }
+    config, _ = Configuration.objects.get_or_create(**config_fields)
+    body = f'{{"test": "{uuid.uuid4()}"}}'
+    submission = Submission.objects.create(
+        contributor=contributor,
+        client_submission_id=uuid.uuid4(),
+        nonce=uuid.uuid4().hex,
+        body=body,
+        body_sha256=hashlib.sha256(body.encode()).hexdigest(),
+        created_at=timezone.now(),
+        status=status,
+    )
+    if outcome == "success" and seconds is not None:
+        fields.setdefault("runs", runs(seconds, seconds, seconds))
+        fields.setdefault("n_runs", 3)
+        fields.setdefault("seconds_median", seconds)
+    elif outcome != "success":
+        fields.setdefault("failed_stage", "vae_decode")
+    return Result.objects.create(
+        submission=submission,
+        contributor=contributor,
+        model=ImageModel.objects.get(slug=model),
+        gpu=Gpu.objects.get(slug=gpu),
+        configuration=config,
+        protocol_version=CURRENT.id,
+        protocol_hash=CURRENT.hash,
+        synthetic=synthetic,
+        outcome=outcome,
+        **fields,
+    )

@@ -45,9 +45,10 @@ PURPOSE_WITHDRAW = "klein-bench/withdraw/v1"
 PURPOSES = (PURPOSE_CONTRIBUTE, PURPOSE_WITHDRAW)
 
 KEY_ID_PREFIX = "kb1_"
-_KEY_ID_RE = re.compile(r"^kb1_[0-9a-f]{32}$")
-_HEX_RE = re.compile(r"^[0-9a-f]*$")
-_CREATED_AT_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+# Matched with fullmatch: "$" would also accept a trailing newline.
+_KEY_ID_RE = re.compile(r"kb1_[0-9a-f]{32}")
+_HEX_RE = re.compile(r"[0-9a-f]*")
+_CREATED_AT_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 ENVELOPE_FIELDS = ("format", "purpose", "key_id", "created_at", "nonce", "submission_id", "payload")
 
 
@@ -73,6 +74,8 @@ def canonical_json(value: Any) -> bytes:
         return rfc8785.dumps(value)
     except rfc8785.CanonicalizationError as exc:
         raise WireError(f"value cannot be canonicalized: {exc}") from exc
+    except RecursionError as exc:
+        raise WireError("value is nested too deeply") from exc
 
 
 def key_id_for(public_key: bytes) -> str:
@@ -223,7 +226,7 @@ class SignedDocument:
 
 
 def _hex_field(value: Any, name: str, length: int, errors: dict[str, str]) -> bytes | None:
-    if not isinstance(value, str) or len(value) != length or not _HEX_RE.match(value):
+    if not isinstance(value, str) or len(value) != length or not _HEX_RE.fullmatch(value):
         errors[name] = f"must be {length} lowercase hexadecimal characters"
         return None
     return bytes.fromhex(value)
@@ -239,6 +242,8 @@ def parse_document(raw: bytes | str | dict[str, Any]) -> SignedDocument:
             data = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise MalformedDocument({"body": f"is not valid JSON ({exc})"}) from exc
+        except RecursionError as exc:
+            raise MalformedDocument({"body": "is nested too deeply"}) from exc
     else:
         data = raw
     if not isinstance(data, dict):
@@ -268,11 +273,11 @@ def parse_document(raw: bytes | str | dict[str, Any]) -> SignedDocument:
     if "purpose" in envelope and envelope["purpose"] not in PURPOSES:
         errors["envelope.purpose"] = f"must be one of {', '.join(PURPOSES)}"
     key_id = envelope.get("key_id")
-    if "key_id" in envelope and not (isinstance(key_id, str) and _KEY_ID_RE.match(key_id)):
+    if "key_id" in envelope and not (isinstance(key_id, str) and _KEY_ID_RE.fullmatch(key_id)):
         errors["envelope.key_id"] = "must be 'kb1_' followed by 32 lowercase hexadecimal characters"
     created_at = envelope.get("created_at")
     if "created_at" in envelope:
-        if not (isinstance(created_at, str) and _CREATED_AT_RE.match(created_at)):
+        if not (isinstance(created_at, str) and _CREATED_AT_RE.fullmatch(created_at)):
             errors["envelope.created_at"] = "must be a UTC time like 2026-11-22T10:00:00Z"
         else:
             try:
@@ -281,7 +286,7 @@ def parse_document(raw: bytes | str | dict[str, Any]) -> SignedDocument:
                 errors["envelope.created_at"] = "is not a real date and time"
     nonce = envelope.get("nonce")
     if "nonce" in envelope and not (
-        isinstance(nonce, str) and 16 <= len(nonce) <= 64 and _HEX_RE.match(nonce)
+        isinstance(nonce, str) and 16 <= len(nonce) <= 64 and _HEX_RE.fullmatch(nonce)
     ):
         errors["envelope.nonce"] = "must be 16 to 64 lowercase hexadecimal characters"
     submission_id = envelope.get("submission_id")

@@ -1,0 +1,427 @@
+"""The ComfyUI runtime end to end against the stand-in ComfyUI server.
+
+A run produces a payload that follows the result schema; every failure ComfyUI can
+report becomes a result with its outcome and stage; and only runs ComfyUI finished
+are in it.
+"""
+
+from __future__ import annotations
+
+import os
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from comfyui_server import BF16_FILE, Behaviour, ComfyUIServer
+
+from klein_bench import gpu
+from klein_bench.errors import KleinBenchError
+from klein_bench.progress import SilentProgress
+from klein_bench.protocol import CURRENT
+from klein_bench.result import schema_errors
+from klein_bench.runners import comfyui
+
+NVML_NOTE = (
+    "NVML (the NVIDIA driver's monitoring library) is unavailable, so the VRAM, energy and "
+    "telemetry figures are left empty: `klein-bench doctor` says why."
+)
+
+
+@pytest.fixture(autouse=True)
+def isolated(monkeypatch, tmp_path):
+    monkeypatch.setenv("KLEIN_BENCH_HOME", str(tmp_path / "home"))
+    # The same answers on a machine with an NVIDIA driver as on CI's.
+    monkeypatch.setattr(gpu, "_nvml_module", None)
+    # The stand-in applies /free at once.
+    monkeypatch.setattr(comfyui, "FREE_SETTLE_S", 0.0)
+    monkeypatch.setattr(comfyui, "nvml", _no_nvml)
+
+
+def _no_nvml():
+    raise KleinBenchError("NVIDIA's NVML library was not found.")
+
+
+def benchmark(
+    behaviour: Behaviour | None = None, runs: int = 5, **kwargs: Any
+) -> tuple[dict[str, Any], ComfyUIServer, SilentProgress]:
+    progress = SilentProgress()
+    with ComfyUIServer(behaviour) as server:
+        payload = comfyui.run_protocol(
+            url=server.url, runs=runs, gpu_index=0, progress=progress, **kwargs
+        )
+    assert schema_errors(payload) == []
+    return payload, server, progress
+
+
+def finished_seconds(server: ComfyUIServer) -> list[float]:
+    """ComfyUI's own seconds for each prompt it finished, in order (warm-up first)."""
+    seconds = []
+    for entry in server.history.values():
+        messages = dict(entry["status"]["messages"])
+        if entry["status"]["status_str"] == "success":
+            end, start = messages["execution_success"], messages["execution_start"]
+            seconds.append((end["timestamp"] - start["timestamp"]) / 1000)
+    return seconds
+
+
+def test_a_run_gives_a_comfyui_fp8_result_that_follows_the_schema():
+    payload, _, progress = benchmark()
+
+    assert payload["model"] == "flux-2-klein-4b"
+    assert payload["synthetic"] is False
+    assert payload["protocol"] == {"id": CURRENT.id, "hash": CURRENT.hash}
+    assert payload["configuration"] == {
+        "runtime": "comfyui",
+        "precision": "fp8",
+        "offload": "none",
+        "width": 1024,
+        "height": 1024,
+        "steps": 4,
+        "preset": "fp8",
+        "fp8_method": "bfl-fp8-file",
+    }
+    assert payload["outcome"] == {"status": "success", "stage": None, "message": ""}
+    assert payload["gpu"] == {
+        "device": "cuda",
+        "name": "NVIDIA GeForce RTX 4090",
+        "memory_total_mb": 24564.0,
+        "compute_capability": None,
+        "uuid_hash": None,
+        "drives_display": None,
+        "power_limit_w": None,
+        "pcie_generation": None,
+        "pcie_width": None,
+    }
+    environment = payload["environment"]
+    assert (environment["runtime_version"], environment["runtime_flags"]) == ("0.8.2", [])
+    assert (environment["torch"], environment["cuda"], environment["python"]) == (
+        "2.9.1+cu128",
+        "12.8",
+        "3.12.3",
+    )
+    assert (environment["diffusers"], environment["transformers"]) == (None, None)
+    assert payload["evidence"]["phash"] is not None
+    assert payload["evidence"]["thumbnail_png"]
+    assert progress.stages == [
+        "Checking ComfyUI",
+        "Warm-up (ComfyUI loads the model files)",
+        *[f"Timed run {i} of 5" for i in range(1, 6)],
+    ]
+    # One progress tick per sampling step, warm-up included.
+    assert progress.events.count(("advance", 1)) == 6 * CURRENT.steps
+    assert progress.notes == [NVML_NOTE]
+
+
+def test_each_timed_run_is_comfyuis_own_time_beside_the_agents_clock():
+    payload, server, _ = benchmark()
+    runs = payload["timings"]["runs"]
+
+    assert [(r["prompt_index"], r["seed"]) for r in runs] == [
+        (i, CURRENT.seeds[i]) for i in range(5)
+    ]
+    assert [r["seconds"] for r in runs] == finished_seconds(server)[1:]
+    assert payload["timings"]["warmup_seconds"] == finished_seconds(server)[0]
+    for run in runs:
+        assert run["wall_seconds"] >= run["seconds"] - 0.002  # ComfyUI rounds to ms
+        assert run["text_encoding_seconds"] > 0
+        assert run["denoising_seconds"] > 0
+        assert run["vae_decode_seconds"] > 0
+    assert payload["timings"]["load_seconds"] > 0
+
+
+def test_comfyui_is_emptied_first_and_never_serves_a_timed_image_from_its_cache():
+    _, server, _ = benchmark()
+
+    assert server.free_calls == [{"unload_models": True, "free_memory": True}]
+    texts_and_seeds = [
+        (p["4"]["inputs"]["text"], p["7"]["inputs"]["noise_seed"]) for p in server.prompts
+    ]
+    assert texts_and_seeds == [
+        (f"{CURRENT.prompts[0]}, warm-up", max(CURRENT.seeds) + 1),
+        *[(CURRENT.prompts[i], CURRENT.seeds[i]) for i in range(5)],
+    ]
+    for entry in list(server.history.values())[1:]:
+        cached = dict(entry["status"]["messages"])["execution_cached"]["nodes"]
+        # Only the loaders and the fixed sampling setup may come from the cache.
+        assert {server.prompts[0][n]["class_type"] for n in cached} <= {
+            "UNETLoader",
+            "CLIPLoader",
+            "VAELoader",
+            "KSamplerSelect",
+            "Flux2Scheduler",
+            "EmptyFlux2LatentImage",
+        }
+
+
+def test_a_cache_that_would_serve_a_timed_image_stops_the_benchmark():
+    with ComfyUIServer(Behaviour(cache="lru")) as server, pytest.raises(KleinBenchError) as caught:
+        comfyui.run_protocol(url=server.url, runs=9, gpu_index=0, progress=SilentProgress())
+
+    assert caught.value.message == (
+        "ComfyUI served part of timed run 9 (CLIPTextEncode, ConditioningZeroOut, "
+        "PreviewImage, RandomNoise, SamplerCustomAdvanced, VAEDecode) from its cache, so it "
+        "cannot be timed: restart ComfyUI without --cache-lru or --cache-ram, or run at most "
+        "8 timed runs."
+    )
+
+
+def test_without_the_websocket_the_runner_polls_history_and_leaves_stage_times_empty():
+    payload, server, progress = benchmark(Behaviour(websocket=False))
+
+    assert payload["outcome"]["status"] == "success"
+    assert [r["seconds"] for r in payload["timings"]["runs"]] == finished_seconds(server)[1:]
+    for run in payload["timings"]["runs"]:
+        assert (run["text_encoding_seconds"], run["denoising_seconds"]) == (None, None)
+    assert payload["timings"]["load_seconds"] is None
+    assert (
+        "ComfyUI's progress WebSocket (/ws) is unavailable, so stage times are left empty and "
+        "the agent polls /history."
+    ) in progress.notes
+
+
+def test_the_bf16_file_and_low_vram_launch_are_recorded_as_such():
+    behaviour = Behaviour(
+        files={
+            "diffusion_models": [BF16_FILE],
+            "text_encoders": ["qwen_3_4b.safetensors"],
+            "vae": ["flux2-vae.safetensors"],
+        },
+        argv=["main.py", "--lowvram", "--use-pytorch-cross-attention", "--port", "8190"],
+    )
+    payload, _, _ = benchmark(behaviour)
+
+    assert payload["configuration"]["precision"] == "bf16"
+    assert payload["configuration"]["offload"] == "model"
+    assert payload["configuration"]["preset"] == "bf16-model-offload"
+    assert payload["configuration"]["fp8_method"] is None
+    assert payload["environment"]["runtime_flags"] == ["--lowvram", "--use-pytorch-cross-attention"]
+    assert payload["environment"]["attention"] == "sdpa"
+
+
+def test_disagreeing_clocks_are_flagged_in_the_result():
+    payload, _, progress = benchmark(Behaviour(success_skew_ms=3000), runs=5)
+
+    message = payload["outcome"]["message"]
+    assert payload["outcome"]["status"] == "success"
+    assert message.startswith(
+        "ComfyUI's clock and the agent's disagree on 5 of 5 timed runs (timed run 1: ComfyUI "
+        "timed 3."
+    )
+    assert progress.notes == [NVML_NOTE, message]
+    assert all(run["seconds"] > 3 for run in payload["timings"]["runs"])
+
+
+def test_a_build_without_timestamps_is_timed_by_the_agents_clock():
+    payload, _, progress = benchmark(Behaviour(timestamps=False))
+
+    assert payload["outcome"]["status"] == "success"
+    for run in payload["timings"]["runs"]:
+        assert run["seconds"] == run["wall_seconds"]
+    assert (
+        "This ComfyUI build does not timestamp its status messages, so the agent's clock "
+        "timed the runs."
+    ) in progress.notes
+
+
+def test_ctrl_c_leaves_comfyui_idle(monkeypatch):
+    def interrupted(self, execution):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(comfyui._Runner, "_check_clocks", interrupted)
+    with ComfyUIServer() as server, pytest.raises(KeyboardInterrupt):
+        comfyui.run_protocol(url=server.url, runs=5, gpu_index=0, progress=SilentProgress())
+
+    assert server.interrupts == 1
+
+
+def test_out_of_memory_in_the_warm_up_is_a_result_with_the_stage_and_no_runs():
+    payload, server, _ = benchmark(Behaviour(oom_at=("SamplerCustomAdvanced", 0)))
+
+    assert payload["outcome"] == {
+        "status": "out_of_memory",
+        "stage": "denoising",
+        "message": "Out of memory in SamplerCustomAdvanced: torch.OutOfMemoryError Allocation on "
+        "device",
+    }
+    assert payload["timings"]["runs"] == []
+    assert payload["timings"]["warmup_seconds"] is None
+    assert (payload["evidence"], payload["energy"]) == (None, None)
+    assert len(server.prompts) == 1
+
+
+def test_out_of_memory_in_a_later_run_keeps_only_the_runs_that_finished():
+    payload, server, _ = benchmark(Behaviour(oom_at=("VAEDecode", 3)))
+
+    assert payload["outcome"]["status"] == "out_of_memory"
+    assert payload["outcome"]["stage"] == "vae_decode"
+    assert [r["seconds"] for r in payload["timings"]["runs"]] == finished_seconds(server)[1:]
+    assert len(payload["timings"]["runs"]) == 2
+    assert payload["evidence"] is not None
+    assert len(server.prompts) == 4
+
+
+def test_an_exception_in_a_node_is_an_error_at_that_nodes_stage():
+    payload, _, _ = benchmark(Behaviour(error_at=("CLIPTextEncode", 1)))
+
+    assert payload["outcome"] == {
+        "status": "error",
+        "stage": "text_encoding",
+        "message": "CLIPTextEncode failed: RuntimeError: mat1 and mat2 shapes cannot be "
+        "multiplied (512x7680 and 2560x3072)",
+    }
+    assert payload["timings"]["runs"] == []
+    assert payload["timings"]["warmup_seconds"] is not None
+
+
+def test_an_interrupted_prompt_is_an_error_not_a_measurement():
+    payload, _, _ = benchmark(Behaviour(interrupt_at=("SamplerCustomAdvanced", 2)))
+
+    assert payload["outcome"] == {
+        "status": "error",
+        "stage": "denoising",
+        "message": "ComfyUI's timed run 2 was interrupted in SamplerCustomAdvanced (someone "
+        "pressed Cancel or called /interrupt).",
+    }
+    assert len(payload["timings"]["runs"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("websocket", "stage"), [(True, "denoising"), (False, "other")], ids=["websocket", "polling"]
+)
+def test_a_server_that_goes_away_mid_run_is_an_error_at_the_stage_it_was_in(websocket, stage):
+    payload, server, _ = benchmark(
+        Behaviour(disconnect_at=("SamplerCustomAdvanced", 2), websocket=websocket)
+    )
+
+    assert payload["outcome"] == {
+        "status": "error",
+        "stage": stage,
+        "message": "ComfyUI stopped answering during timed run 2 (a crash or the operating "
+        "system killing it for lack of memory looks like this): see ComfyUI's console.",
+    }
+    assert [r["seconds"] for r in payload["timings"]["runs"]] == finished_seconds(server)[1:]
+    assert len(payload["timings"]["runs"]) == 1
+
+
+def test_a_run_that_never_finishes_is_an_error_after_the_timeout():
+    behaviour = Behaviour(node_seconds={"SamplerCustomAdvanced": 2.0})
+    payload, _, _ = benchmark(behaviour, run_timeout=0.5)
+
+    assert payload["outcome"] == {
+        "status": "error",
+        "stage": "denoising",
+        "message": "ComfyUI did not finish the warm-up within 0.5 seconds.",
+    }
+    assert payload["timings"]["runs"] == []
+
+
+# --- with NVML ---------------------------------------------------------------------------
+
+
+class FakeNvml:
+    """Just enough of pynvml for one GPU that ComfyUI (this test process) uses."""
+
+    NVML_CLOCK_SM, NVML_CLOCK_MEM, NVML_TEMPERATURE_GPU = 0, 1, 0
+
+    def __init__(self, comfyui_pid: int, devices: int = 1, comfyui_device: int = 0):
+        self.pid = comfyui_pid
+        self.devices = devices
+        self.comfyui_device = comfyui_device
+        self.used = 800 * gpu.MIB
+        self.energy_mj = 1_000_000
+
+    def __getattr__(self, name: str) -> Any:
+        # Queries this fake does not answer read as "not supported".
+        return lambda *args: None
+
+    def nvmlDeviceGetCount(self):
+        return self.devices
+
+    def nvmlDeviceGetHandleByIndex(self, index):
+        return index
+
+    def nvmlDeviceGetName(self, device):
+        return "NVIDIA GeForce RTX 5070"
+
+    def nvmlDeviceGetUUID(self, device):
+        return "GPU-0f0e0d0c-0b0a-0908-0706-050403020100"
+
+    def nvmlDeviceGetCudaComputeCapability(self, device):
+        return (12, 0)
+
+    def nvmlDeviceGetMemoryInfo(self, device):
+        self.used += 10 * gpu.MIB
+        return SimpleNamespace(total=12227 * gpu.MIB, used=self.used, free=0)
+
+    def nvmlDeviceGetComputeRunningProcesses(self, device):
+        if device != self.comfyui_device:
+            return []
+        return [SimpleNamespace(pid=self.pid, usedGpuMemory=self.used - 300 * gpu.MIB)]
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, device):
+        self.energy_mj += 25_000
+        return self.energy_mj
+
+    def nvmlSystemGetDriverVersion(self):
+        return "580.95.05"
+
+    def nvmlSystemGetCudaDriverVersion_v2(self):
+        return 13000
+
+
+@pytest.fixture
+def fake_nvml(monkeypatch):
+    def install(**kwargs):
+        fake = FakeNvml(os.getpid(), **kwargs)
+        monkeypatch.setattr(gpu, "_nvml_module", fake)
+        monkeypatch.setattr(comfyui, "nvml", gpu.nvml)
+        return fake
+
+    return install
+
+
+def test_with_nvml_the_comfyui_process_and_device_memory_are_recorded(fake_nvml):
+    fake_nvml()
+    payload, _, progress = benchmark()
+
+    memory = payload["memory"]
+    assert memory["baseline_device_mb"] is not None
+    assert memory["peak_device_mb"] > memory["baseline_device_mb"]
+    assert memory["peak_process_mb"] == pytest.approx(memory["peak_device_mb"] - 300)
+    assert (memory["peak_allocated_mb"], memory["peak_reserved_mb"]) == (None, None)
+    assert memory["sample_interval_ms"] == 10.0
+    assert payload["gpu"]["name"] == "NVIDIA GeForce RTX 5070"
+    assert payload["gpu"]["compute_capability"] == "12.0"
+    assert len(payload["gpu"]["uuid_hash"]) == 16
+    assert (payload["environment"]["driver"], payload["environment"]["cuda_driver"]) == (
+        "580.95.05",
+        "13.0",
+    )
+    assert all(run["energy_joules"] > 0 for run in payload["timings"]["runs"])
+    assert payload["energy"]["joules_per_image"] > 0
+    assert payload["telemetry"] is not None
+    assert NVML_NOTE not in progress.notes
+
+
+def test_comfyui_on_another_gpu_than_the_one_asked_for_is_refused(fake_nvml):
+    fake_nvml(devices=2, comfyui_device=1)
+
+    with ComfyUIServer() as server:
+        with pytest.raises(KleinBenchError) as caught:
+            comfyui.run_protocol(url=server.url, runs=5, gpu_index=0, progress=SilentProgress())
+        assert server.prompts == []
+
+    assert caught.value.message == (
+        "ComfyUI runs on GPU 1 (NVIDIA GeForce RTX 5070), not GPU 0: pass --gpu 1."
+    )
+
+
+def test_a_remote_comfyui_is_measured_without_local_gpu_figures(monkeypatch):
+    monkeypatch.setattr(comfyui, "_is_local", lambda url: False)
+    payload, _, progress = benchmark()
+
+    assert payload["outcome"]["status"] == "success"
+    assert payload["memory"]["peak_rss_mb"] is None
+    assert payload["memory"]["system_ram_mb"] == 65536.0
+    assert payload["environment"]["os"] == "linux"
+    assert progress.notes[0].startswith("ComfyUI runs on another machine")

@@ -1,0 +1,197 @@
+"""Failures become results (out of memory above all), and runs that cannot happen here
+are refused with the reason and the fix before anything starts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from klein_bench.errors import KleinBenchError
+from klein_bench.progress import SilentProgress
+from klein_bench.result import schema_errors
+
+torch = pytest.importorskip("torch")
+diffusers = pytest.importorskip(
+    "diffusers", reason="the tiny pipeline needs klein-bench[diffusers]"
+)
+
+from klein_bench.runners import diffusers as runner  # noqa: E402
+
+OOM_MESSAGE = "CUDA out of memory. Tried to allocate 2.00 GiB."
+
+
+def _run(**overrides):
+    options = {
+        "model": "klein-tiny-random",
+        "preset_name": "bf16-resident",
+        "runs": 5,
+        "gpu_index": None,
+        "progress": SilentProgress(),
+        "salt": b"0" * 32,
+    }
+    options.update(overrides)
+    return runner.run_protocol(**options)
+
+
+def _raise_oom(*args, **kwargs):
+    raise torch.OutOfMemoryError(OOM_MESSAGE)
+
+
+def _assert_valid(payload):
+    errors = schema_errors(payload)
+    if errors is not None:
+        assert errors == []
+
+
+def test_out_of_memory_in_vae_decode_becomes_a_result_naming_that_stage(monkeypatch):
+    monkeypatch.setattr(diffusers.AutoencoderKLFlux2, "decode", _raise_oom)
+
+    payload = _run()
+
+    assert payload["outcome"] == {
+        "status": "out_of_memory",
+        "stage": "vae_decode",
+        "message": f"OutOfMemoryError: {OOM_MESSAGE}",
+    }
+    assert payload["timings"]["runs"] == []
+    assert payload["timings"]["load_seconds"] > 0
+    assert payload["timings"]["warmup_seconds"] is None
+    assert payload["evidence"] is None
+    _assert_valid(payload)
+
+
+def test_out_of_memory_in_the_text_encoder_names_text_encoding(monkeypatch):
+    from transformers import Qwen3ForCausalLM
+
+    monkeypatch.setattr(Qwen3ForCausalLM, "forward", _raise_oom)
+
+    payload = _run()
+
+    assert payload["outcome"]["status"] == "out_of_memory"
+    assert payload["outcome"]["stage"] == "text_encoding"
+
+
+def test_out_of_memory_in_a_transformer_step_names_denoising(monkeypatch):
+    monkeypatch.setattr(diffusers.Flux2Transformer2DModel, "forward", _raise_oom)
+
+    payload = _run()
+
+    assert (payload["outcome"]["status"], payload["outcome"]["stage"]) == (
+        "out_of_memory",
+        "denoising",
+    )
+
+
+def test_out_of_memory_while_loading_names_load(monkeypatch):
+    from klein_bench import tiny
+
+    monkeypatch.setattr(tiny, "build_tiny_pipeline", _raise_oom)
+
+    payload = _run()
+
+    assert (payload["outcome"]["status"], payload["outcome"]["stage"]) == ("out_of_memory", "load")
+    assert payload["timings"]["load_seconds"] is None
+
+
+def test_out_of_memory_in_a_later_timed_run_keeps_the_runs_before_it(monkeypatch):
+    decode = diffusers.AutoencoderKLFlux2.decode
+    calls = {"n": 0}
+
+    def decode_then_fail(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 4:  # the warm-up, then timed runs 1 and 2 succeed
+            _raise_oom()
+        return decode(self, *args, **kwargs)
+
+    monkeypatch.setattr(diffusers.AutoencoderKLFlux2, "decode", decode_then_fail)
+
+    payload = _run()
+
+    assert payload["outcome"]["stage"] == "vae_decode"
+    assert len(payload["timings"]["runs"]) == 2
+    assert payload["evidence"]["phash"]
+
+
+def test_a_cublas_allocation_failure_counts_as_out_of_memory():
+    assert runner.is_out_of_memory(
+        RuntimeError("CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling")
+    )
+    assert runner.is_out_of_memory(MemoryError())
+    assert not runner.is_out_of_memory(RuntimeError("shape mismatch"))
+
+
+def test_another_failure_becomes_an_error_result(monkeypatch):
+    def mismatch(*args, **kwargs):
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied (512x4096 and 7680x3072)")
+
+    monkeypatch.setattr(diffusers.Flux2Transformer2DModel, "forward", mismatch)
+
+    payload = _run()
+
+    assert payload["outcome"] == {
+        "status": "error",
+        "stage": "denoising",
+        "message": (
+            "RuntimeError: mat1 and mat2 shapes cannot be multiplied (512x4096 and 7680x3072)"
+        ),
+    }
+    _assert_valid(payload)
+
+
+def test_run_command_shows_an_out_of_memory_result_with_what_to_try(cli, tmp_path, monkeypatch):
+    monkeypatch.setattr(diffusers.AutoencoderKLFlux2, "decode", _raise_oom)
+    output = tmp_path / "oom.json"
+
+    result = cli("run", "--model", "klein-tiny-random", "-o", str(output))
+
+    assert result.exit_code == 0, result.output
+    assert "out of memory during VAE decode" in result.stdout
+    assert "try --preset bf16-model-offload or --preset fp8" in result.stdout
+    assert json.loads(output.read_text())["outcome"]["status"] == "out_of_memory"
+
+
+def test_klein_4b_on_the_cpu_is_refused_with_the_reason(cli, home):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+
+    result = cli("run", "--model", "flux-2-klein-4b")
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        "Error: FLUX.2 [klein] 4B needs an NVIDIA GPU with CUDA, but torch"
+    )
+    assert "--model klein-tiny-random" in result.stderr
+    assert "Traceback" not in result.output
+    assert home.history() == []
+
+
+def test_synthetic_on_the_cpu_is_refused_with_the_reason():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+
+    with pytest.raises(
+        KleinBenchError, match=r"^--synthetic \(the full-size architecture\) needs an NVIDIA GPU"
+    ):
+        _run(model="flux-2-klein-4b", synthetic=True)
+
+
+def test_offload_on_the_cpu_is_refused_with_the_alternative():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+
+    with pytest.raises(KleinBenchError, match="on the CPU use --preset bf16-resident"):
+        _run(preset_name="bf16-model-offload")
+
+
+def test_choosing_a_gpu_without_cuda_is_refused():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+
+    with pytest.raises(KleinBenchError, match=r"^--gpu 1 needs CUDA"):
+        _run(gpu_index=1)
+
+
+def test_synthetic_tiny_model_is_refused_as_a_contradiction():
+    with pytest.raises(KleinBenchError, match="leave out one of them"):
+        _run(synthetic=True)

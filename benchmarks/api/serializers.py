@@ -1,0 +1,326 @@
+"""What the REST API shows of the catalog, results and summaries (read-only)."""
+
+from __future__ import annotations
+
+import base64
+
+from django.conf import settings
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from benchmarks.models import (
+    Configuration,
+    Gpu,
+    ImageModel,
+    PublishedClaim,
+    Result,
+    SubmissionStatus,
+    Summary,
+    Verdict,
+)
+
+
+def absolute(path: str) -> str:
+    return settings.SITE_URL + path
+
+
+class ImageModelSerializer(serializers.ModelSerializer):
+    parameters_billion = serializers.FloatField(allow_null=True)
+    url = serializers.SerializerMethodField(help_text="The model's check page")
+
+    class Meta:
+        model = ImageModel
+        fields = [
+            "slug",
+            "name",
+            "hf_repo",
+            "licence",
+            "parameters_billion",
+            "default_steps",
+            "default_guidance",
+            "default_width",
+            "default_height",
+            "description",
+            "is_test_model",
+            "url",
+        ]
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_url(self, obj: ImageModel) -> str:
+        return absolute(obj.get_absolute_url())
+
+
+class GpuSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Gpu
+        fields = [
+            "slug",
+            "name",
+            "vendor",
+            "family",
+            "vram_mb",
+            "architecture",
+            "compute_capability",
+            "sm",
+            "memory_bandwidth_gbs",
+            "bf16_tflops",
+            "board_power_w",
+            "is_laptop",
+            "is_flagged",
+        ]
+        extra_kwargs = {
+            "is_flagged": {
+                "help_text": "Created from a GPU name the catalog did not know; awaits review"
+            }
+        }
+
+
+class ConfigurationSerializer(serializers.ModelSerializer):
+    slug = serializers.CharField(read_only=True)
+    label = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = Configuration
+        fields = [
+            "slug",
+            "label",
+            "runtime",
+            "precision",
+            "offload",
+            "width",
+            "height",
+            "steps",
+            "preset",
+        ]
+
+
+class SummarySerializer(serializers.ModelSerializer):
+    configuration = ConfigurationSerializer()
+    failures_by_stage = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Out-of-memory and error counts by stage"
+    )
+    seconds_values = serializers.ListField(
+        child=serializers.FloatField(),
+        help_text="Non-outlier successful results' median seconds per image, sorted "
+        "(evenly spaced quantiles past 1000 results)",
+    )
+    newest_versions = serializers.DictField(
+        child=serializers.CharField(), help_text="driver, torch, diffusers, runtime, agent"
+    )
+    trend = serializers.DictField(
+        child=serializers.DictField(child=serializers.FloatField()),
+        help_text='Median seconds per image by version: {"driver": {"580.95.05": 2.1}, ...}',
+    )
+
+    class Meta:
+        model = Summary
+        fields = [
+            "configuration",
+            "synthetic",
+            "verdict",
+            "n_results",
+            "n_contributors",
+            "n_success",
+            "n_out_of_memory",
+            "n_error",
+            "n_outliers",
+            "failures_by_stage",
+            "seconds_median",
+            "seconds_p10",
+            "seconds_p90",
+            "seconds_values",
+            "peak_allocated_mb_median",
+            "peak_allocated_mb_max",
+            "peak_reserved_mb_median",
+            "peak_reserved_mb_max",
+            "peak_process_mb_median",
+            "peak_process_mb_max",
+            "peak_device_mb_median",
+            "peak_device_mb_max",
+            "peak_rss_mb_median",
+            "peak_rss_mb_max",
+            "energy_joules_per_image_median",
+            "newest_driver_version",
+            "newest_versions",
+            "trend",
+            "computed_at",
+        ]
+
+
+class ClaimSerializer(serializers.ModelSerializer):
+    gpu = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    configuration = ConfigurationSerializer(allow_null=True)
+
+    class Meta:
+        model = PublishedClaim
+        fields = [
+            "gpu",
+            "gpu_label",
+            "path",
+            "configuration",
+            "figure",
+            "seconds_per_image",
+            "peak_vram_gb",
+            "usable_vram_gb",
+            "source",
+            "source_url",
+            "note",
+        ]
+
+
+class CheckSerializer(serializers.Serializer):
+    model = ImageModelSerializer()
+    gpu = GpuSerializer()
+    verdict = serializers.ChoiceField(
+        choices=Verdict.choices,
+        help_text="Over real summaries at the model's default resolution and steps: "
+        "runs > needs_offload > does_not_fit > unknown",
+    )
+    summaries = SummarySerializer(
+        many=True, help_text="One per configuration; synthetic ones are marked and separate"
+    )
+    claims = ClaimSerializer(
+        many=True, help_text="Published figures for this card, and model-wide ones (gpu null)"
+    )
+
+
+class ResultSerializer(serializers.ModelSerializer):
+    """One result, flat, as in lists and CSV exports."""
+
+    permalink = serializers.SerializerMethodField()
+    status = serializers.ChoiceField(
+        source="submission.status",
+        choices=SubmissionStatus.choices,
+        help_text="Only accepted results count in summaries",
+    )
+    model = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    gpu = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    runtime = serializers.CharField(source="configuration.runtime")
+    precision = serializers.CharField(source="configuration.precision")
+    offload = serializers.CharField(source="configuration.offload")
+    preset = serializers.CharField(source="configuration.preset")
+    width = serializers.IntegerField(source="configuration.width")
+    height = serializers.IntegerField(source="configuration.height")
+    steps = serializers.IntegerField(source="configuration.steps")
+    contributor = serializers.CharField(source="contributor.key_id", help_text="Key id")
+
+    class Meta:
+        model = Result
+        fields = [
+            "id",
+            "permalink",
+            "status",
+            "created_at",
+            "model",
+            "gpu",
+            "runtime",
+            "precision",
+            "offload",
+            "preset",
+            "width",
+            "height",
+            "steps",
+            "synthetic",
+            "protocol_version",
+            "outcome",
+            "failed_stage",
+            "n_runs",
+            "seconds_median",
+            "seconds_p10",
+            "seconds_p90",
+            "seconds_mean",
+            "seconds_stdev",
+            "seconds_cv",
+            "load_seconds",
+            "text_encoding_seconds",
+            "denoising_seconds",
+            "vae_decode_seconds",
+            "baseline_device_mb",
+            "peak_allocated_mb",
+            "peak_reserved_mb",
+            "peak_process_mb",
+            "peak_device_mb",
+            "peak_rss_mb",
+            "system_ram_mb",
+            "energy_joules_per_image",
+            "driver_version",
+            "torch_version",
+            "diffusers_version",
+            "runtime_version",
+            "agent_version",
+            "drives_display",
+            "is_outlier",
+            "contributor",
+        ]
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_permalink(self, obj: Result) -> str:
+        return absolute(reverse("checkpages:result", args=[obj.pk]))
+
+
+class RunSerializer(serializers.Serializer):
+    seconds = serializers.FloatField()
+    text_encoding_seconds = serializers.FloatField(allow_null=True, default=None)
+    denoising_seconds = serializers.FloatField(allow_null=True, default=None)
+    vae_decode_seconds = serializers.FloatField(allow_null=True, default=None)
+    wall_seconds = serializers.FloatField(allow_null=True, default=None)
+    prompt_index = serializers.IntegerField(allow_null=True, default=None)
+    seed = serializers.IntegerField(allow_null=True, default=None)
+    energy_joules = serializers.FloatField(allow_null=True, default=None)
+
+
+class SignedSubmissionSerializer(serializers.Serializer):
+    """The signed document exactly as received, and the key that signed it."""
+
+    submission_id = serializers.UUIDField(source="client_submission_id")
+    key_id = serializers.CharField(source="contributor.key_id")
+    public_key = serializers.CharField(
+        source="contributor.public_key", help_text="Raw Ed25519 public key, hex"
+    )
+    body = serializers.CharField(
+        help_text="The request body verbatim: verify its signature with public_key "
+        "(docs/protocol.md)"
+    )
+    body_sha256 = serializers.CharField()
+    created_at = serializers.DateTimeField(help_text="The envelope's created_at")
+    received_at = serializers.DateTimeField()
+
+
+class ResultDetailSerializer(ResultSerializer):
+    """Everything about one result, with the signed document so anyone can re-verify it."""
+
+    status_reason = serializers.SerializerMethodField(
+        help_text="Why a moderator flagged or rejected it, or why its contributor withdrew it"
+    )
+    runs = RunSerializer(many=True, help_text="Per-run timings, as submitted")
+    environment = serializers.DictField(help_text="Software, OS and GPU details, as reported")
+    telemetry = serializers.DictField(help_text="Clocks, temperature, power, as reported")
+    thumbnail_png = serializers.SerializerMethodField(help_text="Base64 PNG, at most 128x128")
+    submission = SignedSubmissionSerializer()
+
+    class Meta(ResultSerializer.Meta):
+        fields = [
+            *ResultSerializer.Meta.fields,
+            "status_reason",
+            "protocol_hash",
+            "error_message",
+            "runs",
+            "environment",
+            "telemetry",
+            "image_phash",
+            "thumbnail_png",
+            "changed_at",
+            "submission",
+        ]
+
+    def get_status_reason(self, obj: Result) -> str:
+        if obj.submission.status == SubmissionStatus.WITHDRAWN:
+            return obj.submission.withdrawal_reason
+        return obj.submission.moderation_reason
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_thumbnail_png(self, obj: Result) -> str | None:
+        data = obj.thumbnail_png
+        return base64.b64encode(bytes(data)).decode("ascii") if data else None

@@ -1,0 +1,146 @@
+"""The read-only REST API, /api/v1/. Views build querysets from QuerySet methods and
+hand them to serializers; every response is documented in the OpenAPI schema."""
+
+from __future__ import annotations
+
+from django.db.models import Q
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics
+from rest_framework.exceptions import NotFound
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from benchmarks.api.caching import ApiViewMixin
+from benchmarks.api.errors import ErrorSerializer
+from benchmarks.api.filters import ResultFilter
+from benchmarks.api.pagination import ResultCursorPagination
+from benchmarks.api.renderers import CSVRenderer
+from benchmarks.api.serializers import (
+    CheckSerializer,
+    GpuSerializer,
+    ImageModelSerializer,
+    ResultDetailSerializer,
+    ResultSerializer,
+)
+from benchmarks.models import Gpu, ImageModel, PublishedClaim, Result, Summary
+from benchmarks.services.aggregation import pair_verdict
+
+NOT_MODIFIED = OpenApiResponse(description="Not modified: the If-None-Match ETag still matches")
+NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such object")
+BAD_QUERY = OpenApiResponse(ErrorSerializer, description="A query parameter is not valid")
+
+
+@extend_schema(tags=["catalog"], responses={200: ImageModelSerializer(many=True), 304: NOT_MODIFIED})
+class ModelList(ApiViewMixin, generics.ListAPIView):
+    """Every model in the catalog; is_test_model marks the tiny test pipeline."""
+
+    serializer_class = ImageModelSerializer
+    queryset = ImageModel.objects.all()
+
+
+@extend_schema(tags=["catalog"], responses={200: GpuSerializer(many=True), 304: NOT_MODIFIED})
+class GpuList(ApiViewMixin, generics.ListAPIView):
+    """Every GPU in the catalog, including flagged entries made from unknown names."""
+
+    serializer_class = GpuSerializer
+    queryset = Gpu.objects.all()
+
+
+class Check(ApiViewMixin, APIView):
+    @extend_schema(
+        tags=["checks"],
+        operation_id="checks_retrieve",
+        responses={200: CheckSerializer, 304: NOT_MODIFIED, 404: NOT_FOUND},
+    )
+    def get(self, request: Request, model: str, gpu: str) -> Response:
+        """Will this model run on this GPU? Summaries by configuration, the verdict, and
+        the published claims beside them."""
+        image_model = ImageModel.objects.filter(slug=model).first()
+        if image_model is None:
+            raise NotFound(f"There is no model {model!r} in the catalog.")
+        card = Gpu.objects.filter(slug=gpu).first()
+        if card is None:
+            raise NotFound(f"There is no GPU {gpu!r} in the catalog.")
+        summaries = (
+            Summary.objects.for_pair(image_model, card)
+            .select_related("configuration")
+            .order_by("synthetic", *(f"configuration__{f}" for f in _CONFIGURATION_ORDER))
+        )
+        claims = (
+            PublishedClaim.objects.filter(model=image_model)
+            .filter(Q(gpu=card) | Q(gpu__isnull=True))
+            .select_related("gpu", "configuration")
+        )
+        data = {
+            "model": image_model,
+            "gpu": card,
+            "verdict": pair_verdict(image_model, card),
+            "summaries": summaries,
+            "claims": claims,
+        }
+        return Response(CheckSerializer(data).data)
+
+
+_CONFIGURATION_ORDER = ("runtime", "precision", "offload", "width", "height", "steps")
+
+
+@extend_schema(
+    tags=["results"],
+    parameters=[
+        OpenApiParameter(
+            "format",
+            OpenApiTypes.STR,
+            enum=["json", "csv"],
+            description="csv: the same page as CSV, the next page in the Link header",
+        )
+    ],
+    responses={
+        (200, "application/json"): ResultSerializer(many=True),
+        (200, "text/csv"): OpenApiResponse(
+            OpenApiTypes.STR, description="With format=csv: a header row, then one row per result"
+        ),
+        304: NOT_MODIFIED,
+        (400, "application/json"): BAD_QUERY,
+        (404, "application/json"): OpenApiResponse(
+            ErrorSerializer, description="The cursor is not valid"
+        ),
+    },
+)
+class ResultList(ApiViewMixin, generics.ListAPIView):
+    """Results, newest first, every status (only accepted ones count in summaries)."""
+
+    serializer_class = ResultSerializer
+    renderer_classes = [JSONRenderer, CSVRenderer]
+    pagination_class = ResultCursorPagination
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = ResultFilter
+    queryset = Result.objects.select_related(
+        "model", "gpu", "configuration", "submission", "contributor"
+    ).defer("runs", "environment", "telemetry", "thumbnail_png", "error_message")
+
+
+@extend_schema(
+    tags=["results"],
+    parameters=[OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)],
+    responses={200: ResultDetailSerializer, 304: NOT_MODIFIED, 404: NOT_FOUND},
+)
+class ResultDetail(ApiViewMixin, generics.RetrieveAPIView):
+    """One result with every figure, and its signed document and public key."""
+
+    serializer_class = ResultDetailSerializer
+    queryset = Result.objects.select_related(
+        "model", "gpu", "configuration", "submission", "contributor"
+    )
+
+    def get_object(self) -> Result:
+        raw = self.kwargs["id"]
+        result = None
+        if raw.isascii() and raw.isdigit() and int(raw) < 2**63:
+            result = self.get_queryset().filter(pk=int(raw)).first()
+        if result is None:
+            raise NotFound(f"There is no result {raw}.")
+        return result

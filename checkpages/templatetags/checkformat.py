@@ -1,0 +1,19 @@
+"""Number formatting for the check pages: seconds, memory, energy, in plain units."""
+
+from __future__ import annotations
+
+from django import template
+
+from checkpages import formatting
+
+register = template.Library()
+
+register.filter("seconds", formatting.seconds)
+register.filter("gb", formatting.gb)
+register.filter("gb_number", formatting.gb_number)
+register.filter("card_gb", formatting.card_gb)
+register.filter("joules", formatting.joules)
+register.filter("percent", formatting.percent)
+register.filter("short_gpu", formatting.short_gpu_name)
+register.filter("plain", formatting.plain)
+register.filter("names_memory", formatting.names_memory)

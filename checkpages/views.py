@@ -1,0 +1,419 @@
+"""The check pages: read summaries, build a context, render. Nothing here writes.
+
+Pages are cached under keys that carry their summaries' version, so a recomputed summary
+is a new page and a new plot; see checkpages.cache.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from itertools import product
+
+from django.db.models import Sum
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.http import require_safe
+
+from benchmarks.models import (
+    Contributor,
+    Gpu,
+    ImageModel,
+    Preset,
+    Result,
+    SubmissionStatus,
+    Summary,
+)
+from checkpages import formatting, plots, queries
+from checkpages.cache import PAGE_TIMEOUT, PLOT_TIMEOUT, cached, key
+from checkpages.contribute import collected_fields
+from checkpages.formatting import count
+
+
+def _page(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
+    return HttpResponse(render_to_string(template, context, request), status=status)
+
+
+# -- finding what the URL names ----------------------------------------------------------------
+
+
+@dataclass
+class Suggestion:
+    label: str
+    url: str
+
+
+def _not_found(
+    request: HttpRequest, title: str, message: str, suggestions: list[Suggestion]
+) -> HttpResponse:
+    return _page(
+        request,
+        "checkpages/not_found.html",
+        {
+            "title": title,
+            "message": message,
+            "suggestions": suggestions,
+            "models": ImageModel.objects.public(),
+        },
+        status=404,
+    )
+
+
+def _canonical(queryset, slug: str):
+    """The entry with this slug, also when typed in another case ('RTX-4090')."""
+    return queryset.filter(slug=slug).first() or queryset.filter(slug__iexact=slug).first()
+
+
+def _pair_suggestions(model_slug: str, gpu_slug: str | None) -> list[Suggestion]:
+    all_models = {m.slug: m.name for m in ImageModel.objects.all()}
+    model_slugs = (
+        [model_slug] if model_slug in all_models else queries.close_slugs(model_slug, all_models)
+    )
+    if gpu_slug is None:
+        return [
+            Suggestion(all_models[slug], reverse("checkpages:model", args=[slug]))
+            for slug in model_slugs
+        ]
+    all_gpus = {g.slug: g.name for g in Gpu.objects.all()}
+    gpu_slugs = [gpu_slug] if gpu_slug in all_gpus else queries.close_slugs(gpu_slug, all_gpus)
+    return [
+        Suggestion(f"{all_models[m]} on the {all_gpus[g]}", reverse("checkpages:pair", args=[m, g]))
+        for m, g in product(model_slugs[:2], gpu_slugs[:3])
+    ]
+
+
+def _unknown_model(request: HttpRequest, slug: str, gpu_slug: str | None = None):
+    return _not_found(
+        request,
+        "No such model",
+        f"We have no model called “{slug}” in the catalog.",
+        _pair_suggestions(slug, gpu_slug),
+    )
+
+
+# -- pages ---------------------------------------------------------------------------------------
+
+
+@require_safe
+def home(request: HttpRequest) -> HttpResponse:
+    totals = (
+        Summary.objects.real()
+        .filter(model__is_test_model=False)
+        .aggregate(results=Sum("n_results"))
+    )
+    return _page(
+        request,
+        "checkpages/home.html",
+        {
+            "models": ImageModel.objects.public(),
+            "n_results": totals["results"] or 0,
+            "n_contributors": Contributor.objects.count(),
+            "examples": Gpu.objects.filter(slug__in=["rtx-4090", "rtx-5070", "rtx-4070"]),
+        },
+    )
+
+
+@require_safe
+def index(request: HttpRequest) -> HttpResponse:
+    preset = request.GET.get("preset", "")
+    problem = ""
+    if preset and preset not in Preset.values:
+        problem = f"There is no configuration called “{preset}”; showing all configurations."
+        preset = ""
+    version = Summary.objects.version()
+
+    def render() -> str:
+        models, groups = queries.matrix(preset)
+        return render_to_string(
+            "checkpages/index.html",
+            {
+                "models": models,
+                "groups": groups,
+                "preset": preset,
+                "preset_label": Preset(preset).label if preset else "",
+                "presets": Preset.choices,
+                "problem": problem,
+            },
+            request,
+        )
+
+    if problem:
+        return HttpResponse(render())
+    return HttpResponse(cached(key("index", preset or "all", version), render, PAGE_TIMEOUT))
+
+
+def _ranking_plot(page: queries.ModelPage, version: str) -> str:
+    if not page.ranked:
+        return ""
+    bars = [
+        plots.RankedBar(
+            f"{formatting.short_gpu_name(entry.gpu.name)} · {entry.row.label}",
+            entry.row.summary.seconds_median,
+            entry.row.summary.seconds_p10,
+            entry.row.summary.seconds_p90,
+            plots.COLOURS.get(entry.row.verdict, plots.COLOURS["unknown"]),
+        )
+        for entry in page.ranked
+    ]
+    fastest = page.ranked[0]
+    alt = (
+        f"Bar chart of median seconds per image for {page.model.name} on "
+        f"{count(len(bars), 'card and configuration')}; fastest: "
+        f"{formatting.short_gpu_name(fastest.gpu.name)} in {fastest.row.label} at "
+        f"{formatting.seconds(fastest.row.summary.seconds_median)} per image. The table "
+        "below lists every value."
+    )
+    return cached(
+        key("plot", "ranking", page.model.pk, version),
+        lambda: plots.ranking("ranking", bars, alt),
+        PLOT_TIMEOUT,
+    )
+
+
+@require_safe
+def model_page(request: HttpRequest, model: str) -> HttpResponse:
+    found = _canonical(ImageModel.objects, model)
+    if found is None:
+        return _unknown_model(request, model)
+    if found.slug != model:
+        return HttpResponsePermanentRedirect(reverse("checkpages:model", args=[found.slug]))
+    version = Summary.objects.filter(model=found).version()
+
+    def render() -> str:
+        page = queries.model_page(found)
+        return render_to_string(
+            "checkpages/model.html",
+            {"page": page, "model": found, "plot": _ranking_plot(page, version)},
+            request,
+        )
+
+    return HttpResponse(cached(key("model", found.pk, version), render, PAGE_TIMEOUT))
+
+
+def _pair_plots(page: queries.PairPage) -> dict:
+    """The pair's plots as SVG, each cached under the pair's summaries' version."""
+    where = f"{page.model.name} on the {page.gpu.name}"
+    drawn: dict = {}
+
+    speed_rows = page.speed_rows
+    if speed_rows:
+        groups = [
+            plots.Distribution(
+                row.label,
+                list(row.summary.seconds_values or [row.summary.seconds_median]),
+                row.summary.seconds_median,
+                row.summary.seconds_p10,
+                row.summary.seconds_p90,
+                plots.COLOURS.get(row.verdict, plots.COLOURS["unknown"]),
+            )
+            for row in speed_rows
+        ]
+        alt = f"Seconds per image for {where}, one dot per result: " + "; ".join(
+            f"{row.label}: median {formatting.seconds(row.summary.seconds_median)} over "
+            f"{count(row.n_timed, 'result')}"
+            + (
+                f", 80% between {formatting.seconds(row.summary.seconds_p10)} and "
+                f"{formatting.seconds(row.summary.seconds_p90)}"
+                if row.n_timed > 1
+                else ""
+            )
+            for row in speed_rows
+        )
+        drawn["speed"] = cached(
+            key("plot", "speed", page.model.pk, page.gpu.pk, page.version),
+            lambda: plots.seconds_distribution("speed", groups, alt + "."),
+            PLOT_TIMEOUT,
+        )
+
+    memory_rows = page.memory_rows
+    if memory_rows:
+        bars = [
+            plots.MemoryBar(
+                row.label,
+                row.peak_mb,
+                row.peak_max_mb,
+                plots.COLOURS.get(row.verdict, plots.COLOURS["unknown"]),
+            )
+            for row in memory_rows
+        ]
+        usable = page.usable.mib if page.usable else None
+        capacity = (
+            f" against the card's {formatting.card_gb(page.capacity_mib)}" if page.capacity_mib else ""
+        )
+        alt = (
+            f"Peak GPU memory for {where}{capacity}: "
+            + "; ".join(
+                f"{row.label}: median {formatting.gb(row.peak_mb)}, largest "
+                f"{formatting.gb(row.peak_max_mb)}"
+                for row in memory_rows
+            )
+            + (
+                f". Usable with a display attached: about {formatting.gb(usable)}."
+                if usable
+                else "."
+            )
+        )
+        drawn["memory"] = cached(
+            key("plot", "memory", page.model.pk, page.gpu.pk, page.version, round(usable or 0)),
+            lambda: plots.memory_against_capacity("memory", bars, page.capacity_mib, usable, alt),
+            PLOT_TIMEOUT,
+        )
+
+    drawn_trends = []
+    for trend in page.trends:
+        name = f"trend-{trend.dimension}"
+        lines = [plots.Line(series.label, series.points) for series in trend.series]
+        alt = f"Median seconds per image by {trend.dimension} version for {where}: " + "; ".join(
+            f"{series.label}: "
+            + ", ".join(f"{v} {formatting.seconds(s)}" for v, s in series.points)
+            for series in trend.series
+        )
+        svg = cached(
+            key("plot", name, page.model.pk, page.gpu.pk, page.version),
+            lambda name=name, lines=lines, alt=alt, dimension=trend.dimension: plots.version_trend(
+                name, dimension, lines, alt + "."
+            ),
+            PLOT_TIMEOUT,
+        )
+        drawn_trends.append((trend, svg))
+    drawn["trends"] = drawn_trends
+    return drawn
+
+
+@require_safe
+def pair(request: HttpRequest, model: str, gpu: str) -> HttpResponse:
+    found_model = _canonical(ImageModel.objects, model)
+    found_gpu = _canonical(Gpu.objects, gpu)
+    if found_model is None:
+        return _unknown_model(request, model, gpu)
+    if found_gpu is None:
+        return _not_found(
+            request,
+            "No such GPU",
+            f"We have no GPU called “{gpu}” in the catalog.",
+            _pair_suggestions(found_model.slug, gpu),
+        )
+    if (found_model.slug, found_gpu.slug) != (model, gpu):
+        return HttpResponsePermanentRedirect(
+            reverse("checkpages:pair", args=[found_model.slug, found_gpu.slug])
+        )
+    version = Summary.objects.for_pair(found_model, found_gpu).version()
+
+    def render() -> str:
+        page = queries.pair_page(found_model, found_gpu, version)
+        return render_to_string(
+            "checkpages/pair.html",
+            {
+                "page": page,
+                "model": found_model,
+                "gpu": found_gpu,
+                "plots": _pair_plots(page),
+                "api_url": reverse("benchmarks:api-check", args=[found_model.slug, found_gpu.slug]),
+                "presets": Preset.choices,
+            },
+            request,
+        )
+
+    return HttpResponse(
+        cached(key("pair", found_model.pk, found_gpu.pk, version), render, PAGE_TIMEOUT)
+    )
+
+
+@dataclass
+class Signature:
+    key_id: str
+    public_key: str
+    signature: str
+    created_at: str
+    nonce: str
+    submission_id: str
+    valid: bool | None
+    problem: str = ""
+
+
+def _signature(body: str, contributor: Contributor) -> Signature:
+    """The envelope's identity fields, and whether the signature still checks out."""
+    from klein_bench import wire
+
+    try:
+        document = wire.parse_document(body)
+    except wire.WireError as exc:
+        return Signature("", "", "", "", "", "", False, f"the stored body does not parse: {exc}")
+    public_key = document.public_key or bytes.fromhex(contributor.public_key)
+    try:
+        document.verify(public_key)
+        valid, problem = True, ""
+    except wire.BadSignature as exc:
+        valid, problem = False, str(exc)
+    return Signature(
+        key_id=document.key_id,
+        public_key=public_key.hex(),
+        signature=document.signature.hex(),
+        created_at=document.envelope["created_at"],
+        nonce=document.nonce,
+        submission_id=document.submission_id,
+        valid=valid,
+        problem=problem,
+    )
+
+
+@require_safe
+def result(request: HttpRequest, pk: int) -> HttpResponse:
+    found = (
+        Result.objects.select_related("model", "gpu", "configuration", "contributor", "submission")
+        .filter(pk=pk)
+        .first()
+    )
+    if found is None:
+        return _not_found(
+            request,
+            "No such result",
+            f"There is no result with id {pk}. Result ids are the numbers in the links the "
+            "agent prints after a submission (…/r/ID).",
+            [],
+        )
+    submission = found.submission
+    environment = found.environment if isinstance(found.environment, dict) else {}
+    row_context = {
+        "result": found,
+        "model": found.model,
+        "gpu": found.gpu,
+        "configuration": found.configuration,
+        "configuration_words": queries.configuration_words(
+            found.configuration, queries.is_cpu(found.gpu)
+        ),
+        "submission": submission,
+        "status": SubmissionStatus(submission.status),
+        "signature": _signature(submission.body, found.contributor),
+        "withdrawal": (
+            _signature(submission.withdrawal_body, found.contributor)
+            if submission.withdrawal_body
+            else None
+        ),
+        "body": submission.body,
+        "thumbnail": (
+            base64.b64encode(bytes(found.thumbnail_png)).decode() if found.thumbnail_png else ""
+        ),
+        "runs": found.runs if isinstance(found.runs, list) else [],
+        "environment": sorted(
+            (name, value) for name, value in environment.items() if name != "gpu"
+        ),
+        "reported_gpu": sorted((environment.get("gpu") or {}).items()),
+        "telemetry": sorted((found.telemetry or {}).items()),
+    }
+    return _page(request, "checkpages/result.html", row_context)
+
+
+@require_safe
+def contribute_page(request: HttpRequest) -> HttpResponse:
+    model = ImageModel.objects.public().first()
+    return _page(
+        request,
+        "checkpages/contribute.html",
+        {
+            "model": model,
+            "presets": Preset.choices,
+            "collected": collected_fields(),
+        },
+    )

@@ -1,0 +1,72 @@
+"""GET /api/v1/checks/<model>/<gpu>: summaries by configuration, verdict, claims."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.services.aggregation import reconcile
+from tests.factories import make_result
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_check_with_no_results_says_unknown_and_shows_the_claims(client, catalog):
+    response = client.get("/api/v1/checks/flux-2-klein-4b/rtx-4090")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["model"]["slug"], body["gpu"]["slug"]) == ("flux-2-klein-4b", "rtx-4090")
+    assert (body["verdict"], body["summaries"]) == ("unknown", [])
+    claim_gpus = {(c["gpu"], c["source"]) for c in body["claims"]}
+    assert ("rtx-4090", "Community benchmark (RTX 4090 recipe)") in claim_gpus
+    assert (None, "BFL model card") in claim_gpus
+    assert all(c["gpu"] in ("rtx-4090", None) for c in body["claims"])
+
+
+def test_a_check_shows_each_configurations_summary_and_the_verdict(client, catalog):
+    make_result(seconds=2.0, peak_device_mb=20000.0)
+    make_result(seconds=2.4, peak_device_mb=20100.0)
+    make_result(configuration={"precision": "fp8"}, outcome="out_of_memory")
+    make_result(seconds=5.0, synthetic=True)
+    reconcile()
+
+    body = client.get("/api/v1/checks/flux-2-klein-4b/rtx-4090").json()
+
+    assert body["verdict"] == "runs"
+    rows = [
+        (s["configuration"]["slug"], s["synthetic"], s["verdict"], s["n_results"],
+         s["seconds_median"], s["peak_device_mb_max"])
+        for s in body["summaries"]
+    ]  # fmt: skip
+    assert rows == [
+        ("diffusers-bf16-none-1024x1024-4", False, "runs", 2, pytest.approx(2.2), 20100.0),
+        ("diffusers-fp8-none-1024x1024-4", False, "does_not_fit", 1, None, None),
+        ("diffusers-bf16-none-1024x1024-4", True, "runs", 1, 5.0, None),
+    ]
+    first = body["summaries"][0]
+    assert first["configuration"] == {
+        "slug": "diffusers-bf16-none-1024x1024-4",
+        "label": "bf16-resident (diffusers, 1024x1024, 4 steps)",
+        "runtime": "diffusers",
+        "precision": "bf16",
+        "offload": "none",
+        "width": 1024,
+        "height": 1024,
+        "steps": 4,
+        "preset": "bf16-resident",
+    }
+    assert first["seconds_values"] == [2.0, 2.4]
+
+
+@pytest.mark.parametrize(
+    ("path", "detail"),
+    [
+        ("/api/v1/checks/sdxl/rtx-4090", "There is no model 'sdxl' in the catalog."),
+        ("/api/v1/checks/flux-2-klein-4b/gtx-1080", "There is no GPU 'gtx-1080' in the catalog."),
+    ],
+)
+def test_a_check_of_an_unknown_model_or_gpu_is_404(client, catalog, path, detail):
+    response = client.get(path)
+
+    assert response.status_code == 404
+    assert response.json() == {"error": "not_found", "detail": detail}

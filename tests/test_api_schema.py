@@ -1,0 +1,44 @@
+"""The OpenAPI schema (/api/schema/) and its documentation page (/api/docs/)."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_schema_is_openapi_3_and_lists_every_endpoint(client):
+    response = client.get("/api/schema/?format=json")
+
+    assert response.status_code == 200
+    schema = response.json()
+    assert schema["openapi"].startswith("3.")
+    assert sorted(schema["paths"]) == [
+        "/api/v1/checks/{model}/{gpu}",
+        "/api/v1/gpus",
+        "/api/v1/models",
+        "/api/v1/results",
+        "/api/v1/results/{id}",
+    ]
+
+
+def test_every_operation_documents_its_error_answers(client):
+    paths = client.get("/api/schema/?format=json").json()["paths"]
+
+    assert set(paths["/api/v1/results"]["get"]["responses"]) == {"200", "304", "400", "404"}
+    assert set(paths["/api/v1/results/{id}"]["get"]["responses"]) == {"200", "304", "404"}
+    assert set(paths["/api/v1/checks/{model}/{gpu}"]["get"]["responses"]) == {"200", "304", "404"}
+
+
+def test_the_schema_generates_without_warnings():
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", "/dev/null")
+
+
+def test_the_docs_page_loads_its_assets_from_this_site_not_a_cdn(client):
+    response = client.get("/api/docs/")
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in page
+    assert "cdn.jsdelivr.net" not in page

@@ -1,0 +1,126 @@
+"""/r/<id>: one result with every figure, its environment, its signature and its status."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.models import Submission, SubmissionStatus
+from benchmarks.services import moderation
+from tests.contribute_support import _fresh_rate_limits  # noqa: F401 - autouse fixture
+from tests.pages_data import fill_rtx_4090, fill_rtx_5070, visible_text, withdraw
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_result_shows_every_figure_its_configuration_and_environment(client, catalog):
+    posted = fill_rtx_5070(client)
+    result_id = posted.ids["fp8-0"]
+
+    response = client.get(f"/r/{result_id}")
+
+    assert response.status_code == 200
+    text = visible_text(response)
+    assert text.startswith(
+        f"All checks > FLUX.2 [klein] 4B > RTX 5070 > Result #{result_id} "
+        f"Result #{result_id}: FLUX.2 [klein] 4B on the NVIDIA GeForce RTX 5070 "
+        "Accepted. This result counts in the summary for FLUX.2 [klein] 4B on the RTX 5070. "
+        "Outcome Median 2.3 s per image over 5 timed images (warm-up excluded), 8.4 GB peak GPU "
+        "memory, in FP8, fully on the GPU (ComfyUI) at 1024x1024. "
+        "Configuration How it was run Preset fp8 Runtime ComfyUI 0.3.66 Precision FP8 Offload "
+        "none (fully resident) Size 1024x1024 Steps 4 Protocol klein4b-t2i-v1 sha256:"
+    )
+    assert (
+        "Timings Seconds per image over the timed images Median 2.3 s p10 - p90 2.2 s - 2.4 s "
+        "Mean (standard deviation) 2.3 s (0.07 s) Coefficient of variation 3% "
+        "Text encoding / denoising / VAE decode (median) 0.12 s / 1.8 s / 0.35 s Model load 14 s"
+    ) in text
+    assert "1 2.218 0.111 1.774 0.333 0 0" in text, "every timed image"
+    assert (
+        "Memory Peak memory (GB of 1024 MiB); the card has 12 GB In use on the card before "
+        "loading 0.6 GB Process on the GPU (NVML) 8.4 GB PyTorch reserved 8.2 GB PyTorch "
+        "allocated 7.8 GB Whole card, including the display (NVML) 9.0 GB System RAM used by "
+        "the process 5.3 GB System RAM installed 32.0 GB Drives a display yes"
+    ) in text
+    assert "Energy per image 455 J (0.13 Wh) average_power_w 190" in text
+    assert "driver 570.133.07" in text and "runtime_version 0.3.66" in text
+    assert "uuid_hash 5070aa00bb11cc22" in text
+    assert b'<img class="thumbnail" src="data:image/png;base64,iVBORw0KGgo' in response.content
+
+
+def test_a_result_shows_its_key_id_signature_and_the_body_as_received(client, catalog):
+    posted = fill_rtx_4090(client, n=1)
+    result_id = posted.ids["resident-0"]
+    key = posted.keys["contributor-0"]
+    submission = Submission.objects.get(result__id=result_id)
+
+    text = visible_text(client.get(f"/r/{result_id}"))
+
+    assert (f"Key id {key.key_id} Public key (Ed25519) {key.public_bytes.hex()} Signature ") in text
+    assert (
+        "Verification The signature matches the stored submission and the public key "
+        "(checked when this page was made)."
+    ) in text
+    assert f"SHA-256 of the body {submission.body_sha256} Status accepted" in text
+    assert submission.body in text
+
+
+def test_a_withdrawn_result_says_so_with_the_contributor_s_reason(client, catalog):
+    posted = fill_rtx_4090(client, n=1)
+    result_id = posted.ids["resident-0"]
+    withdraw(client, result_id, posted.keys["contributor-0"], "ran with a 300 W power limit")
+    withdrawn_at = Submission.objects.get(result__id=result_id).withdrawn_at
+
+    text = visible_text(client.get(f"/r/{result_id}"))
+
+    assert (
+        f"Withdrawn by its contributor on {withdrawn_at:%Y-%m-%d %H:%M} UTC. It no longer counts "
+        "in any summary; the record stays here so that links to it keep working. Their reason: "
+        "“ran with a 300 W power limit”"
+    ) in text
+    assert "Withdrawal Signed by the same key; the signature checks out." in text
+
+
+@pytest.mark.parametrize(
+    ("status", "shown"),
+    [
+        (SubmissionStatus.REJECTED, "Rejected by a moderator"),
+        (SubmissionStatus.FLAGGED, "Flagged by a moderator"),
+    ],
+)
+def test_a_moderated_result_shows_the_moderator_s_decision_and_reason(
+    client, catalog, status, shown
+):
+    posted = fill_rtx_4090(client, n=1)
+    result_id = posted.ids["resident-0"]
+    moderation.set_status(
+        Submission.objects.filter(result__id=result_id), status, "clocks above the card's limit"
+    )
+
+    response = client.get(f"/r/{result_id}")
+
+    text = visible_text(response)
+    assert (
+        f"{shown} on " in text
+        and "UTC. This result does not count in any summary. Reason: clocks above the card's limit"
+        in text
+    )
+    assert f'class="status-banner status-{status}"'.encode() in response.content
+
+
+def test_an_out_of_memory_result_names_the_stage_and_the_message(client, catalog):
+    posted = fill_rtx_5070(client)
+
+    text = visible_text(client.get(f"/r/{posted.ids['offload-oom']}"))
+
+    assert (
+        "Outcome Out of memory during VAE decode, in BF16 with model CPU offload (diffusers) at "
+        "1024x1024. CUDA out of memory."
+    ) in text
+    assert "System RAM used by the process 15.4 GB System RAM installed 16.0 GB" in text
+
+
+def test_an_unknown_result_id_is_a_404_page(client, catalog):
+    response = client.get("/r/987654")
+
+    assert response.status_code == 404
+    assert visible_text(response).startswith("No such result There is no result with id 987654.")
