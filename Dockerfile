@@ -17,10 +17,13 @@ COPY . .
 RUN pip install ./agent -e .
 
 # Static files are collected with production settings, so WhiteNoise finds the manifest it
-# serves from; the key only satisfies the settings check and signs nothing.
+# serves from. The values only satisfy the settings checks: collectstatic connects to
+# nothing and signs nothing.
 RUN DJANGO_DEBUG=0 \
     SECRET_KEY=collectstatic-at-build-time-only-this-key-signs-nothing-0123456789 \
     ALLOWED_HOSTS=build.invalid \
+    DATABASE_URL=postgres://build@build.invalid/build \
+    REDIS_URL=redis://build.invalid:6379/0 \
     python manage.py collectstatic --no-input
 
 RUN useradd --system --no-create-home --home-dir /app app \

@@ -83,7 +83,8 @@ EXPLANATIONS = {
     "telemetry.max_temperature_c": "Highest GPU temperature seen.",
     "telemetry.throttle_reasons": "Why the card slowed down, if it did (power, heat).",
     "environment.agent": "The klein-bench agent's version.",
-    "environment.os": "Operating system name (e.g. Linux), not its host name.",
+    "environment.os": "Operating system and its major version (e.g. Linux 6.8); not the "
+    "machine's name.",
     "environment.python": "Python version.",
     "environment.torch": "PyTorch version.",
     "environment.cuda": "CUDA version PyTorch was built with.",

@@ -30,6 +30,9 @@ _RC = {
     "svg.fonttype": "none",
     # Deterministic ids, so the same numbers give byte-identical SVG.
     "svg.hashsalt": "klein-bench",
+    # Labels are card and configuration names, some typed by contributors: plain text,
+    # never TeX ("$" in a name must not break a page).
+    "text.parse_math": False,
     "font.family": "sans-serif",
     "font.size": 10,
     "axes.edgecolor": MUTED,

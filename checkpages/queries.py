@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from statistics import median
 
 from django.db.models import QuerySet
+from klein_bench.catalog import KLEIN_4B
+from klein_bench.catalog import MODELS as AGENT_MODELS
+from klein_bench.catalog import PRESETS as AGENT_PRESETS
 
 from benchmarks.models import (
     Configuration,
@@ -26,6 +29,7 @@ from benchmarks.models import (
     Preset,
     PublishedClaim,
     Result,
+    Runtime,
     Stage,
     Summary,
     Verdict,
@@ -35,6 +39,8 @@ from checkpages import formatting
 from checkpages.formatting import count
 
 RECENT_RESULTS = 10
+# The one model the agent's ComfyUI runner measures.
+COMFYUI_MODEL = KLEIN_4B.slug
 CPU_SLUG = "cpu"
 NEAREST_CARDS = 3
 
@@ -715,23 +721,40 @@ def nearest_cards(model: ImageModel, gpu: Gpu) -> list[NearCard]:
     return result
 
 
-def contribute_command(model: ImageModel, preset: str) -> str:
-    return f"klein-bench submit --model {model.slug} --preset {preset}"
+def agent_measures(model: ImageModel) -> bool:
+    """Whether this version of the klein-bench agent can benchmark the model."""
+    return model.slug in AGENT_MODELS
 
 
 def contribute_commands(model: ImageModel, rows: list[ConfigSummary]) -> list[ContributeCommand]:
-    """One command per standard preset, the ones this card lacks first; the test model
-    runs in the agent's own way, so it has one command without a preset."""
-    if model.is_test_model:
+    """The agent's commands that measure this model, the configurations this card lacks
+    first. None for a model the agent cannot run; the built-in test model has one."""
+    if not agent_measures(model):
+        return []
+    spec = AGENT_MODELS[model.slug]
+    if spec.built_in:
         command = f"klein-bench submit --model {model.slug}"
         return [ContributeCommand("", "the tiny test model, on any CPU or GPU", command, False)]
-    measured = {row.configuration.preset for row in rows}
+    measured = {(row.configuration.runtime, row.configuration.preset) for row in rows}
     commands = [
         ContributeCommand(
-            preset.value, preset.label, contribute_command(model, preset.value), preset in measured
+            preset.value,
+            preset.label,
+            f"klein-bench submit --model {model.slug} --preset {preset.value}",
+            (Runtime.DIFFUSERS, preset.value) in measured,
         )
         for preset in Preset
+        if preset.value in AGENT_PRESETS
     ]
+    if model.slug == COMFYUI_MODEL:
+        commands.append(
+            ContributeCommand(
+                Preset.FP8.value,
+                "FP8 in your running ComfyUI (the recipes' path)",
+                "klein-bench submit --runtime comfyui",
+                (Runtime.COMFYUI, Preset.FP8.value) in measured,
+            )
+        )
     return sorted(commands, key=lambda c: c.measured)
 
 

@@ -10,7 +10,7 @@ import base64
 from dataclasses import dataclass
 from itertools import product
 
-from django.db.models import Sum
+from django.db.models import Count, Sum
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -36,6 +36,10 @@ def _page(request: HttpRequest, template: str, context: dict, status: int = 200)
 
 
 # -- finding what the URL names ----------------------------------------------------------------
+
+
+# The largest primary key PostgreSQL's bigint holds; a longer number in /r/<id> is no result.
+MAX_ID = 2**63 - 1
 
 
 @dataclass
@@ -100,7 +104,7 @@ def home(request: HttpRequest) -> HttpResponse:
     totals = (
         Summary.objects.real()
         .filter(model__is_test_model=False)
-        .aggregate(results=Sum("n_results"))
+        .aggregate(results=Sum("n_results"), cards=Count("gpu", distinct=True))
     )
     return _page(
         request,
@@ -108,7 +112,7 @@ def home(request: HttpRequest) -> HttpResponse:
         {
             "models": ImageModel.objects.public(),
             "n_results": totals["results"] or 0,
-            "n_contributors": Contributor.objects.count(),
+            "n_cards": totals["cards"],
             "examples": Gpu.objects.filter(slug__in=["rtx-4090", "rtx-5070", "rtx-4070"]),
         },
     )
@@ -159,7 +163,7 @@ def _ranking_plot(page: queries.ModelPage, version: str) -> str:
     fastest = page.ranked[0]
     alt = (
         f"Bar chart of median seconds per image for {page.model.name} on "
-        f"{count(len(bars), 'card and configuration')}; fastest: "
+        f"{count(len(bars), 'card and configuration', 'cards and configurations')}; fastest: "
         f"{formatting.short_gpu_name(fastest.gpu.name)} in {fastest.row.label} at "
         f"{formatting.seconds(fastest.row.summary.seconds_median)} per image. The table "
         "below lists every value."
@@ -184,7 +188,12 @@ def model_page(request: HttpRequest, model: str) -> HttpResponse:
         page = queries.model_page(found)
         return render_to_string(
             "checkpages/model.html",
-            {"page": page, "model": found, "plot": _ranking_plot(page, version)},
+            {
+                "page": page,
+                "model": found,
+                "plot": _ranking_plot(page, version),
+                "agent_measures": queries.agent_measures(found),
+            },
             request,
         )
 
@@ -239,7 +248,9 @@ def _pair_plots(page: queries.PairPage) -> dict:
         ]
         usable = page.usable.mib if page.usable else None
         capacity = (
-            f" against the card's {formatting.card_gb(page.capacity_mib)}" if page.capacity_mib else ""
+            f" against the card's {formatting.card_gb(page.capacity_mib)}"
+            if page.capacity_mib
+            else ""
         )
         alt = (
             f"Peak GPU memory for {where}{capacity}: "
@@ -364,6 +375,8 @@ def result(request: HttpRequest, pk: int) -> HttpResponse:
         Result.objects.select_related("model", "gpu", "configuration", "contributor", "submission")
         .filter(pk=pk)
         .first()
+        if pk <= MAX_ID
+        else None
     )
     if found is None:
         return _not_found(

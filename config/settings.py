@@ -2,7 +2,8 @@
 
 With no environment set it runs on embedded defaults: SQLite in ./data, Celery tasks run
 eagerly, and a local-memory cache. DATABASE_URL and REDIS_URL switch to PostgreSQL and
-Redis. With DJANGO_DEBUG off it refuses to start without SECRET_KEY and ALLOWED_HOSTS.
+Redis. With DJANGO_DEBUG off it refuses to start without SECRET_KEY, ALLOWED_HOSTS and
+both URLs.
 """
 
 from pathlib import Path
@@ -95,6 +96,11 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = env_str("DATABASE_URL")
+if not DATABASE_URL and not DEBUG:
+    raise ConfigurationError(
+        "DATABASE_URL must be set when DJANGO_DEBUG is off, like "
+        "postgres://USER:PASSWORD@HOST:5432/DBNAME (the SQLite default is for development)."
+    )
 if DATABASE_URL:
     DATABASES = {"default": database_from_url("DATABASE_URL", DATABASE_URL)}
 else:
@@ -109,6 +115,11 @@ else:
     }
 
 REDIS_URL = env_str("REDIS_URL")
+if not REDIS_URL and not DEBUG:
+    raise ConfigurationError(
+        "REDIS_URL must be set when DJANGO_DEBUG is off, like redis://HOST:6379/0 (without "
+        "it every web process would keep its own cache and run tasks itself)."
+    )
 if REDIS_URL:
     redis_url("REDIS_URL", REDIS_URL)
     CACHES = {

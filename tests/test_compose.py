@@ -185,7 +185,8 @@ def scratch_database() -> Iterator[str]:
 def collected_static(tmp_path_factory) -> Path:
     """STATIC_ROOT as the Dockerfile's collectstatic step leaves it in the image."""
     dockerfile = (REPO / "Dockerfile").read_text().replace("\\\n", " ")
-    step = next(line for line in dockerfile.splitlines() if "collectstatic" in line)
+    runs = [line for line in dockerfile.splitlines() if line.startswith("RUN ")]
+    step = next(line for line in runs if "collectstatic" in line)
     root = tmp_path_factory.mktemp("static")
     tmp = tmp_path_factory.mktemp("build")
     result = run(

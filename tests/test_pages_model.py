@@ -20,7 +20,7 @@ def test_cards_and_configurations_are_ranked_by_seconds_per_image_with_a_bar_cha
     text = visible_text(response)
     assert (
         "Fastest first [plot: Bar chart of median seconds per image for FLUX.2 [klein] 4B on 3 "
-        "card and configurations; fastest: RTX 4090 in bf16-resident (diffusers) at 1.9 s per "
+        "cards and configurations; fastest: RTX 4090 in bf16-resident (diffusers) at 1.9 s per "
         "image. The table below lists every value.]"
     ) in text
     assert (
@@ -46,12 +46,15 @@ def test_cards_and_configurations_are_ranked_by_seconds_per_image_with_a_bar_cha
     assert response.content.count(b"<svg ") == 1
 
 
-def test_a_model_nobody_measured_says_so_and_invites_a_contribution(client, catalog):
-    text = visible_text(client.get("/check/flux-2-klein-base-4b/"))
+def test_a_model_nobody_measured_says_so_and_whether_the_agent_can_measure_it(client, catalog):
+    klein = visible_text(client.get("/check/flux-2-klein-4b/"))
+    base = visible_text(client.get("/check/flux-2-klein-base-4b/"))
 
-    assert "No measurements of FLUX.2 [klein] Base 4B yet. Be the first: contribute a result." in (
-        text
-    )
+    assert "No measurements of FLUX.2 [klein] 4B yet. Be the first: contribute a result." in klein
+    assert (
+        "No measurements of FLUX.2 [klein] Base 4B yet. The klein-bench agent cannot benchmark "
+        "it yet; results will come with a newer agent."
+    ) in base
 
 
 def test_the_test_model_page_works_when_addressed_directly(client, catalog):

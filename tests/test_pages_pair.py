@@ -159,10 +159,11 @@ def test_recent_results_link_to_their_permalinks_and_the_contribute_command_is_e
     )
     assert f'href="/r/{posted.ids["fp8-0"]}"'.encode() not in response.content, "only ten"
     assert text.endswith(
-        "klein-bench submit --model flux-2-klein-4b --preset bf16-resident BF16, fully resident "
-        "klein-bench submit --model flux-2-klein-4b --preset bf16-model-offload BF16, model CPU "
-        "offload klein-bench submit --model flux-2-klein-4b --preset fp8 FP8 "
-        "The same data as JSON: /api/v1/checks/flux-2-klein-4b/rtx-5070"
+        "klein-bench submit --model flux-2-klein-4b --preset fp8 FP8, not measured on this card "
+        "yet klein-bench submit --model flux-2-klein-4b --preset bf16-resident BF16, fully "
+        "resident klein-bench submit --model flux-2-klein-4b --preset bf16-model-offload BF16, "
+        "model CPU offload klein-bench submit --runtime comfyui FP8 in your running ComfyUI (the "
+        "recipes' path) The same data as JSON: /api/v1/checks/flux-2-klein-4b/rtx-5070"
     )
     assert b'href="/api/v1/checks/flux-2-klein-4b/rtx-5070"' in response.content
 
@@ -438,3 +439,10 @@ def test_the_pair_page_reads_summaries_not_every_result(
 
     assert response.status_code == 200
     assert Summary.objects.get(synthetic=False, configuration__runtime="comfyui").n_results == 21
+
+
+def test_a_model_the_agent_cannot_run_shows_no_command_that_would_fail(client, catalog):
+    text = visible_text(client.get("/check/flux-2-klein-base-4b/rtx-4090/"))
+
+    assert "klein-bench submit" not in text
+    assert "The klein-bench agent cannot benchmark FLUX.2 [klein] Base 4B yet;" in text

@@ -38,7 +38,7 @@ def test_a_result_shows_every_figure_its_configuration_and_environment(client, c
     assert (
         "Memory Peak memory (GB of 1024 MiB); the card has 12 GB In use on the card before "
         "loading 0.6 GB Process on the GPU (NVML) 8.4 GB PyTorch reserved 8.2 GB PyTorch "
-        "allocated 7.8 GB Whole card, including the display (NVML) 9.0 GB System RAM used by "
+        "allocated 7.8 GB Whole card, including the display (NVML) 9.1 GB System RAM used by "
         "the process 5.3 GB System RAM installed 32.0 GB Drives a display yes"
     ) in text
     assert "Energy per image 455 J (0.13 Wh) average_power_w 190" in text
@@ -119,8 +119,11 @@ def test_an_out_of_memory_result_names_the_stage_and_the_message(client, catalog
     assert "System RAM used by the process 15.4 GB System RAM installed 16.0 GB" in text
 
 
-def test_an_unknown_result_id_is_a_404_page(client, catalog):
-    response = client.get("/r/987654")
+@pytest.mark.parametrize("result_id", ["987654", "99999999999999999999999"])
+def test_an_unknown_result_id_is_a_404_page(client, catalog, result_id):
+    response = client.get(f"/r/{result_id}")
 
     assert response.status_code == 404
-    assert visible_text(response).startswith("No such result There is no result with id 987654.")
+    assert visible_text(response).startswith(
+        f"No such result There is no result with id {result_id}."
+    )

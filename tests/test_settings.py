@@ -16,7 +16,13 @@ from config.env import EXIT_STATUS
 from tests.processes import BIN, PRODUCTION_SECRET, closed_port, environment, manage, run
 
 DATABASE_EXAMPLE = "postgres://USER:PASSWORD@HOST:5432/DBNAME"
-PRODUCTION = {"DJANGO_DEBUG": "0", "SECRET_KEY": PRODUCTION_SECRET, "ALLOWED_HOSTS": "kb.example"}
+PRODUCTION = {
+    "DJANGO_DEBUG": "0",
+    "SECRET_KEY": PRODUCTION_SECRET,
+    "ALLOWED_HOSTS": "kb.example",
+    "DATABASE_URL": "postgres://klein@db.internal:5432/klein_bench",
+    "REDIS_URL": "redis://cache.internal:6379/0",
+}
 
 BAD_ENVIRONMENTS = {
     "a database that is not PostgreSQL, password hidden": (
@@ -69,6 +75,16 @@ BAD_ENVIRONMENTS = {
         {"DJANGO_DEBUG": "0", "SECRET_KEY": PRODUCTION_SECRET},
         "ALLOWED_HOSTS must list the site's host names, comma-separated (for example: "
         "klein-bench.org,www.klein-bench.org), when DJANGO_DEBUG is off.",
+    ),
+    "production without a database URL": (
+        {**PRODUCTION, "DATABASE_URL": ""},
+        "DATABASE_URL must be set when DJANGO_DEBUG is off, like "
+        f"{DATABASE_EXAMPLE} (the SQLite default is for development).",
+    ),
+    "production without a Redis URL": (
+        {**PRODUCTION, "REDIS_URL": " "},
+        "REDIS_URL must be set when DJANGO_DEBUG is off, like redis://HOST:6379/0 (without "
+        "it every web process would keep its own cache and run tasks itself).",
     ),
     "a debug flag that is not a yes or no": (
         {"DJANGO_DEBUG": "maybe"},

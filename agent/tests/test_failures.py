@@ -158,7 +158,7 @@ def test_klein_4b_on_the_cpu_is_refused_with_the_reason(cli, home):
     result = cli("run", "--model", "flux-2-klein-4b")
 
     assert result.exit_code == 1
-    assert result.stderr.startswith(
+    assert result.stderr.strip().startswith(
         "Error: FLUX.2 [klein] 4B needs an NVIDIA GPU with CUDA, but torch"
     )
     assert "--model klein-tiny-random" in result.stderr

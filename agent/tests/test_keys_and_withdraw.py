@@ -85,7 +85,7 @@ def test_results_lists_this_machines_results(cli, home, tiny_payload):
 
     assert result.exit_code == 0, result.output
     assert local_id in result.stdout
-    assert "klein-tiny-random" in result.stdout
+    assert "bf16-resident" in result.stdout
     assert "not sent" in result.stdout
     as_json = json.loads(cli("results", "--json").stdout)
     assert [entry["local_id"] for entry in as_json] == [local_id]

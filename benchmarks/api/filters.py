@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC
 
 from django import forms
+from django.core.validators import ProhibitNullCharactersValidator
 from django_filters import rest_framework as filters
 from django_filters.fields import IsoDateTimeField
 from drf_spectacular.utils import extend_schema_field
@@ -50,6 +51,31 @@ class StrictBooleanField(forms.NullBooleanField):
 class StrictBooleanFilter(filters.BooleanFilter):
     field_class = StrictBooleanField
 
+    def __init__(self, *args, **kwargs):
+        # django-filter's BooleanWidget also maps unknown words to None.
+        kwargs["widget"] = forms.TextInput
+        super().__init__(*args, **kwargs)
+
+
+class AnyTextField(forms.CharField):
+    """Text as given: a NUL character is a value that matches nothing, not an error."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.validators = [
+            v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)
+        ]
+
+
+class TextFilter(filters.CharFilter):
+    field_class = AnyTextField
+
+    def filter(self, qs, value):
+        if value and "\x00" in value:
+            # The database cannot compare text with NUL in it; no stored value has one.
+            return qs.none()
+        return super().filter(qs, value)
+
 
 class UtcDateTimeField(IsoDateTimeField):
     """An ISO 8601 time, converted to UTC: the database refuses some offsets that ISO
@@ -70,8 +96,8 @@ class UtcDateTimeFilter(filters.IsoDateTimeFilter):
 
 
 class ResultFilter(filters.FilterSet):
-    model = filters.CharFilter(field_name="model__slug", help_text="Model slug")
-    gpu = filters.CharFilter(field_name="gpu__slug", help_text="GPU slug")
+    model = TextFilter(field_name="model__slug", help_text="Model slug")
+    gpu = TextFilter(field_name="gpu__slug", help_text="GPU slug")
     runtime = filters.ChoiceFilter(field_name="configuration__runtime", choices=Runtime.choices)
     precision = filters.ChoiceFilter(
         field_name="configuration__precision", choices=Precision.choices
@@ -81,9 +107,9 @@ class ResultFilter(filters.FilterSet):
     width = IntegerFilter(field_name="configuration__width")
     height = IntegerFilter(field_name="configuration__height")
     steps = IntegerFilter(field_name="configuration__steps")
-    driver = filters.CharFilter(field_name="driver_version", help_text="NVIDIA driver version")
-    torch = filters.CharFilter(field_name="torch_version", help_text="torch version")
-    diffusers = filters.CharFilter(field_name="diffusers_version", help_text="diffusers version")
+    driver = TextFilter(field_name="driver_version", help_text="NVIDIA driver version")
+    torch = TextFilter(field_name="torch_version", help_text="torch version")
+    diffusers = TextFilter(field_name="diffusers_version", help_text="diffusers version")
     outcome = filters.ChoiceFilter(choices=Outcome.choices)
     synthetic = StrictBooleanFilter(
         help_text="true: full-size architecture with random weights only; false: real only"
@@ -99,3 +125,13 @@ class ResultFilter(filters.FilterSet):
     class Meta:
         model = Result
         fields: list[str] = []
+
+    def is_valid(self) -> bool:
+        # An empty value is not a number, time, choice or boolean: say so rather than
+        # quietly not filtering. (Empty text filters stay "no filter".)
+        valid = super().is_valid()
+        for name, value in self.data.items():
+            if value == "" and name in self.filters and not isinstance(self.filters[name], TextFilter):
+                self.form.add_error(name, "Give a value, or leave the parameter out.")
+                valid = False
+        return valid

@@ -59,10 +59,10 @@ class Check(ApiViewMixin, APIView):
     def get(self, request: Request, model: str, gpu: str) -> Response:
         """Will this model run on this GPU? Summaries by configuration, the verdict, and
         the published claims beside them."""
-        image_model = ImageModel.objects.filter(slug=model).first()
+        image_model = _by_slug(ImageModel, model)
         if image_model is None:
             raise NotFound(f"There is no model {model!r} in the catalog.")
-        card = Gpu.objects.filter(slug=gpu).first()
+        card = _by_slug(Gpu, gpu)
         if card is None:
             raise NotFound(f"There is no GPU {gpu!r} in the catalog.")
         summaries = (
@@ -83,6 +83,13 @@ class Check(ApiViewMixin, APIView):
             "claims": claims,
         }
         return Response(CheckSerializer(data).data)
+
+
+def _by_slug(model_class, slug: str):
+    # The database cannot compare text holding NUL, and no slug has one.
+    if "\x00" in slug:
+        return None
+    return model_class.objects.filter(slug=slug).first()
 
 
 _CONFIGURATION_ORDER = ("runtime", "precision", "offload", "width", "height", "steps")

@@ -115,7 +115,7 @@ def test_a_card_nobody_measured_says_unknown_and_shows_the_nearest_measured_card
     assert "Memory 16 GB Memory bandwidth 896 GB/s" in text
     assert "klein-bench submit --model flux-2-klein-4b --preset fp8" in text
     nearest = " ".join(page.locator("ul.nearest").inner_text().split())
-    assert nearest.startswith("runs NVIDIA GeForce RTX 5070 (25% less memory (12 GB);")
+    assert nearest.startswith("runs NVIDIA GeForce RTX 5070 (12 GB, 25% less memory; 672 GB/s,")
     assert page.locator("svg.plot").count() == 0
     screenshot("pair-unknown-rtx-5070-ti")
 

@@ -223,7 +223,12 @@ def _run_and_report(ctx: click.Context, options: dict[str, Any], home: Home) -> 
     from klein_bench import report
 
     progress = RichProgress(_err())
-    payload = _benchmark(ctx, options, progress, home)
+    try:
+        payload = _benchmark(ctx, options, progress, home)
+    except BaseException:
+        progress.abandon()
+        raise
+    progress.done()
     local_id = home.save_result(payload)
     report.print_result(_out(), payload)
     return payload, local_id

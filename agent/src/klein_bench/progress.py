@@ -65,45 +65,63 @@ class SilentProgress:
 
 
 class RichProgress:
-    """One rich bar per stage; finished bars stay on screen with their elapsed time."""
+    """One rich bar per stage; finished bars stay on screen with their elapsed time.
+
+    After `done()` the next `stage()` starts a fresh display, so a runner can stop
+    drawing while something else prints (a download's own progress bars).
+    """
 
     def __init__(self, console: Console | None = None) -> None:
-        self._bars = _RichBars(
+        self._console = console or Console(stderr=True)
+        self._bars: _RichBars | None = None
+        self._task: TaskID | None = None
+
+    def _new_bars(self) -> _RichBars:
+        bars = _RichBars(
             SpinnerColumn(finished_text="[green]✓[/]"),
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            console=console or Console(stderr=True),
+            console=self._console,
             transient=False,
         )
-        self._task: TaskID | None = None
-        self._started = False
+        bars.start()
+        return bars
 
     def _finish_current(self) -> None:
-        if self._task is not None:
-            task = self._bars.tasks[self._bars.task_ids.index(self._task)]
-            total = task.total if task.total is not None else max(task.completed, 1)
-            self._bars.update(self._task, total=total, completed=total)
+        if self._bars is not None and self._task is not None:
+            task = next(t for t in self._bars.tasks if t.id == self._task)
+            if task.total is None:
+                # A stage of unknown length shows as complete once it is over.
+                self._bars.update(
+                    self._task, total=max(task.completed, 1), completed=max(task.completed, 1)
+                )
             self._bars.stop_task(self._task)
-            self._task = None
+        self._task = None
 
     def stage(self, name: str, total: int | None = None) -> None:
-        if not self._started:
-            self._bars.start()
-            self._started = True
         self._finish_current()
+        if self._bars is None:
+            self._bars = self._new_bars()
         self._task = self._bars.add_task(name, total=total)
 
     def advance(self, amount: int = 1) -> None:
-        if self._task is not None:
+        if self._bars is not None and self._task is not None:
             self._bars.advance(self._task, amount)
 
     def note(self, message: str) -> None:
-        self._bars.console.print(message)
+        self._console.print(message, markup=False, highlight=False)
 
     def done(self) -> None:
         self._finish_current()
-        if self._started:
+        if self._bars is not None:
             self._bars.stop()
-            self._started = False
+            self._bars = None
+
+    def abandon(self) -> None:
+        """Stop drawing after a failure: the unfinished bar goes, finished ones stay."""
+        if self._bars is not None and self._task is not None:
+            self._bars.remove_task(self._task)
+        self._task = None
+        self.done()

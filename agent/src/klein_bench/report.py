@@ -79,7 +79,7 @@ def result_table(payload: dict[str, Any]) -> Table:
 
     table = Table(title="klein-bench result", show_header=False, title_justify="left")
     table.add_column("measure", style="bold")
-    table.add_column("value")
+    table.add_column("value", overflow="fold")
     _row(table, "Model", name)
     _row(
         table,
@@ -219,7 +219,8 @@ def doctor_tables(report: Report) -> list[Any]:
 
     if report.fits:
         fits = Table(
-            title="Presets for FLUX.2 [klein] 4B at 1024x1024 (estimates)", title_justify="left"
+            title=Text("Presets for FLUX.2 [klein] 4B at 1024x1024 (estimates)"),
+            title_justify="left",
         )
         fits.add_column("GPU")
         fits.add_column("preset")
@@ -265,13 +266,12 @@ def print_doctor(console: Console, report: Report) -> None:
 def history_table(entries: list[dict[str, Any]]) -> Table:
     table = Table(title="Results on this machine", title_justify="left")
     table.add_column("id", no_wrap=True)
-    table.add_column("when (UTC)")
-    table.add_column("model")
-    table.add_column("preset")
-    table.add_column("GPU")
-    table.add_column("outcome")
+    table.add_column("date (UTC)", no_wrap=True)
+    table.add_column("model and preset", overflow="fold")
+    table.add_column("GPU", overflow="fold")
+    table.add_column("outcome", overflow="fold")
     table.add_column("s/image", justify="right", no_wrap=True)
-    table.add_column("status")
+    table.add_column("status", overflow="fold")
     for entry in entries:
         outcome = entry.get("outcome") or "—"
         if outcome != "success" and entry.get("stage"):
@@ -286,9 +286,8 @@ def history_table(entries: list[dict[str, Any]]) -> Table:
         _row(
             table,
             entry.get("local_id", "—"),
-            (entry.get("created_at") or "")[:16].replace("T", " "),
-            model,
-            entry.get("preset") or entry.get("runtime") or "—",
+            (entry.get("created_at") or "")[:10],
+            f"{model}\n{entry.get('preset') or entry.get('runtime') or '—'}",
             entry.get("gpu") or "—",
             outcome,
             "—" if median is None else f"{median:.3f}",

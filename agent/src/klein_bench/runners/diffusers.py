@@ -285,18 +285,22 @@ def run_protocol(
             "in code already: leave out one of them."
         )
     diffusers_version = gpu.require_diffusers()
-    target = choose_target(spec, chosen, gpu_index, synthetic)
-    location = None
-    if not spec.built_in and not synthetic:
-        location = weights.require(weights_path, download=download)
-
     progress.stage("Importing torch and diffusers")
+    target = choose_target(spec, chosen, gpu_index, synthetic)
     import torch
 
     # Imported before the load is timed: a cold import takes seconds and is no part of
     # loading the model.
     from diffusers import Flux2KleinPipeline  # noqa: F401
     from transformers import Qwen3ForCausalLM  # noqa: F401
+
+    location = None
+    if not spec.built_in and not synthetic:
+        found = weights.locate(weights_path)
+        if download and (found is None or not found.complete):
+            # huggingface_hub draws its own download bars.
+            progress.done()
+        location = weights.require(weights_path, download=download)
 
     width, height = spec.width, spec.height
     call_options: dict[str, Any] = {

@@ -1,0 +1,217 @@
+"""`klein-bench doctor`: useful on a CPU-only machine, and every problem has its fix."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from klein_bench import doctor, gpu
+from klein_bench.catalog import PRESETS
+
+
+def _card(**overrides) -> gpu.GpuInfo:
+    values = {
+        "index": 0,
+        "name": "NVIDIA GeForce RTX 5070",
+        "uuid": "GPU-00000000-0000-0000-0000-000000000000",
+        "memory_total_mb": 12227.0,
+        "memory_used_mb": 1100.0,
+        "compute_capability": "12.0",
+        "drives_display": True,
+        "power_limit_w": 250.0,
+        "pcie_generation": 1,
+        "pcie_width": 16,
+        "pcie_max_generation": 5,
+        "pcie_max_width": 16,
+    }
+    values.update(overrides)
+    return gpu.GpuInfo(**values)
+
+
+@pytest.fixture
+def machine(monkeypatch, tmp_path):
+    """A pretend machine: GPUs, driver, torch build and package versions."""
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    state = {
+        "gpus": [_card()],
+        "driver": ("575.64", "12.9"),
+        "torch": gpu.TorchInfo(
+            installed=True,
+            version="2.5.1+cu124",
+            cuda="12.4",
+            cuda_available=True,
+            device_count=1,
+            arch_list=["sm_50", "sm_60", "sm_70", "sm_75", "sm_80", "sm_86", "sm_90"],
+        ),
+        "versions": {"diffusers": "0.42.1", "transformers": "5.23.0"},
+    }
+    monkeypatch.setattr(gpu, "gpus_or_reason", lambda: (state["gpus"], None))
+    monkeypatch.setattr(gpu, "driver_versions", lambda: state["driver"])
+    monkeypatch.setattr(gpu, "torch_info", lambda: state["torch"])
+    monkeypatch.setattr(gpu, "package_version", lambda name: state["versions"].get(name))
+    return state
+
+
+def _finding(report, topic_start: str, text_part: str):
+    for finding in report.findings:
+        if finding.topic.startswith(topic_start) and text_part in finding.text:
+            return finding
+    raise AssertionError(f"no finding about {text_part!r}: {report.findings}")
+
+
+def test_doctor_on_this_machine_exits_cleanly_with_findings(cli):
+    result = cli("doctor")
+
+    assert result.exit_code == 0, result.output
+    assert "Software and system" in result.stdout
+    assert "Findings" in result.stdout
+    assert "Traceback" not in result.output
+
+
+def test_doctor_without_nvml_says_why_and_what_still_runs(cli, monkeypatch):
+    reason = "NVIDIA's NVML library was not found, so no NVIDIA driver is installed: ..."
+    monkeypatch.setattr(gpu, "gpus_or_reason", lambda: ([], reason))
+
+    report = doctor.diagnose()
+
+    assert report.gpus == []
+    assert report.fits == {}
+    finding = _finding(report, "GPU", "NVML library was not found")
+    assert finding.level == "info"
+
+
+def test_doctor_json_is_machine_readable(cli):
+    result = cli("doctor", "--json")
+
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert {"gpus", "torch", "diffusers", "system_ram_gb", "findings", "fits"} <= set(data)
+
+
+def test_a_blackwell_card_without_sm_120_kernels_gets_the_exact_pip_command(machine):
+    report = doctor.diagnose()
+
+    finding = _finding(report, "GPU 0", "has no kernels for the NVIDIA GeForce RTX 5070 (sm_120)")
+    assert finding.level == "problem"
+    assert finding.fix == (
+        "pip install --upgrade torch --index-url https://download.pytorch.org/whl/cu128"
+    )
+    assert _finding(report, "attention", "FlashAttention-2 crashes on Blackwell")
+
+
+def test_a_torch_build_with_the_kernels_is_not_a_problem(machine):
+    machine["torch"].arch_list = ["sm_80", "sm_90", "sm_100", "sm_120"]
+
+    report = doctor.diagnose()
+
+    assert [f for f in report.findings if "has no kernels" in f.text] == []
+
+
+def test_a_cpu_only_torch_on_a_gpu_machine_is_a_problem_with_the_cuda_install(machine):
+    machine["torch"] = gpu.TorchInfo(installed=True, version="2.13.0+cpu", cuda=None)
+
+    report = doctor.diagnose()
+
+    finding = _finding(report, "torch", "is a CPU-only build and cannot use your GPU")
+    assert finding.fix == (
+        "pip install --force-reinstall torch --index-url https://download.pytorch.org/whl/cu128"
+    )
+
+
+def test_missing_torch_gets_the_install_command_for_the_driver(machine):
+    machine["gpus"] = [_card(name="NVIDIA GeForce RTX 3090", compute_capability="8.6")]
+    machine["driver"] = ("550.1", "12.4")
+    machine["torch"] = gpu.TorchInfo(installed=False)
+
+    report = doctor.diagnose()
+
+    assert _finding(report, "torch", "not installed").fix == (
+        "pip install --upgrade torch --index-url https://download.pytorch.org/whl/cu124"
+    )
+
+
+def test_old_diffusers_gets_the_upgrade_command(machine):
+    machine["versions"]["diffusers"] = "0.35.2"
+
+    report = doctor.diagnose()
+
+    finding = _finding(report, "diffusers", "has no Flux2KleinPipeline")
+    assert finding.level == "problem"
+    assert finding.fix == gpu.DIFFUSERS_UPGRADE
+
+
+def test_missing_diffusers_gets_the_extra(machine):
+    machine["versions"] = {}
+
+    report = doctor.diagnose()
+
+    assert (
+        _finding(report, "diffusers", "not installed").fix == 'pip install "klein-bench[diffusers]"'
+    )
+
+
+def test_weights_found_in_the_hf_cache_are_reported_with_their_revision(machine, tmp_path):
+    revision = "5e67da950fce4a097bc150c22958a05716994cea"
+    repo = tmp_path / "hf" / "models--black-forest-labs--FLUX.2-klein-4B"
+    snapshot = repo / "snapshots" / revision
+    for component in ("transformer", "text_encoder", "vae", "tokenizer", "scheduler"):
+        (snapshot / component).mkdir(parents=True)
+    for component in ("transformer", "text_encoder", "vae"):
+        (snapshot / component / "model.safetensors").write_bytes(b"")
+    (snapshot / "model_index.json").write_text("{}")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision)
+
+    report = doctor.diagnose()
+
+    assert report.weights.revision == revision
+    assert _finding(report, "weights", f"at revision {revision}").level == "ok"
+
+
+def test_missing_weights_point_at_download_and_synthetic(machine):
+    report = doctor.diagnose()
+
+    finding = _finding(report, "weights", "are not in the Hugging Face cache")
+    assert "--download" in finding.fix
+    assert "--synthetic" in finding.fix
+
+
+def test_presets_that_fit_come_from_free_vram():
+    card = _card(memory_total_mb=24564.0, memory_used_mb=400.0, drives_display=False)
+
+    verdicts = {p: doctor.preset_fit(card, PRESETS[p], 64).verdict for p in PRESETS}
+
+    assert verdicts == {"bf16-resident": "fits", "bf16-model-offload": "fits", "fp8": "fits"}
+
+
+def test_a_display_eats_into_what_fits():
+    card = _card(memory_total_mb=12227.0, memory_used_mb=1100.0, drives_display=True)
+
+    fits = {p: doctor.preset_fit(card, PRESETS[p], 64) for p in PRESETS}
+
+    assert {p: f.verdict for p, f in fits.items()} == {
+        "bf16-resident": "does not fit",
+        "bf16-model-offload": "does not fit",
+        "fp8": "fits",
+    }
+    assert "used by the display and other programs" in fits["fp8"].note
+
+
+def test_offload_with_little_system_ram_is_tight():
+    card = _card(memory_total_mb=16311.0, memory_used_mb=300.0, drives_display=False)
+
+    fit = doctor.preset_fit(card, PRESETS["bf16-model-offload"], system_ram_gb=16)
+
+    assert fit.verdict == "tight"
+    assert "offload wants ~24 GB of system RAM" in fit.note
+
+
+def test_doctor_prints_the_gpu_and_preset_tables(cli, machine):
+    result = cli("doctor")
+
+    assert result.exit_code == 0, result.output
+    assert "NVIDIA GeForce RTX 5070" in result.stdout
+    assert "Presets for FLUX.2 [klein] 4B" in result.stdout
+    assert "fix: pip install --upgrade torch --index-url" in result.stdout
+    assert "problem" in result.stdout

@@ -1,0 +1,40 @@
+"""/: a short landing that explains the site and leads to /check/."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.contribute_support import _fresh_rate_limits  # noqa: F401 - autouse fixture
+from tests.pages_data import fill_rtx_4090, fill_tiny_on_cpu, visible_text
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_home_page_explains_the_site_and_links_to_every_check(client, catalog):
+    fill_rtx_4090(client)
+    fill_tiny_on_cpu(client)
+
+    response = client.get("/")
+
+    assert response.status_code == 200
+    text = visible_text(response)
+    assert text.startswith(
+        "Will it run on my GPU? klein-bench answers three questions about an image model and a "
+        "graphics card: does it run, how fast (seconds per image) and how much GPU memory it "
+        "needs"
+    )
+    assert "3 results on 1 card so far" in text, "the test model's result is left out"
+    page = response.content.decode()
+    assert '<a class="button" href="/check/">See every GPU and model</a>' in page
+    assert '<a href="/check/flux-2-klein-4b/rtx-5070/">' in page
+    assert '<a href="/contribute">' in page
+
+
+def test_an_address_that_is_no_page_gets_the_site_s_own_404(client, catalog):
+    response = client.get("/checks/")
+
+    assert response.status_code == 404
+    assert visible_text(response) == (
+        "Page not found There is no page at this address. Every GPU and model How to "
+        "contribute a result"
+    )

@@ -1,0 +1,93 @@
+"""checkpages.plots: matplotlib on the server, SVG text that embeds inline in the pages."""
+
+from __future__ import annotations
+
+import re
+
+from checkpages import plots
+
+GROUPS = [
+    plots.Distribution("fp8 (ComfyUI)", [2.31, 2.38, 2.42, 2.45], 2.4, 2.33, 2.44, "#1a7f37"),
+    plots.Distribution("bf16-model-offload (diffusers)", [6.4], 6.4, None, None, "#9a6700"),
+]
+
+
+def test_a_plot_is_one_inline_svg_element_scaled_by_css_with_its_alt_text():
+    svg = plots.seconds_distribution("speed", GROUPS, "Seconds per image <on> the RTX 5070")
+
+    assert svg.startswith('<svg xmlns:xlink="http://www.w3.org/1999/xlink" viewBox="0 0 540 ')
+    assert svg.endswith("</svg>")
+    root = svg[: svg.index(">") + 1]
+    assert "width=" not in root and "height=" not in root
+    assert 'class="plot" role="img" aria-labelledby="speed-title"' in root
+    assert svg[len(root) :].startswith(
+        '<title id="speed-title">Seconds per image &lt;on&gt; the RTX 5070</title>'
+    )
+    assert "<?xml" not in svg and "<metadata>" not in svg
+
+
+def test_ids_carry_the_plot_name_so_two_plots_can_share_a_page():
+    svg = plots.seconds_distribution("speed", GROUPS, "alt")
+
+    ids = set(re.findall(r'\bid="([^"]+)"', svg))
+    assert ids and all(i.startswith("speed-") for i in ids)
+    references = set(re.findall(r"url\(#([^)]+)\)", svg)) | set(re.findall(r'href="#([^"]+)"', svg))
+    assert references <= ids
+
+
+def test_the_same_numbers_draw_the_same_svg():
+    assert plots.seconds_distribution("speed", GROUPS, "alt") == plots.seconds_distribution(
+        "speed", GROUPS, "alt"
+    )
+
+
+def test_labels_stay_text_for_readers_and_find_in_page():
+    svg = plots.seconds_distribution("speed", GROUPS, "alt")
+
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    assert "seconds per image (lower is faster)" in texts
+    assert "fp8 (ComfyUI)" in texts
+    assert "median 2.40 s" in texts
+
+
+def test_the_memory_plot_marks_the_card_and_what_a_display_leaves_for_the_model():
+    svg = plots.memory_against_capacity(
+        "memory",
+        [plots.MemoryBar("fp8 (ComfyUI)", 8750, 8850, "#1a7f37")],
+        capacity_mib=12288,
+        usable_mib=10.5 * 1024,
+        alt="alt",
+    )
+
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    assert "card: 12 GB" in texts
+    assert "usable with a display: 10.5 GB" in texts
+    assert "8.5 GB" in texts
+
+
+def test_the_trend_and_ranking_plots_label_versions_and_cards():
+    trend = plots.version_trend(
+        "trend-driver",
+        "driver",
+        [plots.Line("fp8 (ComfyUI)", [("570.133.07", 2.35), ("580.95.05", 2.5)])],
+        "alt",
+    )
+    ranking = plots.ranking(
+        "ranking", [plots.RankedBar("RTX 4090 · bf16-resident", 1.9, 1.85, 2.0, "#1a7f37")], "alt"
+    )
+
+    assert {"570.133.07", "580.95.05", "driver version (oldest to newest)"} <= set(
+        re.findall(r"<text[^>]*>([^<]*)</text>", trend)
+    )
+    assert "RTX 4090 · bf16-resident" in re.findall(r"<text[^>]*>([^<]*)</text>", ranking)
+
+
+def test_names_from_contributors_are_plain_escaped_text_in_the_svg():
+    svg = plots.ranking(
+        "ranking",
+        [plots.RankedBar("<script>alert(1)</script> $\\frac{$ 5090", 1.0, None, None, "#000")],
+        "alt",
+    )
+
+    assert "<script>" not in svg
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; $\\frac{$ 5090" in svg
