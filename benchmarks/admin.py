@@ -78,7 +78,9 @@ def _status_action(status: str, title: str, description: str, submissions_of):
             queryset,
             title=title,
             form_class=ReasonForm,
-            apply=lambda qs, data: moderation.set_status(submissions_of(qs), status, data["reason"]),
+            apply=lambda qs, data: moderation.set_status(
+                submissions_of(qs), status, data["reason"]
+            ),
         )
 
     action.__name__ = f"mark_{status}"
@@ -174,8 +176,19 @@ class SubmissionAdmin(ReadOnlyRecordAdmin):
 
 @admin.register(Result)
 class ResultAdmin(ReadOnlyRecordAdmin):
-    list_display = ["id", "model", "gpu", "configuration", "outcome", "seconds_median",
-                    "peak_device_mb", "status", "is_outlier", "synthetic", "created_at"]  # fmt: skip
+    list_display = [
+        "id",
+        "model",
+        "gpu",
+        "configuration",
+        "outcome",
+        "seconds_median",
+        "peak_device_mb",
+        "status",
+        "is_outlier",
+        "synthetic",
+        "created_at",
+    ]
     list_filter = ["submission__status", "outcome", "synthetic", "is_outlier", "model", "gpu"]
     list_select_related = ["model", "gpu", "configuration", "submission"]
     search_fields = ["id", "contributor__key_id", "driver_version"]

@@ -19,7 +19,11 @@ urlpatterns = [
     path("api/v1/results", views.ResultList.as_view(), name="api-results"),
     path("api/v1/results/<str:id>", views.ResultDetail.as_view(), name="api-result"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="benchmarks:api-schema"), name="api-docs"),
+    path(
+        "api/docs/",
+        SpectacularSwaggerView.as_view(url_name="benchmarks:api-schema"),
+        name="api-docs",
+    ),
     # Anything else under /api/ answers a JSON 404 like the endpoints do.
     re_path(r"^api/", errors.not_found),
 ]

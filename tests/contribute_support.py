@@ -1,7 +1,8 @@
 """Helpers for tests that post to /contribute: a client key, posting, generous limits.
 
-Import the fixtures into a test module to use them (`from tests.contribute_support import
-...`); pytest finds fixtures that a module imports.
+Import the fixtures into a test module to use them: `from tests.contribute_support import
+key_fixture, _fresh_rate_limits`. pytest finds fixtures that a module imports, by the
+name given in @pytest.fixture(name=...), so the imports do not shadow test arguments.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ FIXED_PRIVATE_KEY = bytes.fromhex(
 )
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(name="fresh_rate_limits", autouse=True)
 def _fresh_rate_limits(settings):
     """Counters start empty and limits are high, unless a test sets its own."""
     settings.CONTRIBUTE_RATE_PER_IP = "100000/hour"
@@ -31,8 +32,8 @@ def _fresh_rate_limits(settings):
     cache.clear()
 
 
-@pytest.fixture
-def key() -> wire.SigningKey:
+@pytest.fixture(name="key")
+def key_fixture() -> wire.SigningKey:
     return wire.SigningKey.from_private_bytes(FIXED_PRIVATE_KEY)
 
 

@@ -94,7 +94,7 @@ def test_a_result_waits_in_the_queue_while_the_server_is_down_then_pending_sends
 
     assert later.exit_code == 0, later.output
     stored = Result.objects.get()
-    assert f"{site.url}/r/{stored.pk}" in later.stderr
+    assert f"{site.url}/r/{stored.pk}" in later.stdout
     assert agent_home.pending() == []
     assert agent_home.history()[0]["status"] == "sent"
 

@@ -34,8 +34,7 @@ def summarize(result: Result, synthetic: bool | None = None) -> Summary | None:
 @pytest.fixture
 def contributors(catalog) -> list[Contributor]:
     return [
-        Contributor.objects.create(key_id=f"kb1_{i:032x}", public_key=f"{i:064x}")
-        for i in range(3)
+        Contributor.objects.create(key_id=f"kb1_{i:032x}", public_key=f"{i:064x}") for i in range(3)
     ]
 
 

@@ -100,4 +100,7 @@ def test_writing_to_a_read_only_endpoint_is_405_in_json(client, catalog):
     response = client.post("/api/v1/models", data={}, content_type="application/json")
 
     assert response.status_code == 405
-    assert response.json() == {"error": "method_not_allowed", "detail": 'Method "POST" not allowed.'}
+    assert response.json() == {
+        "error": "method_not_allowed",
+        "detail": 'Method "POST" not allowed.',
+    }

@@ -11,7 +11,7 @@ from django.utils import timezone
 from klein_bench import wire
 
 from benchmarks.models import Result
-from tests.contribute_support import _fresh_rate_limits, contribute, key  # noqa: F401
+from tests.contribute_support import _fresh_rate_limits, contribute, key_fixture  # noqa: F401 - fixtures
 from tests.factories import make_result, result_payload
 
 pytestmark = pytest.mark.django_db

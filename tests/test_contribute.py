@@ -5,17 +5,13 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
+from unittest import mock
 
 import pytest
 from klein_bench import wire
 
 from benchmarks.models import Configuration, Contributor, Gpu, Result, Submission, Summary
-from tests.contribute_support import (  # noqa: F401 - fixtures
-    _fresh_rate_limits,
-    contribute,
-    key,
-    post,
-)
+from tests.contribute_support import _fresh_rate_limits, contribute, key_fixture, post  # noqa: F401 - fixtures
 from tests.factories import oom_payload, result_payload, runs, signed_body, signed_document
 
 pytestmark = pytest.mark.django_db
@@ -172,7 +168,11 @@ def test_an_out_of_memory_result_records_its_stage(client, catalog, key):
 
     result = Result.objects.get()
     assert response.status_code == 201
-    assert (result.outcome, result.failed_stage, result.n_runs) == ("out_of_memory", "vae_decode", 0)
+    assert (result.outcome, result.failed_stage, result.n_runs) == (
+        "out_of_memory",
+        "vae_decode",
+        0,
+    )
     assert result.seconds_median is None
     assert result.error_message == "CUDA out of memory."
 
@@ -188,7 +188,9 @@ def test_a_failure_without_a_stage_is_recorded_as_other(client, catalog, key):
 
 
 def test_an_unknown_gpu_name_becomes_a_flagged_gpu(client, catalog, key):
-    payload = result_payload(gpu={"name": "NVIDIA RTX PRO 6000 Blackwell", "memory_total_mb": 97887})
+    payload = result_payload(
+        gpu={"name": "NVIDIA RTX PRO 6000 Blackwell", "memory_total_mb": 97887}
+    )
 
     response = contribute(client, key, payload)
 
@@ -252,3 +254,23 @@ def test_a_thumbnail_is_stored_as_png_bytes(client, catalog, key):
     contribute(client, key, payload)
 
     assert bytes(Result.objects.get().thumbnail_png) == png
+
+
+def test_a_result_is_accepted_while_the_broker_is_down_and_reconcile_catches_up(
+    client, catalog, key, django_capture_on_commit_callbacks
+):
+    from kombu.exceptions import OperationalError
+
+    from benchmarks import tasks
+    from benchmarks.services.aggregation import reconcile
+
+    with (
+        mock.patch.object(tasks.update_summary, "delay", side_effect=OperationalError("down")),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = contribute(client, key)
+
+    assert response.status_code == 201
+    assert not Summary.objects.exists()
+    assert reconcile() == 1
+    assert Summary.objects.get().n_results == 1

@@ -10,7 +10,10 @@ from django.test import Client
 from klein_bench import wire
 
 from benchmarks.models import Contributor, Result, Submission
-from tests.contribute_support import _fresh_rate_limits, post  # noqa: F401 - fixture
+from tests.contribute_support import (
+    _fresh_rate_limits,  # noqa: F401 - fixtures
+    post,
+)
 from tests.factories import result_payload, signed_body
 
 pytestmark = pytest.mark.django_db(transaction=True)

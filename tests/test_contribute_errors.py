@@ -6,18 +6,14 @@ from datetime import UTC, datetime, timedelta
 from unittest import mock
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from klein_bench import wire
 from klein_bench.protocol import CURRENT
 
 from benchmarks.models import Contributor, Gpu, Result, Submission
-from tests.contribute_support import (  # noqa: F401 - fixtures
-    _fresh_rate_limits,
-    contribute,
-    key,
-    post,
-    reencode,
-)
+from tests.contribute_support import _fresh_rate_limits, contribute, key_fixture, post, reencode  # noqa: F401 - fixtures
 from tests.factories import result_payload, runs, signed_body, signed_document
 
 pytestmark = pytest.mark.django_db
@@ -139,7 +135,8 @@ def test_a_malformed_document_names_every_bad_field(client, catalog, key):
     assert response.status_code == 400
     assert response.json() == {
         "error": "malformed_document",
-        "detail": "The body is not a signed klein-bench document; see the fields for what is wrong.",
+        "detail": "The body is not a signed klein-bench document; "
+        "see the fields for what is wrong.",
         "fields": {
             "signature": "must be 128 lowercase hexadecimal characters",
             "envelope.submission_id": "is required",
@@ -248,7 +245,7 @@ def test_a_payload_that_breaks_the_schema_names_every_bad_field(client, catalog,
     payload = result_payload(
         configuration={"width": 1000, "precision": "fp4"},
         gpu={"pcie_width": 64},
-        timings={"runs": runs(2.0, 2.0, 2.0) + [{"seconds": "fast"}]},
+        timings={"runs": [*runs(2.0, 2.0, 2.0), {"seconds": "fast"}]},
         surprise=True,
     )
     del payload["environment"]["agent"]
@@ -301,7 +298,10 @@ def test_schema_and_plausibility_problems_are_reported_together(client, catalog,
         ),
         (
             {"memory": {"peak_device_mb": 30000.0}},
-            {"envelope.payload.memory.peak_device_mb": "30000 MiB is more than the card's 24576 MiB"},
+            {
+                "envelope.payload.memory.peak_device_mb": "30000 MiB is more than the card's "
+                "24576 MiB"
+            },
         ),
         (
             {"protocol": {"id": CURRENT.id, "hash": "sha256:" + "0" * 64}},

@@ -85,9 +85,7 @@ def test_flagging_a_submission_takes_it_out_of_the_aggregates(
     assert Summary.objects.get().n_results == 2
 
 
-def test_restoring_a_rejected_result_brings_it_back(
-    results, django_capture_on_commit_callbacks
-):
+def test_restoring_a_rejected_result_brings_it_back(results, django_capture_on_commit_callbacks):
     submissions = Submission.objects.filter(result=results[0])
     with django_capture_on_commit_callbacks(execute=True):
         moderation.set_status(submissions, "rejected", "mistake")

@@ -13,10 +13,10 @@ from tests.contribute_support import (  # noqa: F401 - fixtures
     _fresh_rate_limits,
     contribute,
     delete,
-    key,
+    key_fixture,
     withdrawal_body,
 )
-from tests.factories import result_payload, signed_body
+from tests.factories import signed_body
 
 pytestmark = pytest.mark.django_db
 
@@ -144,3 +144,28 @@ def test_a_withdrawal_replayed_after_a_moderator_restored_the_result_is_refused(
 
 def test_only_delete_is_allowed_on_a_result_address(client, result):
     assert client.get(f"/contribute/{result.pk}").status_code == 405
+
+
+def test_a_revoked_key_cannot_withdraw(client, key, result):
+    from django.utils import timezone
+
+    from benchmarks.models import Contributor
+
+    Contributor.objects.update(revoked_at=timezone.now(), revoked_reason="Stolen key")
+
+    response = delete(client, result.pk, withdrawal_body(key, result.pk))
+
+    assert response.status_code == 403
+    assert response.json()["error"] == "key_revoked"
+    assert Submission.objects.get().status == "accepted"
+
+
+def test_a_key_the_server_never_saw_cannot_withdraw_without_its_public_key(client, result):
+    stranger = wire.SigningKey.generate()
+    document = wire.seal({"result_id": result.pk}, stranger, purpose=wire.PURPOSE_WITHDRAW)
+    del document["public_key"]
+
+    response = delete(client, result.pk, wire.encode(document))
+
+    assert response.status_code == 401
+    assert response.json()["error"] == "unknown_key"

@@ -195,3 +195,103 @@ def test_choosing_a_gpu_without_cuda_is_refused():
 def test_synthetic_tiny_model_is_refused_as_a_contradiction():
     with pytest.raises(KleinBenchError, match="leave out one of them"):
         _run(synthetic=True)
+
+
+# --- choosing the GPU (simulated: these run without one) ------------------------------
+
+
+def _pretend_cuda(monkeypatch, arch_list, nvml_gpus, nvml_problem=None):
+    from klein_bench import gpu
+
+    monkeypatch.setattr(
+        gpu,
+        "torch_info",
+        lambda: gpu.TorchInfo(
+            installed=True,
+            version="2.9.1+cu128",
+            cuda="12.8",
+            cuda_available=True,
+            device_count=len(nvml_gpus) or 1,
+            arch_list=arch_list,
+        ),
+    )
+    monkeypatch.setattr(gpu, "gpus_or_reason", lambda: (nvml_gpus, nvml_problem))
+    monkeypatch.setattr(gpu, "gpu_info", lambda index: nvml_gpus[index])
+    monkeypatch.setattr(gpu, "driver_versions", lambda: ("580.95.05", "13.0"))
+    # CUDA_VISIBLE_DEVICES=1: torch's only device is NVML's GPU 1.
+    monkeypatch.setattr(gpu, "nvml_index_for_torch", lambda torch_index: 1)
+    monkeypatch.setattr(gpu, "torch_index_for", lambda index: 0)
+
+
+def _card(index, name, capability):
+    from klein_bench import gpu
+
+    return gpu.GpuInfo(
+        index=index,
+        name=name,
+        uuid=f"GPU-{index}",
+        memory_total_mb=12227.0,
+        memory_used_mb=500.0,
+        compute_capability=capability,
+        drives_display=False,
+        power_limit_w=250.0,
+        pcie_generation=4,
+        pcie_width=16,
+        pcie_max_generation=5,
+        pcie_max_width=16,
+    )
+
+
+def test_without_gpu_option_the_run_uses_torchs_first_visible_device(monkeypatch):
+    from klein_bench.catalog import KLEIN_4B, PRESETS
+
+    cards = [_card(0, "NVIDIA GeForce RTX 3090", "8.6"), _card(1, "NVIDIA GeForce RTX 4070", "8.9")]
+    _pretend_cuda(monkeypatch, ["sm_80", "sm_86", "sm_89", "sm_90"], cards)
+
+    target = runner.choose_target(KLEIN_4B, PRESETS["bf16-resident"], None, False)
+
+    assert (target.device, target.nvml_index, target.info.name) == (
+        "cuda:0",
+        1,
+        "NVIDIA GeForce RTX 4070",
+    )
+    assert (target.driver, target.cuda_driver) == ("580.95.05", "13.0")
+
+
+def test_a_blackwell_card_without_sm_120_kernels_is_refused_with_the_pip_command(monkeypatch):
+    from klein_bench.catalog import KLEIN_4B, PRESETS
+
+    cards = [_card(0, "NVIDIA GeForce RTX 5070", "12.0")]
+    _pretend_cuda(monkeypatch, ["sm_80", "sm_86", "sm_90"], cards)
+
+    with pytest.raises(KleinBenchError) as error:
+        runner.choose_target(KLEIN_4B, PRESETS["bf16-resident"], 0, False)
+
+    assert error.value.message == (
+        "torch 2.9.1+cu128 has no kernels for the NVIDIA GeForce RTX 5070 (sm_120; it has "
+        "sm_80, sm_86, sm_90): install a build that does with `pip install --upgrade torch "
+        "--index-url https://download.pytorch.org/whl/cu128`."
+    )
+
+
+def test_cuda_without_nvml_measures_with_torch_alone_and_says_so(monkeypatch):
+    from types import SimpleNamespace
+
+    from klein_bench.catalog import KLEIN_4B, PRESETS
+
+    _pretend_cuda(monkeypatch, ["sm_89"], [], nvml_problem="NVML is missing.")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(
+        torch.cuda,
+        "get_device_properties",
+        lambda index: SimpleNamespace(
+            name="NVIDIA GeForce RTX 4090", total_memory=24 * 1024**3, major=8, minor=9
+        ),
+    )
+
+    target = runner.choose_target(KLEIN_4B, PRESETS["bf16-resident"], None, False)
+
+    assert (target.device, target.nvml_index) == ("cuda:0", None)
+    assert target.info.name == "NVIDIA GeForce RTX 4090"
+    assert target.info.memory_total_mb == 24 * 1024
+    assert target.note.startswith("NVML (the NVIDIA driver's monitoring library) is unavailable")

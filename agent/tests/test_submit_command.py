@@ -123,7 +123,7 @@ def test_an_unreachable_server_leaves_the_result_in_the_queue_until_pending_send
         assert second.exit_code == 0, second.output
         [request] = platform.requests
         assert request.body == queued.body
-        assert f"Permalink:  {platform.url}/r/1" in second.stderr
+        assert f"Permalink:  {platform.url}/r/1" in second.stdout
     assert home.pending() == []
     assert home.history()[0]["status"] == "sent"
 

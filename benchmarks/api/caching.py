@@ -32,8 +32,6 @@ class ApiViewMixin:
         if request.method not in ("GET", "HEAD") or response.status_code != 200:
             return response
         response.render()
-        response["ETag"] = '"%s"' % hashlib.sha256(response.content).hexdigest()[:32]
+        response["ETag"] = f'"{hashlib.sha256(response.content).hexdigest()[:32]}"'
         patch_cache_control(response, public=True, max_age=MAX_AGE_SECONDS)
-        return get_conditional_response(
-            request._request, etag=response["ETag"], response=response
-        )
+        return get_conditional_response(request._request, etag=response["ETag"], response=response)

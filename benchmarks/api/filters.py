@@ -131,7 +131,11 @@ class ResultFilter(filters.FilterSet):
         # quietly not filtering. (Empty text filters stay "no filter".)
         valid = super().is_valid()
         for name, value in self.data.items():
-            if value == "" and name in self.filters and not isinstance(self.filters[name], TextFilter):
+            if (
+                value == ""
+                and name in self.filters
+                and not isinstance(self.filters[name], TextFilter)
+            ):
                 self.form.add_error(name, "Give a value, or leave the parameter out.")
                 valid = False
         return valid

@@ -17,7 +17,7 @@ class ResultCursorPagination(CursorPagination):
         raw = request.query_params.get(self.page_size_query_param)
         if raw is None:
             return self.page_size
-        if not (raw.isascii() and raw.isdigit() and 0 < int(raw)):
+        if not (raw.isascii() and raw.isdigit() and int(raw) > 0):
             raise ValidationError({self.page_size_query_param: "Enter a whole number above 0."})
         # Larger pages are cut to the maximum rather than refused.
         return min(int(raw), self.max_page_size)

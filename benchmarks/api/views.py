@@ -34,7 +34,9 @@ NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such object")
 BAD_QUERY = OpenApiResponse(ErrorSerializer, description="A query parameter is not valid")
 
 
-@extend_schema(tags=["catalog"], responses={200: ImageModelSerializer(many=True), 304: NOT_MODIFIED})
+@extend_schema(
+    tags=["catalog"], responses={200: ImageModelSerializer(many=True), 304: NOT_MODIFIED}
+)
 class ModelList(ApiViewMixin, generics.ListAPIView):
     """Every model in the catalog; is_test_model marks the tiny test pipeline."""
 

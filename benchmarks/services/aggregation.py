@@ -137,7 +137,7 @@ def _spread(values: list[float]) -> list[float]:
     if len(ordered) <= SECONDS_VALUES_CAP:
         return ordered
     steps = SECONDS_VALUES_CAP - 1
-    return [stats.quantile(ordered, i / steps) for i in range(SECONDS_VALUES_CAP)]
+    return stats.quantiles(ordered, [i / steps for i in range(SECONDS_VALUES_CAP)])
 
 
 def update_summary(
@@ -152,8 +152,7 @@ def update_summary(
     group = dict(zip(GROUP_FIELDS, (model_id, gpu_id, configuration_id, synthetic), strict=True))
     results = Result.objects.filter(**group)
     rows = [
-        dict(zip(_COLUMNS, row, strict=True))
-        for row in results.counted().values_list(*_COLUMNS)
+        dict(zip(_COLUMNS, row, strict=True)) for row in results.counted().values_list(*_COLUMNS)
     ]
     # Results that left the aggregates keep no outlier mark from an earlier computation.
     results.filter(is_outlier=True).exclude(submission__status__in=COUNTED_STATUSES).update(
@@ -178,7 +177,9 @@ def update_summary(
     clean = [r for r in timed if not r["is_outlier"]]
     seconds = [r["seconds_median"] for r in clean]
 
-    failures = Counter(r["failed_stage"] or "other" for r in rows if r["outcome"] != Outcome.SUCCESS)
+    failures = Counter(
+        r["failed_stage"] or "other" for r in rows if r["outcome"] != Outcome.SUCCESS
+    )
     outcomes = Counter(r["outcome"] for r in rows)
     values = {
         "n_results": len(rows),
@@ -193,14 +194,19 @@ def update_summary(
         "seconds_p90": stats.quantile(seconds, 0.9) if seconds else None,
         "seconds_values": _spread(seconds),
         "energy_joules_per_image_median": _median_or_none(
-            [r["energy_joules_per_image"] for r in clean if r["energy_joules_per_image"] is not None]
+            [
+                r["energy_joules_per_image"]
+                for r in clean
+                if r["energy_joules_per_image"] is not None
+            ]
         ),
     }
     for figure in MEMORY_FIGURES:
         figures = [r[figure] for r in successes if r[figure] is not None]
         values[f"{figure}_median"] = _median_or_none(figures)
         values[f"{figure}_max"] = max(figures, default=None)
-    newest = {name: _newest(r[field] for r in rows) for name, field in VERSION_FIELDS.items()}
+    # Distinct versions first: a group has a handful, and parsing each row's would cost O(n).
+    newest = {name: _newest({r[field] for r in rows}) for name, field in VERSION_FIELDS.items()}
     values["newest_versions"] = {name: version for name, version in newest.items() if version}
     values["newest_driver_version"] = newest["driver"]
     values["trend"] = _trend(clean)
@@ -226,7 +232,9 @@ def _trend(clean: list[dict]) -> dict[str, dict[str, float]]:
 
 
 def _same_group() -> dict[str, OuterRef]:
-    return {field.removesuffix("_id"): OuterRef(field.removesuffix("_id")) for field in GROUP_FIELDS}
+    return {
+        field.removesuffix("_id"): OuterRef(field.removesuffix("_id")) for field in GROUP_FIELDS
+    }
 
 
 def groups_to_reconcile() -> set[tuple[int, int, int, bool]]:
@@ -250,4 +258,3 @@ def reconcile() -> int:
     for group in sorted(groups):
         update_summary(*group)
     return len(groups)
-

@@ -105,7 +105,7 @@ def _parse(body: bytes, client_ip: str) -> wire.SignedDocument:
     except wire.MalformedDocument as exc:
         problem = exc
     try:
-        ratelimit.hit("ip", client_ip, ratelimit.Rate.parse(settings.CONTRIBUTE_RATE_PER_IP))
+        ratelimit.hit("address", client_ip, ratelimit.Rate.parse(settings.CONTRIBUTE_RATE_PER_IP))
         if document is not None:
             ratelimit.check(
                 "key", document.key_id, ratelimit.Rate.parse(settings.CONTRIBUTE_RATE_PER_KEY)
@@ -228,9 +228,10 @@ def submit(body: bytes, client_ip: str) -> Reply:
     _require_fresh(document)
     if earlier is not None:
         raise _conflict()
-    if contributor is not None and Submission.objects.filter(
-        contributor=contributor, nonce=document.nonce
-    ).exists():
+    if (
+        contributor is not None
+        and Submission.objects.filter(contributor=contributor, nonce=document.nonce).exists()
+    ):
         raise _nonce_reused()
     try:
         return _store(document, body, digest, contributor)
@@ -277,6 +278,22 @@ def _store(
     document: wire.SignedDocument, body: bytes, digest: str, contributor: Contributor | None
 ) -> Reply:
     with transaction.atomic():
+        if contributor is None:
+            # Trust on first use: from now on this key id is bound to this public key.
+            assert document.public_key is not None
+            contributor, _ = Contributor.objects.get_or_create(
+                key_id=document.key_id, defaults={"public_key": document.public_key.hex()}
+            )
+        # The signed document goes in first; a payload that fails validation below rolls
+        # it back with everything else (including any GPU or configuration row it made).
+        submission = Submission.objects.create(
+            contributor=contributor,
+            client_submission_id=document.submission_id,
+            nonce=document.nonce,
+            body=body.decode("utf-8"),
+            body_sha256=digest,
+            created_at=document.created_at,
+        )
         try:
             valid = validate_result(document.payload)
         except PayloadInvalid as exc:
@@ -286,20 +303,6 @@ def _store(
                 "The result does not pass validation; see the fields for what is wrong.",
                 exc.errors,
             ) from exc
-        if contributor is None:
-            # Trust on first use: from now on this key id is bound to this public key.
-            assert document.public_key is not None
-            contributor, _ = Contributor.objects.get_or_create(
-                key_id=document.key_id, defaults={"public_key": document.public_key.hex()}
-            )
-        submission = Submission.objects.create(
-            contributor=contributor,
-            client_submission_id=document.submission_id,
-            nonce=document.nonce,
-            body=body.decode("utf-8"),
-            body_sha256=digest,
-            created_at=document.created_at,
-        )
         result = Result.objects.create(
             submission=submission, contributor=contributor, **_result_fields(valid)
         )
@@ -440,8 +443,8 @@ def _bad_withdrawal(errors: dict[str, str]) -> Refused:
     return Refused(
         400,
         "invalid_payload",
-        "The withdrawal's payload must be {\"result_id\": <the id in the URL>} with an "
-        "optional \"reason\".",
+        'The withdrawal\'s payload must be {"result_id": <the id in the URL>} with an '
+        'optional "reason".',
         errors,
     )
 

@@ -130,9 +130,9 @@ def validate_result(payload: Any) -> ValidResult:
     if not _bad_under(errors, "configuration"):
         errors.update(_configuration_errors(payload["configuration"]))
 
-    if not _bad_under(errors, "evidence") and (payload.get("evidence") or {}).get("thumbnail_png"):
-        if thumbnail_bytes(payload) is None:
-            errors[_path("evidence", "thumbnail_png")] = "must be a base64-encoded PNG image"
+    thumbnail = (payload.get("evidence") or {}).get("thumbnail_png")
+    if thumbnail and not _bad_under(errors, "evidence") and thumbnail_bytes(payload) is None:
+        errors[_path("evidence", "thumbnail_png")] = "must be a base64-encoded PNG image"
 
     if not _bad_under(errors, "gpu"):
         gpu_info = payload["gpu"]
@@ -161,7 +161,9 @@ def _nul_strings(value: Any, where: list[str]) -> list[str]:
             found += _nul_strings(item, [*where, key])
         return found
     if isinstance(value, list):
-        return [path for i, item in enumerate(value) for path in _nul_strings(item, [*where, str(i)])]
+        return [
+            path for i, item in enumerate(value) for path in _nul_strings(item, [*where, str(i)])
+        ]
     return []
 
 

@@ -121,7 +121,8 @@ def benchmark_options(command: Callable) -> Callable:
             type=click.IntRange(min=0),
             default=None,
             metavar="INDEX",
-            help="Which GPU, as `klein-bench doctor` and nvidia-smi number them [default: 0].",
+            help="Which GPU, as `klein-bench doctor` and nvidia-smi number them "
+            "[default: the first one torch sees].",
         ),
         click.option(
             "--weights",
@@ -397,7 +398,7 @@ def submit(
         failed = 0
         for outcome in outcomes:
             if outcome.accepted is not None:
-                _print_accepted(err, outcome.accepted)
+                _print_accepted(_out(), outcome.accepted)
             else:
                 failed += 1
                 kept = (

@@ -250,29 +250,50 @@ def torch_install_command(tag: str) -> str:
     return f"pip install --upgrade torch --index-url https://download.pytorch.org/whl/{tag}"
 
 
+def _torch_uuid(torch_index: int) -> str | None:
+    import torch
+
+    value = getattr(torch.cuda.get_device_properties(torch_index), "uuid", None)
+    return str(value).lower() if value is not None else None
+
+
+def _nvml_uuid(info: GpuInfo) -> str | None:
+    return info.uuid.removeprefix("GPU-").lower() if info.uuid else None
+
+
 def torch_index_for(index: int) -> int:
     """torch's CUDA device index for NVML's GPU `index` (matched by UUID, then PCI bus)."""
     import torch
 
     info = gpu_info(index)
     pynvml = nvml()
-    bus_id = safe(lambda: _text(pynvml.nvmlDeviceGetPciInfo(handle(index)).busId))
+    pci = safe(pynvml.nvmlDeviceGetPciInfo, handle(index))
+    bus_id = _text(pci.busId) if pci is not None else None
     for candidate in range(torch.cuda.device_count()):
-        properties = torch.cuda.get_device_properties(candidate)
-        torch_uuid = getattr(properties, "uuid", None)
-        if (
-            torch_uuid is not None
-            and info.uuid
-            and info.uuid.removeprefix("GPU-") == str(torch_uuid)
-        ):
+        if _nvml_uuid(info) and _nvml_uuid(info) == _torch_uuid(candidate):
             return candidate
-        torch_bus = getattr(properties, "pci_bus_id", None)
-        if torch_bus is not None and bus_id and _same_bus(bus_id, properties):
+        properties = torch.cuda.get_device_properties(candidate)
+        if (
+            bus_id
+            and getattr(properties, "pci_bus_id", None) is not None
+            and _same_bus(bus_id, properties)
+        ):
             return candidate
     raise KleinBenchError(
         f"GPU {index} ({info.name}) is not visible to torch: check CUDA_VISIBLE_DEVICES, "
         "or pick a GPU that torch can see with --gpu."
     )
+
+
+def nvml_index_for_torch(torch_index: int) -> int | None:
+    """NVML's index of torch's CUDA device `torch_index` (None when it cannot tell)."""
+    wanted = _torch_uuid(torch_index)
+    if wanted is None:
+        return None
+    for info in list_gpus():
+        if _nvml_uuid(info) == wanted:
+            return info.index
+    return None
 
 
 def _same_bus(nvml_bus_id: str, properties: Any) -> bool:

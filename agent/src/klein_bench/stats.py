@@ -20,11 +20,20 @@ MEAN_AD_CONSISTENCY = 1.253314
 
 def quantile(values: Sequence[float], q: float) -> float:
     """The q-quantile with linear interpolation between order statistics (numpy's default)."""
+    return quantiles(values, [q])[0]
+
+
+def quantiles(values: Sequence[float], qs: Sequence[float]) -> list[float]:
+    """Several quantiles from one sort: quantile(values, q) for each q."""
     if not values:
         raise ValueError("quantile of no values")
-    if not 0.0 <= q <= 1.0:
+    if not all(0.0 <= q <= 1.0 for q in qs):
         raise ValueError("q must be between 0 and 1")
     ordered = sorted(values)
+    return [_interpolate(ordered, q) for q in qs]
+
+
+def _interpolate(ordered: Sequence[float], q: float) -> float:
     position = (len(ordered) - 1) * q
     lower = math.floor(position)
     upper = math.ceil(position)

@@ -78,6 +78,22 @@ def canonical_json(value: Any) -> bytes:
         raise WireError("value is nested too deeply") from exc
 
 
+# RFC 8785 numbers are IEEE doubles, and it writes a large integral double such as 1e17 as
+# "100000000000000000"; read such a literal back as a double, as ECMAScript does, or the
+# envelope would no longer canonicalize to the bytes that were signed.
+MAX_SAFE_INTEGER = 2**53 - 1
+
+
+def _parse_int(text: str) -> int | float:
+    value = int(text)
+    return value if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else float(text)
+
+
+def loads(raw: bytes | str) -> Any:
+    """Parse JSON the way the wire format reads numbers (see MAX_SAFE_INTEGER)."""
+    return json.loads(raw, parse_int=_parse_int)
+
+
 def key_id_for(public_key: bytes) -> str:
     """The key id: a fingerprint of the raw 32-byte public key."""
     return KEY_ID_PREFIX + hashlib.sha256(public_key).hexdigest()[:32]
@@ -239,7 +255,7 @@ def parse_document(raw: bytes | str | dict[str, Any]) -> SignedDocument:
     """
     if isinstance(raw, (bytes, str)):
         try:
-            data = json.loads(raw)
+            data = loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise MalformedDocument({"body": f"is not valid JSON ({exc})"}) from exc
         except RecursionError as exc:

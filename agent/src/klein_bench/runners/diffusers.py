@@ -37,6 +37,8 @@ class Target:
     info: gpu.GpuInfo | None
     driver: str | None = None
     cuda_driver: str | None = None
+    # Something the user should know about the measurement (shown before it starts).
+    note: str | None = None
 
 
 class StageClock:
@@ -140,22 +142,32 @@ def choose_target(spec: ModelSpec, chosen: Preset, gpu_index: int | None, synthe
             )
         return Target(device="cpu", nvml_index=None, info=None)
 
-    nvml_index = 0 if gpu_index is None else gpu_index
-    try:
+    _, nvml_problem = gpu.gpus_or_reason()
+    if nvml_problem is None:
+        # Without --gpu: torch's first device (what CUDA_VISIBLE_DEVICES leaves visible).
+        nvml_index = gpu_index
+        if nvml_index is None:
+            nvml_index = gpu.nvml_index_for_torch(0)
+            nvml_index = 0 if nvml_index is None else nvml_index
         info_nvml = gpu.gpu_info(nvml_index)
-        driver, cuda_driver = gpu.driver_versions()
         torch_index = gpu.torch_index_for(nvml_index)
-    except KleinBenchError as exc:
-        if gpu_index is not None and gpu.gpus_or_reason()[1] is None:
-            raise
+        driver, cuda_driver = gpu.driver_versions()
+        target = Target(
+            device=f"cuda:{torch_index}",
+            nvml_index=nvml_index,
+            info=info_nvml,
+            driver=driver,
+            cuda_driver=cuda_driver,
+        )
+    else:
         # CUDA works without NVML (some containers and WSL setups): measure what torch
-        # can, leave the NVML figures empty, and say so.
-        torch_index = nvml_index
+        # can and leave the NVML figures empty.
+        torch_index = 0 if gpu_index is None else gpu_index
         if torch_index >= torch.cuda.device_count():
             raise KleinBenchError(
                 f"There is no GPU {torch_index}: torch sees {torch.cuda.device_count()}; "
                 "pick one with --gpu."
-            ) from exc
+            )
         properties = torch.cuda.get_device_properties(torch_index)
         info_nvml = gpu.GpuInfo(
             index=torch_index,
@@ -171,23 +183,26 @@ def choose_target(spec: ModelSpec, chosen: Preset, gpu_index: int | None, synthe
             pcie_max_generation=None,
             pcie_max_width=None,
         )
-        return Target(device=f"cuda:{torch_index}", nvml_index=None, info=info_nvml)
+        target = Target(
+            device=f"cuda:{torch_index}",
+            nvml_index=None,
+            info=info_nvml,
+            note=(
+                "NVML (the NVIDIA driver's monitoring library) is unavailable, so the NVML "
+                "VRAM figures, energy and clocks stay empty; torch's memory figures are "
+                "still measured (`klein-bench doctor` says why)."
+            ),
+        )
     if info_nvml.compute_capability and not gpu.supports_capability(
         info.arch_list, info_nvml.compute_capability
     ):
-        tag = gpu.cuda_wheel_tag(cuda_driver, blackwell=info_nvml.is_blackwell)
+        tag = gpu.cuda_wheel_tag(target.cuda_driver, blackwell=info_nvml.is_blackwell)
         raise KleinBenchError(
             f"torch {info.version} has no kernels for the {info_nvml.name} "
             f"({info_nvml.sm}; it has {', '.join(info.arch_list) or 'none'}): install a "
             f"build that does with `{gpu.torch_install_command(tag)}`."
         )
-    return Target(
-        device=f"cuda:{torch_index}",
-        nvml_index=nvml_index,
-        info=info_nvml,
-        driver=driver,
-        cuda_driver=cuda_driver,
-    )
+    return target
 
 
 def _load(
@@ -313,6 +328,8 @@ def run_protocol(
     if spec.built_in:
         call_options["text_encoder_out_layers"] = tiny.TINY_TEXT_ENCODER_OUT_LAYERS
 
+    if target.note:
+        progress.note(target.note)
     if target.device.startswith("cuda"):
         torch.cuda.set_device(torch.device(target.device))
     sampler = measure.MemorySampler(target.nvml_index)

@@ -1,0 +1,342 @@
+"""`klein-bench doctor`: what this machine has, what is wrong, and how to fix each thing.
+
+Works without a GPU, without torch and without diffusers: whatever is missing becomes a
+finding with its fix.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from klein_bench import gpu, measure, weights
+from klein_bench.catalog import KLEIN_TINY, PRESETS, Preset
+from klein_bench.errors import KleinBenchError
+
+# Offload keeps the whole BF16 pipeline (~16 GB) in system RAM between uses.
+OFFLOAD_NEEDS_RAM_GB = 24.0
+# Below this even loading the real model to move it onto the GPU is a squeeze.
+LOW_RAM_GB = 16.0
+RECOMMENDED_DIFFUSERS = "0.42.1"
+
+
+@dataclass
+class Finding:
+    level: str  # "ok", "info", "warning" or "problem"
+    topic: str
+    text: str
+    fix: str | None = None
+
+
+@dataclass
+class PresetFit:
+    preset: str
+    needs_gb: float
+    verdict: str  # "fits", "tight" or "does not fit"
+    note: str = ""
+
+
+@dataclass
+class Report:
+    gpus: list[gpu.GpuInfo]
+    nvml_problem: str | None
+    driver: str | None
+    cuda_driver: str | None
+    torch: gpu.TorchInfo
+    diffusers: str | None
+    transformers: str | None
+    system_ram_gb: float
+    free_disk_gb: float | None
+    disk_path: Path
+    weights: weights.WeightsLocation | None
+    weights_problem: str | None
+    fits: dict[int, list[PresetFit]] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == "problem"]
+
+
+def _existing_parent(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def preset_fit(info: gpu.GpuInfo, chosen: Preset, system_ram_gb: float) -> PresetFit:
+    """Whether Klein 4B should fit on this GPU in this preset, from its free VRAM."""
+    total_gb = (info.memory_total_mb or 0) / 1024
+    used_gb = (info.memory_used_mb or 0) / 1024
+    usable_gb = total_gb - used_gb
+    note = f"{usable_gb:.1f} GB free of {total_gb:.1f} GB"
+    if used_gb >= 0.5:
+        reason = "the display and other programs" if info.drives_display else "other programs"
+        note += f" ({used_gb:.1f} GB used by {reason})"
+    if usable_gb >= chosen.needs_gb + 1:
+        verdict = "fits"
+    elif usable_gb >= chosen.needs_gb:
+        verdict = "tight"
+    else:
+        verdict = "does not fit"
+    if (
+        chosen.offload != "none"
+        and system_ram_gb < OFFLOAD_NEEDS_RAM_GB
+        and verdict != "does not fit"
+    ):
+        verdict = "tight"
+        note += (
+            f"; offload wants ~{OFFLOAD_NEEDS_RAM_GB:.0f} GB of system RAM, "
+            f"this has {system_ram_gb:.0f} GB"
+        )
+    return PresetFit(chosen.name, chosen.needs_gb, verdict, note)
+
+
+def diagnose(weights_path: Path | None = None) -> Report:
+    gpus, nvml_problem = gpu.gpus_or_reason()
+    driver = cuda_driver = None
+    if nvml_problem is None:
+        driver, cuda_driver = gpu.driver_versions()
+    torch = gpu.torch_info()
+    cache = weights.hf_cache_dir()
+    disk_path = _existing_parent(weights_path.expanduser() if weights_path else cache)
+    try:
+        free_disk_gb: float | None = shutil.disk_usage(disk_path).free / 1024**3
+    except OSError:
+        free_disk_gb = None
+    location = weights_problem = None
+    try:
+        location = weights.locate(weights_path)
+    except KleinBenchError as exc:
+        weights_problem = exc.message
+    report = Report(
+        gpus=gpus,
+        nvml_problem=nvml_problem,
+        driver=driver,
+        cuda_driver=cuda_driver,
+        torch=torch,
+        diffusers=gpu.package_version("diffusers"),
+        transformers=gpu.package_version("transformers"),
+        system_ram_gb=measure.system_ram_mb() / 1024,
+        free_disk_gb=free_disk_gb,
+        disk_path=disk_path,
+        weights=location,
+        weights_problem=weights_problem,
+    )
+    for info in gpus:
+        report.fits[info.index] = [
+            preset_fit(info, chosen, report.system_ram_gb) for chosen in PRESETS.values()
+        ]
+    report.findings = _findings(report)
+    return report
+
+
+def _findings(report: Report) -> list[Finding]:
+    findings: list[Finding] = []
+    add = findings.append
+    blackwell = any(info.is_blackwell for info in report.gpus)
+    tag = gpu.cuda_wheel_tag(report.cuda_driver, blackwell=blackwell)
+    torch = report.torch
+
+    # GPUs and the driver.
+    if report.nvml_problem:
+        add(Finding("info" if not report.gpus else "problem", "GPU", report.nvml_problem))
+    elif not report.gpus:
+        add(
+            Finding(
+                "info",
+                "GPU",
+                "NVML works but sees no NVIDIA GPU: only the tiny test model can run here.",
+                f"klein-bench run --model {KLEIN_TINY.slug}",
+            )
+        )
+    for info in report.gpus:
+        if info.drives_display:
+            add(
+                Finding(
+                    "info",
+                    f"GPU {info.index}",
+                    f"{info.name} drives a display, which keeps some VRAM and clock time; "
+                    "results record it.",
+                    "For the most VRAM, run headless or move the display to another GPU.",
+                )
+            )
+
+    # torch.
+    if not torch.installed:
+        if torch.error:
+            add(
+                Finding(
+                    "problem",
+                    "torch",
+                    f"torch is installed but fails to import ({torch.error}).",
+                    f"Reinstall it: {gpu.torch_install_command(tag)}",
+                )
+            )
+        else:
+            add(
+                Finding(
+                    "problem",
+                    "torch",
+                    "torch is not installed.",
+                    gpu.torch_install_command(tag)
+                    if report.gpus
+                    else "pip install torch --index-url https://download.pytorch.org/whl/cpu",
+                )
+            )
+    elif report.gpus and torch.is_cpu_build:
+        add(
+            Finding(
+                "problem",
+                "torch",
+                f"torch {torch.version} is a CPU-only build and cannot use your GPU.",
+                gpu.torch_install_command(tag).replace("--upgrade", "--force-reinstall"),
+            )
+        )
+    elif report.gpus and not torch.cuda_available:
+        add(
+            Finding(
+                "problem",
+                "torch",
+                f"torch {torch.version} (CUDA {torch.cuda}) cannot use the GPU"
+                + (f": {torch.error}" if torch.error else "")
+                + (
+                    f"; the driver supports CUDA up to {report.cuda_driver}."
+                    if report.cuda_driver
+                    else "."
+                ),
+                f"Update the NVIDIA driver, or install a build for your driver: "
+                f"{gpu.torch_install_command(tag)}",
+            )
+        )
+    elif torch.installed:
+        add(
+            Finding(
+                "ok",
+                "torch",
+                f"torch {torch.version}" + (f" (CUDA {torch.cuda})" if torch.cuda else " (CPU)"),
+            )
+        )
+    if torch.installed and torch.cuda_available:
+        for info in report.gpus:
+            if info.compute_capability and not gpu.supports_capability(
+                torch.arch_list, info.compute_capability
+            ):
+                card_tag = gpu.cuda_wheel_tag(report.cuda_driver, blackwell=info.is_blackwell)
+                add(
+                    Finding(
+                        "problem",
+                        f"GPU {info.index}",
+                        f"torch {torch.version} has no kernels for the {info.name} ({info.sm}); "
+                        f"it was built for {', '.join(torch.arch_list) or 'no GPU'}."
+                        + (" Blackwell cards need CUDA 12.8 builds." if info.is_blackwell else ""),
+                        gpu.torch_install_command(card_tag),
+                    )
+                )
+        if blackwell:
+            add(
+                Finding(
+                    "info",
+                    "attention",
+                    "FlashAttention-2 crashes on Blackwell (sm_120); the agent uses PyTorch SDPA.",
+                    "Leave DIFFUSERS_ATTN_BACKEND unset (or set it to native).",
+                )
+            )
+
+    # diffusers and transformers.
+    if report.diffusers is None:
+        add(Finding("problem", "diffusers", "diffusers is not installed.", gpu.DIFFUSERS_INSTALL))
+    elif gpu.version_tuple(report.diffusers) < gpu.version_tuple(gpu.MIN_DIFFUSERS):
+        add(
+            Finding(
+                "problem",
+                "diffusers",
+                f"diffusers {report.diffusers} has no Flux2KleinPipeline (added in 0.37).",
+                gpu.DIFFUSERS_UPGRADE,
+            )
+        )
+    elif gpu.version_tuple(report.diffusers) < gpu.version_tuple(RECOMMENDED_DIFFUSERS):
+        add(
+            Finding(
+                "warning",
+                "diffusers",
+                f"diffusers {report.diffusers} works, but {RECOMMENDED_DIFFUSERS} fixes device "
+                "placement under model offload.",
+                gpu.DIFFUSERS_UPGRADE,
+            )
+        )
+    else:
+        add(Finding("ok", "diffusers", f"diffusers {report.diffusers}"))
+    if report.diffusers is not None and report.transformers is None:
+        add(
+            Finding(
+                "problem", "transformers", "transformers is not installed.", gpu.DIFFUSERS_INSTALL
+            )
+        )
+
+    # Memory and disk.
+    if report.system_ram_gb < LOW_RAM_GB:
+        add(
+            Finding(
+                "warning",
+                "memory",
+                f"{report.system_ram_gb:.0f} GB of system RAM: loading Klein 4B (~16 GB of "
+                "weights) will swap, and offload runs may be killed during VAE decode.",
+                "Close other programs, add swap, or use the fp8 preset.",
+            )
+        )
+
+    # Weights.
+    location = report.weights
+    if report.weights_problem:
+        add(Finding("problem", "weights", report.weights_problem))
+    elif location is None:
+        needs = weights.DOWNLOAD_NEEDS_GB
+        if report.free_disk_gb is not None and report.free_disk_gb < needs:
+            add(
+                Finding(
+                    "problem",
+                    "disk",
+                    f"{report.free_disk_gb:.1f} GB free in {report.disk_path}; the weights need "
+                    f"about {needs:.0f} GB.",
+                    "Free some space, or set HF_HUB_CACHE to a bigger disk.",
+                )
+            )
+        add(
+            Finding(
+                "info",
+                "weights",
+                "FLUX.2 [klein] 4B weights are not in the Hugging Face cache "
+                f"({weights.hf_cache_dir()}).",
+                "klein-bench run --download (about 16 GB), --weights PATH for a local copy, or "
+                "--synthetic to measure without them.",
+            )
+        )
+    elif not location.complete:
+        add(
+            Finding(
+                "problem",
+                "weights",
+                f"The weights in {location.path} are incomplete (missing "
+                f"{', '.join(location.missing[:4])}).",
+                f"hf download {weights.HF_REPO}, or klein-bench run --download",
+            )
+        )
+    else:
+        revision = f" at revision {location.revision}" if location.revision else ""
+        add(Finding("ok", "weights", f"FLUX.2 [klein] 4B weights in {location.path}{revision}"))
+
+    # Presets.
+    for index, fits in report.fits.items():
+        if report.gpus and all(fit.verdict == "does not fit" for fit in fits):
+            add(
+                Finding(
+                    "warning",
+                    f"GPU {index}",
+                    "No preset is expected to fit in this GPU's free VRAM.",
+                    "Close programs that use the GPU, or try `--synthetic --preset fp8` to "
+                    "measure it before downloading.",
+                )
+            )
+    return findings

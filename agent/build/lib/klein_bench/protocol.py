@@ -1,0 +1,79 @@
+"""The standardized generation protocols, versioned. One module defines them.
+
+A protocol fixes everything about the generation that changes the numbers and is not a
+configuration field: prompts, seeds, resolution, steps, guidance, sequence length and
+how many runs are timed. Its hash (SHA-256 of its canonical JSON) goes into every
+result, and the server accepts only protocols it knows by id and hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+
+from klein_bench.wire import canonical_json
+
+
+@dataclass(frozen=True)
+class Protocol:
+    id: str
+    width: int
+    height: int
+    steps: int
+    guidance_scale: float
+    max_sequence_length: int
+    prompts: tuple[str, ...]
+    seeds: tuple[int, ...]
+    warmup_runs: int
+    default_timed_runs: int
+    min_timed_runs: int
+
+    @property
+    def hash(self) -> str:
+        return "sha256:" + hashlib.sha256(canonical_json(asdict(self))).hexdigest()
+
+    def prompt_and_seed(self, run_index: int) -> tuple[str, int]:
+        """The prompt and seed of timed run `run_index` (0-based); they cycle."""
+        return (
+            self.prompts[run_index % len(self.prompts)],
+            self.seeds[run_index % len(self.seeds)],
+        )
+
+    @property
+    def warmup_prompt_and_seed(self) -> tuple[str, int]:
+        return self.prompts[0], self.seeds[0]
+
+
+KLEIN4B_T2I_V1 = Protocol(
+    id="klein4b-t2i-v1",
+    width=1024,
+    height=1024,
+    steps=4,
+    guidance_scale=1.0,
+    max_sequence_length=512,
+    prompts=(
+        "A cat holding a sign that says hello world",
+        "A red fox sitting in fresh snow at sunrise, photograph",
+        "An isometric illustration of a tiny island with a lighthouse",
+        "A bowl of ramen on a wooden table, studio lighting",
+        "A watercolor painting of a sailboat on a calm lake",
+        "A futuristic city street at night with neon signs in the rain",
+        "A close-up portrait of an old man with a white beard, film grain",
+        "A vintage bicycle leaning against a yellow wall",
+    ),
+    seeds=(0, 1, 2, 3, 4, 5, 6, 7),
+    warmup_runs=1,
+    default_timed_runs=5,
+    min_timed_runs=5,
+)
+
+PROTOCOLS = {p.id: p for p in (KLEIN4B_T2I_V1,)}
+CURRENT = KLEIN4B_T2I_V1
+
+
+def known_protocol(protocol_id: str, protocol_hash: str) -> Protocol | None:
+    """The protocol with this id, if its hash matches the definition we know."""
+    protocol = PROTOCOLS.get(protocol_id)
+    if protocol is None or protocol.hash != protocol_hash:
+        return None
+    return protocol

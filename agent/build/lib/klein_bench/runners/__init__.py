@@ -1,0 +1,1 @@
+"""Runtimes that run the protocol and return a result payload (diffusers, ComfyUI)."""

@@ -1,0 +1,324 @@
+"""The klein-bench wire format: Ed25519-signed envelopes over RFC 8785 canonical JSON.
+
+This is the only implementation of the format. The server imports it too, so it must
+stay free of Django and torch. `docs/protocol.md` specifies it for other clients.
+
+A signed document, as sent over HTTP:
+
+    {
+      "envelope": {
+        "format": "klein-bench/envelope/v1",
+        "purpose": "klein-bench/contribute/v1",
+        "key_id": "kb1_<32 hex>",
+        "created_at": "2026-11-22T10:00:00Z",
+        "nonce": "<32 hex>",
+        "submission_id": "<uuid4>",
+        "payload": {...}
+      },
+      "signature": "<128 hex: Ed25519 over canonical_json(envelope)>",
+      "public_key": "<64 hex: raw Ed25519 public key>"
+    }
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import rfc8785
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+
+ENVELOPE_FORMAT = "klein-bench/envelope/v1"
+PURPOSE_CONTRIBUTE = "klein-bench/contribute/v1"
+PURPOSE_WITHDRAW = "klein-bench/withdraw/v1"
+PURPOSES = (PURPOSE_CONTRIBUTE, PURPOSE_WITHDRAW)
+
+KEY_ID_PREFIX = "kb1_"
+# Matched with fullmatch: "$" would also accept a trailing newline.
+_KEY_ID_RE = re.compile(r"kb1_[0-9a-f]{32}")
+_HEX_RE = re.compile(r"[0-9a-f]*")
+_CREATED_AT_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+ENVELOPE_FIELDS = ("format", "purpose", "key_id", "created_at", "nonce", "submission_id", "payload")
+
+
+class WireError(ValueError):
+    """A document that does not follow the wire format."""
+
+
+class MalformedDocument(WireError):
+    """The document's structure is wrong; `errors` maps each bad field to why."""
+
+    def __init__(self, errors: dict[str, str]):
+        self.errors = errors
+        super().__init__("; ".join(f"{field}: {why}" for field, why in errors.items()))
+
+
+class BadSignature(WireError):
+    """The signature does not match the envelope and public key."""
+
+
+def canonical_json(value: Any) -> bytes:
+    """RFC 8785 (JCS) canonical bytes of a JSON value."""
+    try:
+        return rfc8785.dumps(value)
+    except rfc8785.CanonicalizationError as exc:
+        raise WireError(f"value cannot be canonicalized: {exc}") from exc
+    except RecursionError as exc:
+        raise WireError("value is nested too deeply") from exc
+
+
+# RFC 8785 numbers are IEEE doubles, and it writes a large integral double such as 1e17 as
+# "100000000000000000"; read such a literal back as a double, as ECMAScript does, or the
+# envelope would no longer canonicalize to the bytes that were signed.
+MAX_SAFE_INTEGER = 2**53 - 1
+
+
+def _parse_int(text: str) -> int | float:
+    value = int(text)
+    return value if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else float(text)
+
+
+def loads(raw: bytes | str) -> Any:
+    """Parse JSON the way the wire format reads numbers (see MAX_SAFE_INTEGER)."""
+    return json.loads(raw, parse_int=_parse_int)
+
+
+def key_id_for(public_key: bytes) -> str:
+    """The key id: a fingerprint of the raw 32-byte public key."""
+    return KEY_ID_PREFIX + hashlib.sha256(public_key).hexdigest()[:32]
+
+
+def format_created_at(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_created_at(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    private_key: Ed25519PrivateKey
+
+    @classmethod
+    def generate(cls) -> SigningKey:
+        return cls(Ed25519PrivateKey.generate())
+
+    @classmethod
+    def from_private_bytes(cls, raw: bytes) -> SigningKey:
+        return cls(Ed25519PrivateKey.from_private_bytes(raw))
+
+    @property
+    def private_bytes(self) -> bytes:
+        return self.private_key.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+
+    @property
+    def public_bytes(self) -> bytes:
+        return self.private_key.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+
+    @property
+    def key_id(self) -> str:
+        return key_id_for(self.public_bytes)
+
+    def sign(self, message: bytes) -> bytes:
+        return self.private_key.sign(message)
+
+
+def make_envelope(
+    payload: Any,
+    *,
+    key_id: str,
+    purpose: str = PURPOSE_CONTRIBUTE,
+    submission_id: str | None = None,
+    created_at: datetime | None = None,
+    nonce: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "format": ENVELOPE_FORMAT,
+        "purpose": purpose,
+        "key_id": key_id,
+        "created_at": format_created_at(created_at or datetime.now(timezone.utc)),
+        "nonce": nonce or secrets.token_hex(16),
+        "submission_id": submission_id or str(uuid.uuid4()),
+        "payload": payload,
+    }
+
+
+def sign_envelope(
+    envelope: dict[str, Any], key: SigningKey, *, include_public_key: bool = True
+) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "envelope": envelope,
+        "signature": key.sign(canonical_json(envelope)).hex(),
+    }
+    if include_public_key:
+        document["public_key"] = key.public_bytes.hex()
+    return document
+
+
+def seal(
+    payload: Any,
+    key: SigningKey,
+    *,
+    purpose: str = PURPOSE_CONTRIBUTE,
+    submission_id: str | None = None,
+    created_at: datetime | None = None,
+    nonce: str | None = None,
+) -> dict[str, Any]:
+    """Wrap a payload in an envelope and sign it: the document to send."""
+    envelope = make_envelope(
+        payload,
+        key_id=key.key_id,
+        purpose=purpose,
+        submission_id=submission_id,
+        created_at=created_at,
+        nonce=nonce,
+    )
+    return sign_envelope(envelope, key)
+
+
+def encode(document: dict[str, Any]) -> bytes:
+    """The bytes to send. Any JSON encoding works; canonical keeps them reproducible."""
+    return canonical_json(document)
+
+
+@dataclass(frozen=True)
+class SignedDocument:
+    envelope: dict[str, Any]
+    signature: bytes
+    public_key: bytes | None
+
+    @property
+    def key_id(self) -> str:
+        return self.envelope["key_id"]
+
+    @property
+    def purpose(self) -> str:
+        return self.envelope["purpose"]
+
+    @property
+    def nonce(self) -> str:
+        return self.envelope["nonce"]
+
+    @property
+    def submission_id(self) -> str:
+        return self.envelope["submission_id"]
+
+    @property
+    def created_at(self) -> datetime:
+        return parse_created_at(self.envelope["created_at"])
+
+    @property
+    def payload(self) -> Any:
+        return self.envelope["payload"]
+
+    def verify(self, public_key: bytes) -> None:
+        """Raise BadSignature unless the signature is the key's over the canonical envelope."""
+        if key_id_for(public_key) != self.key_id:
+            raise BadSignature("the public key does not match the envelope's key_id")
+        try:
+            Ed25519PublicKey.from_public_bytes(public_key).verify(
+                self.signature, canonical_json(self.envelope)
+            )
+        except InvalidSignature as exc:
+            raise BadSignature("the signature does not match the envelope") from exc
+
+
+def _hex_field(value: Any, name: str, length: int, errors: dict[str, str]) -> bytes | None:
+    if not isinstance(value, str) or len(value) != length or not _HEX_RE.fullmatch(value):
+        errors[name] = f"must be {length} lowercase hexadecimal characters"
+        return None
+    return bytes.fromhex(value)
+
+
+def parse_document(raw: bytes | str | dict[str, Any]) -> SignedDocument:
+    """Check a signed document's structure (not its signature) and return it.
+
+    Raises MalformedDocument naming every bad field.
+    """
+    if isinstance(raw, (bytes, str)):
+        try:
+            data = loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise MalformedDocument({"body": f"is not valid JSON ({exc})"}) from exc
+        except RecursionError as exc:
+            raise MalformedDocument({"body": "is nested too deeply"}) from exc
+    else:
+        data = raw
+    if not isinstance(data, dict):
+        raise MalformedDocument({"body": "must be a JSON object"})
+
+    errors: dict[str, str] = {}
+    unknown = sorted(set(data) - {"envelope", "signature", "public_key"})
+    if unknown:
+        errors["body"] = f"unknown fields: {', '.join(unknown)}"
+    signature = _hex_field(data.get("signature"), "signature", 128, errors)
+    public_key = None
+    if data.get("public_key") is not None:
+        public_key = _hex_field(data["public_key"], "public_key", 64, errors)
+
+    envelope = data.get("envelope")
+    if not isinstance(envelope, dict):
+        errors["envelope"] = "must be a JSON object"
+        raise MalformedDocument(errors)
+    for field in ENVELOPE_FIELDS:
+        if field not in envelope:
+            errors[f"envelope.{field}"] = "is required"
+    extra = sorted(set(envelope) - set(ENVELOPE_FIELDS))
+    if extra:
+        errors["envelope"] = f"unknown fields: {', '.join(extra)}"
+    if "format" in envelope and envelope["format"] != ENVELOPE_FORMAT:
+        errors["envelope.format"] = f"must be {ENVELOPE_FORMAT!r}"
+    if "purpose" in envelope and envelope["purpose"] not in PURPOSES:
+        errors["envelope.purpose"] = f"must be one of {', '.join(PURPOSES)}"
+    key_id = envelope.get("key_id")
+    if "key_id" in envelope and not (isinstance(key_id, str) and _KEY_ID_RE.fullmatch(key_id)):
+        errors["envelope.key_id"] = "must be 'kb1_' followed by 32 lowercase hexadecimal characters"
+    created_at = envelope.get("created_at")
+    if "created_at" in envelope:
+        if not (isinstance(created_at, str) and _CREATED_AT_RE.fullmatch(created_at)):
+            errors["envelope.created_at"] = "must be a UTC time like 2026-11-22T10:00:00Z"
+        else:
+            try:
+                parse_created_at(created_at)
+            except ValueError:
+                errors["envelope.created_at"] = "is not a real date and time"
+    nonce = envelope.get("nonce")
+    if "nonce" in envelope and not (
+        isinstance(nonce, str) and 16 <= len(nonce) <= 64 and _HEX_RE.fullmatch(nonce)
+    ):
+        errors["envelope.nonce"] = "must be 16 to 64 lowercase hexadecimal characters"
+    submission_id = envelope.get("submission_id")
+    if "submission_id" in envelope:
+        try:
+            if not isinstance(submission_id, str) or str(uuid.UUID(submission_id)) != submission_id:
+                raise ValueError
+        except ValueError:
+            errors["envelope.submission_id"] = (
+                "must be a lowercase UUID like 1b4e28ba-2fa1-11d2-883f-0016d3cca427"
+            )
+    if errors:
+        raise MalformedDocument(errors)
+    try:
+        canonical_json(envelope)
+    except WireError as exc:
+        raise MalformedDocument({"envelope": str(exc)}) from exc
+    assert signature is not None
+    return SignedDocument(envelope=envelope, signature=signature, public_key=public_key)
