@@ -46,8 +46,9 @@ format: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# PERF_ARGS picks benchmarks and options, e.g. make perf PERF_ARGS="pages --keep".
 perf: venv
-	$(BIN)/python perf/run.py
+	$(BIN)/python perf/run.py $(PERF_ARGS)
 
 clean:
 	rm -rf $(VENV) data staticfiles artifacts

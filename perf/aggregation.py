@@ -9,6 +9,7 @@ each new result costs. Target: 1M no more than 10 times 1k.
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 import time
@@ -41,9 +42,7 @@ def run(database: str, sizes=SIZES) -> dict:
     timings: dict[int, dict[str, float]] = {}
     for size in sizes:
         started = time.perf_counter()
-        dataset.load(
-            size - dataset.count_results(), hot_share=1.0, hot_configuration=CONFIGURATION
-        )
+        dataset.load(size - dataset.count_results(), hot_share=1.0, hot_configuration=CONFIGURATION)
         dataset.analyze()
         common.log(f"group grown to {size:,} results in {time.perf_counter() - started:.1f} s")
         first_started = time.perf_counter()
@@ -82,7 +81,7 @@ def _verdict(timings: dict[int, dict[str, float]]) -> dict:
     steps = sorted(timings)
     growth = ", ".join(
         f"x{timings[b]['median_s'] / timings[a]['median_s']:.1f} for x{b // a}"
-        for a, b in zip(steps, steps[1:], strict=False)
+        for a, b in itertools.pairwise(steps)
     )
     met = ratio <= TARGET_RATIO
     per_result_us = timings[largest]["median_s"] / largest * 1e6

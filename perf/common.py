@@ -6,10 +6,12 @@ whole process group when its `with` block ends, whatever happened.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -161,7 +163,11 @@ def fresh_database(url: str) -> None:
 def manage(*args: str, env: Mapping[str, str]) -> str:
     """Run manage.py; its output, or RuntimeError with everything it printed."""
     done = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=REPO, env=dict(env), capture_output=True, text=True
+        [sys.executable, "manage.py", *args],
+        cwd=REPO,
+        env=dict(env),
+        capture_output=True,
+        text=True,
     )
     if done.returncode != 0:
         raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
@@ -205,6 +211,7 @@ def static_root() -> Path:
     global _STATIC_ROOT
     if _STATIC_ROOT is None:
         _STATIC_ROOT = Path(tempfile.mkdtemp(prefix="perf-static-"))
+        atexit.register(shutil.rmtree, _STATIC_ROOT, ignore_errors=True)
         env = clean_environment(
             DJANGO_DEBUG="0",
             SECRET_KEY=secrets.token_urlsafe(50),

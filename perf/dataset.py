@@ -8,6 +8,8 @@ withdrawn and rejected results, a year of dates, and one hot pair (Klein 4B on t
 RTX 4090) holding most rows. Summaries are then built by the real aggregation.
 
 Signed bodies are short placeholders: no page or API response benchmarked here reads them.
+Each row's changed_at is the time it was loaded, as the service sets it, so reconcile sees
+every group that grew.
 """
 
 from __future__ import annotations
@@ -179,7 +181,7 @@ def load(
                (ARRAY{list(DIFFUSERS)})[1 + floor(r_ver2 * {len(DIFFUSERS)})::int],
                (ARRAY{list(DIFFUSERS)})[1 + floor(r_ver2 * {len(DIFFUSERS)})::int],
                '0.1.0', r_ver < 0.3, '{{"os": "Linux", "python": "3.11.7"}}'::jsonb,
-               '{{}}'::jsonb, 'c3c3e1e1f0f87c3e', NULL, false, t, t
+               '{{}}'::jsonb, 'c3c3e1e1f0f87c3e', NULL, false, t, now()
         FROM (
             SELECT *,
                    {base}[gi] * {model_factor}[mi] * {config_factor}[ci]

@@ -7,16 +7,13 @@ Every accepted request verifies a signature, validates the payload, stores the s
 and the result and queues the summary update in Redis. The rate is counted from the rows
 stored and the tasks queued, not from wrk's answers. Target: at least 200 per second.
 
-Then one process profiles the service on the same kind of documents, to show where a
-request's time goes.
+Then the service runs in this process on the same kind of documents, with timers around
+its stages, to show where a request's time goes.
 """
 
 from __future__ import annotations
 
-import cProfile
-import io
 import json
-import pstats
 import random
 import tempfile
 import time
@@ -153,8 +150,8 @@ def run(database: str, redis: str, seconds: float = 15.0) -> dict:
         f"{rate:.1f} accepted/s; {queued} summary updates queued in Redis"
     )
     print(f"  wrk: {load.line()}")
-    profile = _profile(keys)
-    print(profile)
+    breakdown = _breakdown(keys)
+    print(breakdown)
     met = rate >= TARGET_PER_SECOND
     print(
         f"\n  ingest: {rate:.0f} accepted/s (target >= {TARGET_PER_SECOND:.0f}/s: "
@@ -170,48 +167,93 @@ def run(database: str, redis: str, seconds: float = 15.0) -> dict:
     }
 
 
-def _profile(keys: list[wire.SigningKey], count: int = 200) -> str:
-    """Where one submission's time goes: cProfile over the service, in this process."""
-    from django.db import connection
-    from django.test import override_settings
+# (label, object, attribute): timed while the breakdown runs. They nest, so the figures
+# overlap: SQL is spent inside the others.
+_STAGES = (
+    ("parse, structure, IP rate limit", "contributions", "_parse"),
+    ("key lookup and Ed25519 verify", "contributions", "_authenticate"),
+    ("  of which the signature check", "SignedDocument", "verify"),
+    ("key rate limit", "contributions", "_count_key"),
+    ("store (validate, insert, commit)", "contributions", "_store"),
+    ("  validate_result", "contributions", "validate_result"),
+    ("    JSON Schema", "validation", "_schema_errors"),
+    ("    GPU lookup", "validation", "_gpu_for"),
+    ("    configuration lookup", "validation", "_configuration_for"),
+    ("  commit and on-commit hooks", "Atomic", "__exit__"),
+    ("    queue the summary task", "Task", "delay"),
+    ("SQL statements, everywhere", "CursorWrapper", "execute"),
+)
 
-    from benchmarks.services import contributions
+
+def _targets() -> dict[str, object]:
+    from celery.app.task import Task
+    from django.db.backends.utils import CursorWrapper
+    from django.db.transaction import Atomic
+
+    from benchmarks.services import contributions, validation
+
+    return {
+        "contributions": contributions,
+        "validation": validation,
+        "SignedDocument": wire.SignedDocument,
+        "Atomic": Atomic,
+        "Task": Task,
+        "CursorWrapper": CursorWrapper,
+    }
+
+
+def _breakdown(keys: list[wire.SigningKey], count: int = 300) -> str:
+    """Where one submission's time goes, in this process (no HTTP, no profiler)."""
+    from django.test import override_settings
 
     with override_settings(
         CONTRIBUTE_RATE_PER_KEY="100000000/hour", CONTRIBUTE_RATE_PER_IP="100000000/hour"
     ):
-        return _profile_submissions(keys, count)
+        return _timed_submissions(keys, count)
 
 
-def _profile_submissions(keys: list[wire.SigningKey], count: int) -> str:
+def _timed_submissions(keys: list[wire.SigningKey], count: int) -> str:
+    from unittest import mock
+
     from django.db import connection
 
     from benchmarks.services import contributions
 
-    bodies = documents(keys, count, seed=99)
-    contributions.submit(bodies[0], "127.0.0.2")  # connections and imports out of the way
-    profiler = cProfile.Profile()
-    started = time.perf_counter()
-    profiler.enable()
-    for body in bodies[1:]:
-        reply = contributions.submit(body, "127.0.0.2")
-        assert reply.status == 201, json.dumps(reply.body)
-    profiler.disable()
-    each = (time.perf_counter() - started) / (count - 1) * 1000
-    connection.close()
-    out = io.StringIO()
-    stats = pstats.Stats(profiler, stream=out)
-    stats.sort_stats("cumulative").print_stats(
-        r"benchmarks/services|klein_bench/wire|jsonschema/validators.py.*\(validate|"
-        r"psycopg/cursor.py.*\(execute|celery/app/task.py.*\(apply_async|ratelimit"
-    )
-    lines = [
-        line
-        for line in out.getvalue().splitlines()
-        if line.strip() and ("/" in line or "ncalls" in line)
+    spent: dict[str, float] = dict.fromkeys((label for label, _, _ in _STAGES), 0.0)
+
+    def timing(label: str, function):
+        def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[label] += time.perf_counter() - started
+
+        return timed
+
+    bodies = documents(keys, count + 20, seed=99)
+    for body in bodies[:20]:  # connections, imports and caches out of the way
+        contributions.submit(body, "127.0.0.2")
+    targets = _targets()
+    patches = [
+        mock.patch.object(targets[owner], name, timing(label, getattr(targets[owner], name)))
+        for label, owner, name in _STAGES
     ]
-    return (
-        f"\n  profile of {count - 1} submissions through the service in one process "
-        f"(no HTTP): {each:.2f} ms each (with the profiler's own overhead)\n"
-        + "\n".join("    " + line for line in lines[:30])
-    )
+    for patch in patches:
+        patch.start()
+    try:
+        started = time.perf_counter()
+        for body in bodies[20:]:
+            reply = contributions.submit(body, "127.0.0.2")
+            assert reply.status == 201, json.dumps(reply.body)
+        each = (time.perf_counter() - started) / count * 1000
+    finally:
+        for patch in patches:
+            patch.stop()
+    connection.close()
+    lines = [
+        f"\n  where one submission's time goes (contributions.submit in one process, no HTTP, "
+        f"mean of {count}): {each:.2f} ms"
+    ]
+    lines += [f"    {label:<36} {spent[label] / count * 1000:6.2f} ms" for label, _, _ in _STAGES]
+    return "\n".join(lines)

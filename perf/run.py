@@ -33,7 +33,10 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         epilog="Example: python perf/run.py aggregation --keep",
     )
     parser.add_argument(
-        "benchmarks", nargs="*", metavar="BENCHMARK", help=f"any of {', '.join(BENCHMARKS)} (default: all)"
+        "benchmarks",
+        nargs="*",
+        metavar="BENCHMARK",
+        help=f"any of {', '.join(BENCHMARKS)} (default: all)",
     )
     parser.add_argument(
         "--quick", action="store_true", help="shorter runs and smaller data, to try it out"
@@ -43,7 +46,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     unknown = sorted(set(args.benchmarks) - set(BENCHMARKS))
     if unknown:
-        parser.error(f"no benchmark called {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+        parser.error(
+            f"no benchmark called {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}"
+        )
     return args
 
 
@@ -57,12 +62,39 @@ def _setup_django(database: str, redis: str) -> None:
     django.setup()
 
 
+def _missing_tools(chosen: list[str]) -> list[str]:
+    """One sentence per tool the chosen benchmarks need and cannot find."""
+    import shutil
+
+    problems = []
+    if shutil.which("redis-server") is None:
+        problems.append("redis-server is not on the PATH (Debian: apt-get install redis-server).")
+    if {"pages", "ingest"} & set(chosen) and shutil.which("wrk") is None:
+        problems.append("wrk is not on the PATH (Debian: apt-get install wrk).")
+    return problems
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     chosen = args.benchmarks or list(BENCHMARKS)
     from perf import common
 
+    problems = _missing_tools(chosen)
+    if problems:
+        print("perf: " + " ".join(problems), file=sys.stderr)
+        return 2
     database = common.database_url()
+    if {"pages", "ingest", "aggregation"} & set(chosen):
+        try:
+            common.drop_database(database)
+        except Exception as exc:  # any connection problem: say where and stop
+            print(
+                f"perf: cannot reach PostgreSQL for {database.rsplit('@', 1)[-1]} "
+                f"({str(exc).strip().splitlines()[0]}); "
+                "start it or set PERF_DATABASE_URL.",
+                file=sys.stderr,
+            )
+            return 2
     print(f"klein-bench perf, {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC")
     print(f"machine: {common.machine()}")
     print(f"scratch database: {database.rsplit('@', 1)[-1]}")

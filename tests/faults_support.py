@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -77,7 +78,8 @@ class RedisServer:
                 return self
             except OSError:
                 if time.monotonic() > deadline or self.process.popen.poll() is not None:
-                    raise AssertionError(f"redis-server did not start:\n{self.process.output()}")
+                    output = self.process.output()
+                    raise AssertionError(f"redis-server did not start:\n{output}") from None
                 time.sleep(0.05)
 
     def kill(self) -> None:
@@ -94,6 +96,8 @@ class RedisServer:
 
 @contextmanager
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    if shutil.which("redis-server") is None:
+        pytest.skip("needs redis-server on the PATH, to stop and start a Redis of its own")
     server = RedisServer(tmp_path).start()
     try:
         yield server
@@ -121,8 +125,8 @@ def server_environment(
     )
 
 
-@pytest.fixture(scope="session")
-def collected_static(tmp_path_factory) -> Path:
+@pytest.fixture(name="collected_static", scope="session")
+def collected_static_fixture(tmp_path_factory) -> Path:
     """STATIC_ROOT after collectstatic, which production's manifest storage needs."""
     root = tmp_path_factory.mktemp("static")
     env = environment(
@@ -141,10 +145,12 @@ def collected_static(tmp_path_factory) -> Path:
 
 
 @contextmanager
-def web_server(env: dict[str, str], port: int, log: Path, workers: int = 2) -> Iterator[Process]:
-    """gunicorn serving the site, once it answers."""
+def web_server(
+    env: dict[str, str], port: int, log: Path, extra_args: list[str] | None = None
+) -> Iterator[Process]:
+    """gunicorn (two workers) serving the site, once it answers."""
     args = [str(BIN / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{port}"]
-    args += ["--workers", str(workers), "--timeout", "60", "--graceful-timeout", "5"]
+    args += ["--workers", "2", "--timeout", "60", "--graceful-timeout", "5", *(extra_args or [])]
     with started(args, env, log) as process:
         wait_until(lambda: _answers(port), 60, process, "gunicorn to answer")
         yield process
@@ -152,7 +158,7 @@ def web_server(env: dict[str, str], port: int, log: Path, workers: int = 2) -> I
 
 def _answers(port: int) -> bool:
     try:
-        request("GET", port, "/contribute")
+        request("GET", port, "/healthz")
         return True
     except OSError:
         return False
@@ -205,7 +211,9 @@ def wait_until(
             raise AssertionError(f"exited with {process.popen.returncode}:\n{process.output()}")
         if time.monotonic() > deadline:
             log = process.output() if process is not None else ""
-            raise AssertionError(f"gave up waiting for {what or condition} after {timeout} s\n{log}")
+            raise AssertionError(
+                f"gave up waiting for {what or condition} after {timeout} s\n{log}"
+            )
         time.sleep(0.2)
 
 

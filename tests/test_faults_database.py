@@ -19,7 +19,7 @@ from klein_bench.state import ENV_HOME, Home
 from benchmarks.models import Result
 from tests.factories import result_payload, signed_body
 from tests.faults_support import (
-    collected_static,  # noqa: F401 - fixture
+    collected_static_fixture,  # noqa: F401 - fixture
     current_database_url,
     free_port,
     redis_server,
