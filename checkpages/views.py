@@ -25,6 +25,8 @@ from benchmarks.models import (
     SubmissionStatus,
     Summary,
 )
+from benchmarks.services import aggregation
+from checkpages import cache as pair_cache
 from checkpages import formatting, plots, queries
 from checkpages.cache import PAGE_TIMEOUT, PLOT_TIMEOUT, cached, key
 from checkpages.contribute import collected_fields
@@ -200,6 +202,20 @@ def model_page(request: HttpRequest, model: str) -> HttpResponse:
     return HttpResponse(cached(key("model", found.pk, version), render, PAGE_TIMEOUT))
 
 
+# Dots per configuration in the speed plot: at the plot's width more of them only overlap,
+# and each one costs the page about 120 bytes of SVG.
+MAX_DOTS = 200
+
+
+def _dots(values: list[float]) -> list[float]:
+    """At most MAX_DOTS of the values, evenly spaced through them in sorted order."""
+    ordered = sorted(values)
+    if len(ordered) <= MAX_DOTS:
+        return ordered
+    step = (len(ordered) - 1) / (MAX_DOTS - 1)
+    return [ordered[round(i * step)] for i in range(MAX_DOTS)]
+
+
 def _pair_plots(page: queries.PairPage) -> dict:
     """The pair's plots as SVG, each cached under the pair's summaries' version."""
     where = f"{page.model.name} on the {page.gpu.name}"
@@ -210,7 +226,7 @@ def _pair_plots(page: queries.PairPage) -> dict:
         groups = [
             plots.Distribution(
                 row.label,
-                list(row.summary.seconds_values or [row.summary.seconds_median]),
+                _dots(row.summary.seconds_values or [row.summary.seconds_median]),
                 row.summary.seconds_median,
                 row.summary.seconds_p10,
                 row.summary.seconds_p90,
@@ -294,6 +310,9 @@ def _pair_plots(page: queries.PairPage) -> dict:
 
 @require_safe
 def pair(request: HttpRequest, model: str, gpu: str) -> HttpResponse:
+    stored = pair_cache.pair_page(model, gpu)
+    if stored is not None:
+        return HttpResponse(stored)
     found_model = _canonical(ImageModel.objects, model)
     found_gpu = _canonical(Gpu.objects, gpu)
     if found_model is None:
@@ -309,6 +328,8 @@ def pair(request: HttpRequest, model: str, gpu: str) -> HttpResponse:
         return HttpResponsePermanentRedirect(
             reverse("checkpages:pair", args=[found_model.slug, found_gpu.slug])
         )
+    # Read before the summaries, so a change while rendering leaves this page unmatched.
+    token = aggregation.pair_version(found_model.pk, found_gpu.pk, create=True)
     version = Summary.objects.for_pair(found_model, found_gpu).version()
 
     def render() -> str:
@@ -326,9 +347,14 @@ def pair(request: HttpRequest, model: str, gpu: str) -> HttpResponse:
             request,
         )
 
-    return HttpResponse(
-        cached(key("pair", found_model.pk, found_gpu.pk, version), render, PAGE_TIMEOUT)
-    )
+    if token is None:
+        return HttpResponse(
+            cached(key("pair", found_model.pk, found_gpu.pk, version), render, PAGE_TIMEOUT)
+        )
+    # Rendered afresh, so the stored page's recent results are at most PAGE_TIMEOUT old.
+    html = render()
+    pair_cache.store_pair_page(model, gpu, (found_model.pk, found_gpu.pk), token, html)
+    return HttpResponse(html)
 
 
 @dataclass

@@ -13,12 +13,17 @@ distribution kept for plots is capped (SECONDS_VALUES_CAP), so the row stays sma
 
 from __future__ import annotations
 
+import logging
 import re
+import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import timedelta
 
+from django.core.cache import cache
+from django.db import transaction
 from django.db.models import Exists, F, OuterRef
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 from klein_bench import stats
 
@@ -33,6 +38,8 @@ from benchmarks.models import (
     Summary,
     Verdict,
 )
+
+logger = logging.getLogger(__name__)
 
 GROUP_FIELDS = ("model_id", "gpu_id", "configuration_id", "synthetic")
 MEMORY_FIGURES = (
@@ -160,6 +167,7 @@ def update_summary(
     )
     if not rows:
         Summary.objects.filter(**group).delete()
+        bump_pair_version(model_id, gpu_id)
         return None
 
     successes = [r for r in rows if r["outcome"] == Outcome.SUCCESS]
@@ -214,6 +222,7 @@ def update_summary(
     values["verdict"] = group_verdict(offload, values["n_success"], values["n_out_of_memory"])
     values["computed_at"] = started - COMPUTED_AT_MARGIN
     summary, _ = Summary.objects.update_or_create(**group, defaults=values)
+    bump_pair_version(model_id, gpu_id)
     return summary
 
 
@@ -258,3 +267,60 @@ def reconcile() -> int:
     for group in sorted(groups):
         update_summary(*group)
     return len(groups)
+
+
+# -- the pair version: lets pages know, from the cache alone, that a pair's summaries changed --
+
+# Long-lived: a lost token only costs one re-render.
+PAIR_VERSION_TIMEOUT = 7 * 24 * 3600
+# Moved by any catalog change too, so a page kept for a slug never outlives the row it showed
+# (a renamed card, or a database reloaded under the same Redis).
+_CATALOG_VERSION_KEY = "benchmarks:catalog-version"
+
+
+def _pair_version_key(model_id: int, gpu_id: int) -> str:
+    return f"benchmarks:pair-version:{model_id}:{gpu_id}"
+
+
+def _new_token(cache_key: str) -> None:
+    try:
+        cache.set(cache_key, uuid.uuid4().hex, PAIR_VERSION_TIMEOUT)
+    except Exception:  # the cache only saves work; pages fall back to the database
+        logger.warning("Could not move the page token %s.", cache_key, exc_info=True)
+
+
+def bump_pair_version(model_id: int, gpu_id: int) -> None:
+    """Mark the pair's summaries as changed. Now, so the same transaction sees it, and again
+    after commit, so a page rendered from the old rows in between is not kept."""
+    cache_key = _pair_version_key(model_id, gpu_id)
+    _new_token(cache_key)
+    transaction.on_commit(lambda: _new_token(cache_key))
+
+
+def _catalog_changed(**_: object) -> None:
+    _new_token(_CATALOG_VERSION_KEY)
+    transaction.on_commit(lambda: _new_token(_CATALOG_VERSION_KEY))
+
+
+for _sender in (ImageModel, Gpu):
+    post_save.connect(_catalog_changed, sender=_sender, dispatch_uid=f"pair-version-{_sender}")
+    post_delete.connect(_catalog_changed, sender=_sender, dispatch_uid=f"pair-version-{_sender}")
+
+
+def pair_version(model_id: int, gpu_id: int, *, create: bool = False) -> str | None:
+    """A token that changes whenever a summary of the pair is written or deleted, or the
+    catalog changes; None when the cache has none (create=True starts one) or cannot be
+    reached."""
+    keys = [_CATALOG_VERSION_KEY, _pair_version_key(model_id, gpu_id)]
+    try:
+        tokens = cache.get_many(keys)
+        if len(tokens) < len(keys) and create:
+            for cache_key in keys:
+                cache.add(cache_key, uuid.uuid4().hex, PAIR_VERSION_TIMEOUT)
+            tokens = cache.get_many(keys)
+    except Exception:
+        logger.warning("Could not read the page tokens %s.", keys, exc_info=True)
+        return None
+    if len(tokens) < len(keys):
+        return None
+    return ":".join(tokens[cache_key] for cache_key in keys)

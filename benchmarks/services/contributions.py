@@ -23,6 +23,7 @@ from klein_bench import stats, wire
 
 from benchmarks.models import Contributor, Result, Submission, SubmissionStatus
 from benchmarks.services import ratelimit
+from benchmarks.services.catalog import forget_lookups, remembering_lookups
 from benchmarks.services.validation import (
     PayloadInvalid,
     ValidResult,
@@ -105,11 +106,12 @@ def _parse(body: bytes, client_ip: str) -> wire.SignedDocument:
     except wire.MalformedDocument as exc:
         problem = exc
     try:
-        ratelimit.hit("address", client_ip, ratelimit.Rate.parse(settings.CONTRIBUTE_RATE_PER_IP))
-        if document is not None:
-            ratelimit.check(
-                "key", document.key_id, ratelimit.Rate.parse(settings.CONTRIBUTE_RATE_PER_KEY)
-            )
+        ratelimit.limit(
+            hits=[("address", client_ip, ratelimit.Rate.parse(settings.CONTRIBUTE_RATE_PER_IP))],
+            checks=[]
+            if document is None
+            else [("key", document.key_id, ratelimit.Rate.parse(settings.CONTRIBUTE_RATE_PER_KEY))],
+        )
     except ratelimit.RateLimited as exc:
         raise Refused(
             429,
@@ -216,28 +218,37 @@ def submit(body: bytes, client_ip: str) -> Reply:
     contributor = _authenticate(document)
     _count_key(document)
     digest = _sha256(body)
-    earlier = None
-    if contributor is not None:
-        earlier = Submission.objects.filter(
-            contributor=contributor, client_submission_id=document.submission_id
-        ).first()
-    # An identical retry is answered with the original response at any time: the same
-    # signed bytes were verified and stored already, so answering them again stores nothing.
-    if earlier is not None and earlier.body_sha256 == digest:
-        return _replay(earlier)
-    _require_fresh(document)
-    if earlier is not None:
-        raise _conflict()
-    if (
-        contributor is not None
-        and Submission.objects.filter(contributor=contributor, nonce=document.nonce).exists()
-    ):
-        raise _nonce_reused()
+    try:
+        _require_fresh(document)
+    except Refused:
+        # An identical retry is answered with the original response at any time: the same
+        # signed bytes were verified and stored already, so answering them again stores
+        # nothing.
+        earlier = _earlier(contributor, document)
+        if earlier is not None and earlier.body_sha256 == digest:
+            return _replay(earlier)
+        raise
+    # No look for an earlier submission first: the unique constraints on (key, submission
+    # id) and (key, nonce) refuse the insert of a retry, a reused id or a replayed nonce
+    # (or a parallel request's twin), and _after_race answers it as if it had looked.
     try:
         return _store(document, body, digest, contributor)
-    except IntegrityError as exc:
-        # A parallel request with the same submission id or nonce committed first.
-        return _after_race(document, digest, exc)
+    except IntegrityError:
+        answer = _after_race(document, digest)
+        if answer is not None:
+            return answer
+    # Not a duplicate: a catalog row this process remembered may have been deleted by
+    # another process since. Look everything up afresh, once.
+    forget_lookups()
+    return _store(document, body, digest, contributor)
+
+
+def _earlier(contributor: Contributor | None, document: wire.SignedDocument) -> Submission | None:
+    if contributor is None:
+        return None
+    return Submission.objects.filter(
+        contributor=contributor, client_submission_id=document.submission_id
+    ).first()
 
 
 def _conflict() -> Refused:
@@ -259,7 +270,9 @@ def _nonce_reused() -> Refused:
     )
 
 
-def _after_race(document: wire.SignedDocument, digest: str, error: IntegrityError) -> Reply:
+def _after_race(document: wire.SignedDocument, digest: str) -> Reply | None:
+    """The answer to an insert the unique constraints refused: the original response for
+    an identical retry, or a conflict; None when it was not a duplicate after all."""
     earlier = Submission.objects.filter(
         contributor__key_id=document.key_id, client_submission_id=document.submission_id
     ).first()
@@ -271,13 +284,13 @@ def _after_race(document: wire.SignedDocument, digest: str, error: IntegrityErro
         contributor__key_id=document.key_id, nonce=document.nonce
     ).exists():
         raise _nonce_reused()
-    raise error
+    return None
 
 
 def _store(
     document: wire.SignedDocument, body: bytes, digest: str, contributor: Contributor | None
 ) -> Reply:
-    with transaction.atomic():
+    with remembering_lookups(), transaction.atomic():
         if contributor is None:
             # Trust on first use: from now on this key id is bound to this public key.
             assert document.public_key is not None

@@ -10,9 +10,13 @@ from __future__ import annotations
 import logging
 import math
 import time
+import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
+from django.core.cache.backends.redis import RedisCache
 
 log = logging.getLogger(__name__)
 
@@ -53,30 +57,88 @@ def _key(scope: str, ident: str, rate: Rate, window: int) -> str:
 
 def hit(scope: str, ident: str, rate: Rate) -> None:
     """Count one request; raise RateLimited when it is over the limit."""
-    now = time.time()
-    window, remaining = _window(rate, now)
-    key = _key(scope, ident, rate, window)
-    try:
-        cache.add(key, 0, timeout=remaining + 1)
-        count = cache.incr(key)
-    except ValueError:
-        # The counter expired between add and incr: this is the window's first request.
-        return
-    except Exception:
-        log.warning("rate limiter unavailable; letting the request through", exc_info=True)
-        return
-    if count > rate.limit:
-        raise RateLimited(scope, remaining)
+    limit(hits=[(scope, ident, rate)])
 
 
 def check(scope: str, ident: str, rate: Rate) -> None:
     """Raise RateLimited if the window is already full, without counting this request."""
+    limit(checks=[(scope, ident, rate)])
+
+
+Counter = tuple[str, str, Rate]
+
+
+def limit(hits: Sequence[Counter] = (), checks: Sequence[Counter] = ()) -> None:
+    """Count one request against each of `hits` and look at each of `checks` (whose
+    window must not be full already), in one round trip to Redis where the cache is
+    Redis. The first counter over its limit, hits before checks, is the one raised."""
     now = time.time()
-    window, remaining = _window(rate, now)
+    counters = [*hits, *checks]
+    windows = [_window(rate, now) for _, _, rate in counters]
+    keys = [
+        _key(scope, ident, rate, window)
+        for (scope, ident, rate), (window, _) in zip(counters, windows, strict=True)
+    ]
+    timeouts = [remaining + 1 for _, remaining in windows[: len(hits)]]
     try:
-        count = cache.get(_key(scope, ident, rate, window), 0)
+        counts = _counts(list(zip(keys, timeouts, strict=False)), keys[len(hits) :])
     except Exception:
         log.warning("rate limiter unavailable; letting the request through", exc_info=True)
         return
-    if count >= rate.limit:
-        raise RateLimited(scope, remaining)
+    for index, ((scope, _, rate), count) in enumerate(zip(counters, counts, strict=True)):
+        over = count > rate.limit if index < len(hits) else count >= rate.limit
+        if over:
+            raise RateLimited(scope, windows[index][1])
+
+
+def _counts(hits: list[tuple[str, int]], checks: list[str]) -> list[int]:
+    """Each hit key's count after adding one (made with its timeout when new), then each
+    check key's count."""
+    backend = caches[DEFAULT_CACHE_ALIAS]
+    if isinstance(backend, RedisCache):
+        return _redis_counts(backend, hits, checks)
+    counts = []
+    for key, timeout in hits:
+        cache.add(key, 0, timeout=timeout)
+        try:
+            counts.append(cache.incr(key))
+        except ValueError:
+            # The counter expired between add and incr: the window is new, nothing to hold
+            # against this request.
+            counts.append(0)
+    return counts + [cache.get(key, 0) for key in checks]
+
+
+def _redis_counts(backend: RedisCache, hits: list[tuple[str, int]], checks: list[str]) -> list[int]:
+    def send() -> list[int]:
+        pipe = _client(backend).pipeline(transaction=False)
+        for key, timeout in hits:
+            name = backend.make_and_validate_key(key)
+            # SET NX then INCR: the counter always exists when INCR runs, so it never
+            # loses its timeout.
+            pipe.set(name, 0, ex=timeout, nx=True)
+            pipe.incr(name)
+        for key in checks:
+            pipe.get(backend.make_and_validate_key(key))
+        replies = pipe.execute()
+        counted = replies[1 : 2 * len(hits) : 2]
+        return [int(n) for n in counted] + [int(n or 0) for n in replies[2 * len(hits) :]]
+
+    # The resilient backend remembers an outage, so a Redis that is down costs one timeout
+    # per retry interval, not one per request; the limiter then counts nothing.
+    call = getattr(backend, "_call", None)
+    if call is None:
+        return send()
+    return call("ratelimit", send, lambda: [0] * (len(hits) + len(checks)))
+
+
+# One client per cache backend object (Django keeps one per thread): making a client builds
+# its table of reply parsers, which costs more than the round trip it is made for.
+_clients: weakref.WeakKeyDictionary[RedisCache, Any] = weakref.WeakKeyDictionary()
+
+
+def _client(backend: RedisCache) -> Any:
+    client = _clients.get(backend)
+    if client is None:
+        client = _clients[backend] = backend._cache.get_client(write=True)
+    return client

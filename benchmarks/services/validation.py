@@ -25,7 +25,7 @@ from klein_bench.protocol import known_protocol
 from klein_bench.schema import result_schema
 
 from benchmarks.models import Configuration, Gpu, ImageModel, Outcome, Stage, preset_for
-from benchmarks.services.catalog import gpu_for_reported_name
+from benchmarks.services.catalog import configuration_for, gpu_for_reported_name, model_by_slug
 
 PAYLOAD_PATH = "envelope.payload"
 # A successful result needs a spread, not a single run.
@@ -112,7 +112,7 @@ def validate_result(payload: Any) -> ValidResult:
 
     model = None
     if not _bad_under(errors, "model"):
-        model = ImageModel.objects.filter(slug=payload["model"]).first()
+        model = model_by_slug(payload["model"])
         if model is None:
             errors[_path("model")] = f"{payload['model']!r} is not a model in the catalog"
 
@@ -218,15 +218,14 @@ def _gpu_for(gpu_info: dict[str, Any]) -> Gpu:
 
 def _configuration_for(payload: dict[str, Any]) -> Configuration:
     c = payload["configuration"]
-    configuration, _ = Configuration.objects.get_or_create(
-        runtime=c["runtime"],
-        precision=c["precision"],
-        offload=c["offload"],
-        width=int(c["width"]),
-        height=int(c["height"]),
-        steps=int(c["steps"]),
+    return configuration_for(
+        c["runtime"],
+        c["precision"],
+        c["offload"],
+        int(c["width"]),
+        int(c["height"]),
+        int(c["steps"]),
     )
-    return configuration
 
 
 def thumbnail_bytes(payload: dict[str, Any]) -> bytes | None:

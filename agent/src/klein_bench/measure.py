@@ -9,20 +9,29 @@ Four VRAM figures, because each answers a different question:
 - NVML device-wide: the whole card's use, the display and other programs included
   (`nvmlDeviceGetMemoryInfo`), beside its baseline before loading.
 
-The NVML figures and host memory (RSS) come from `MemorySampler`, a background thread
-sampling every ~10 ms; it can watch another process (the ComfyUI server) by PID. The
-torch figures exist only for this process (`torch_peaks`).
+The NVML figures come from `MemorySampler`, a background thread sampling every ~10 ms;
+it can watch another process (the ComfyUI server) by PID. Host memory (RSS) of another
+process is sampled too; this process's peak comes from the kernel's own high-water mark,
+which is exact and free. With no GPU to watch, the sampler runs no thread at all: on the
+CPU a thread waking every 10 ms would compete with torch's threads for the cores and slow
+the very run it measures. The torch figures exist only for this process (`torch_peaks`).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterable
 from typing import Any
 
 import psutil
+
+try:
+    import resource
+except ImportError:  # Windows
+    resource = None  # type: ignore[assignment]
 
 from klein_bench.gpu import MIB, handle, nvml, safe
 
@@ -56,6 +65,15 @@ def rss_mb(pids: Iterable[int]) -> float | None:
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
     return total / MIB if found else None
+
+
+def own_peak_rss_mb() -> float:
+    """This process's peak resident memory since it started (the kernel keeps the mark)."""
+    if resource is not None:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        # Linux counts kilobytes, macOS bytes.
+        return peak / MIB if sys.platform == "darwin" else peak * 1024 / MIB
+    return psutil.Process().memory_info().peak_wset / MIB
 
 
 def device_used_mb(gpu_index: int) -> float | None:
@@ -97,6 +115,8 @@ class MemorySampler:
     (None on the CPU: host memory only) and the processes `pids` (None: this one).
     `start()` records the device's baseline and starts sampling; `stop()` takes a last
     sample and joins the thread. Peaks are None where they could not be measured.
+    The thread runs only when there is something that needs sampling: a GPU, or another
+    process's RSS (`threaded`).
     """
 
     def __init__(
@@ -104,6 +124,9 @@ class MemorySampler:
     ):
         self.gpu_index = gpu_index
         self.pids = set(pids) if pids else {os.getpid()}
+        # This process's peak RSS is the kernel's high-water mark, read at each sample;
+        # other processes' RSS can only be sampled.
+        self._own_rss = self.pids == {os.getpid()}
         self.interval_s = interval_s
         self.baseline_device_mb: float | None = None
         self.peak_device_mb: float | None = None
@@ -124,6 +147,7 @@ class MemorySampler:
         if gpu_index is not None:
             self._pynvml = nvml()
             self._device = handle(gpu_index)
+        self.threaded = self._device is not None or not self._own_rss
 
     def __enter__(self) -> MemorySampler:
         return self.start()
@@ -136,9 +160,12 @@ class MemorySampler:
             memory = safe(self._pynvml.nvmlDeviceGetMemoryInfo, self._device)
             self.baseline_device_mb = memory.used / MIB if memory else None
         self.sample()
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="klein-bench-sampler", daemon=True)
-        self._thread.start()
+        if self.threaded:
+            self._stop.clear()
+            self._thread = threading.Thread(
+                target=self._loop, name="klein-bench-sampler", daemon=True
+            )
+            self._thread.start()
         return self
 
     def stop(self) -> MemorySampler:
@@ -160,7 +187,7 @@ class MemorySampler:
         return value if current is None else max(current, value)
 
     def sample(self) -> None:
-        rss = rss_mb(self.pids)
+        rss = own_peak_rss_mb() if self._own_rss else rss_mb(self.pids)
         device_mb = process_mb = None
         telemetry: dict[str, Any] = {}
         if self._device is not None:

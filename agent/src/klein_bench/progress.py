@@ -4,10 +4,18 @@ Runners talk to a `Progress`; the CLI hands them a `RichProgress` (bars on the t
 tests a `SilentProgress` (which records what it was told). A stage is one bar: `stage()`
 ends the previous one and starts the next, `advance()` moves the current one (by steps,
 say), `done()` ends the last.
+
+The bars must not slow the runs they show: rich redraws from a thread ten times a second,
+and each redraw is milliseconds of Python that a timed generation would share the cores
+and the GIL with. So `RichProgress` redraws when something changes (a new stage, a step,
+at most every `REDRAW_S`), and keeps a spinner turning from a thread only while a stage
+has no steps to show (importing, loading): never during warm-up or timed runs.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Protocol, runtime_checkable
 
 from rich.console import Console
@@ -20,6 +28,11 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.progress import Progress as _RichBars
+
+# The shortest time between redraws: steps quicker than this move the bar on the next one.
+REDRAW_S = 0.25
+# How often the spinner and clock of a stage without steps are redrawn.
+_TICK_S = 0.1
 
 
 @runtime_checkable
@@ -64,6 +77,33 @@ class SilentProgress:
         self.events.append(("done", None))
 
 
+class _Ticker(threading.Thread):
+    """Redraws the bars while the current stage has no steps to move them; otherwise it
+    waits on an event, costing nothing."""
+
+    def __init__(self, bars: _RichBars) -> None:
+        super().__init__(name="klein-bench-progress", daemon=True)
+        self._bars = bars
+        self._wanted = threading.Event()
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        while self._wanted.wait() and not self._stopping.is_set():
+            self._bars.refresh()
+            self._stopping.wait(_TICK_S)
+
+    def ticking(self, wanted: bool) -> None:
+        if wanted:
+            self._wanted.set()
+        else:
+            self._wanted.clear()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wanted.set()
+        self.join()
+
+
 class RichProgress:
     """One rich bar per stage; finished bars stay on screen with their elapsed time.
 
@@ -75,6 +115,8 @@ class RichProgress:
         self._console = console or Console(stderr=True)
         self._bars: _RichBars | None = None
         self._task: TaskID | None = None
+        self._ticker: _Ticker | None = None
+        self._drawn_at = 0.0
 
     def _new_bars(self) -> _RichBars:
         bars = _RichBars(
@@ -85,8 +127,11 @@ class RichProgress:
             TimeElapsedColumn(),
             console=self._console,
             transient=False,
+            auto_refresh=False,
         )
         bars.start()
+        self._ticker = _Ticker(bars)
+        self._ticker.start()
         return bars
 
     def _finish_current(self) -> None:
@@ -104,18 +149,30 @@ class RichProgress:
         self._finish_current()
         if self._bars is None:
             self._bars = self._new_bars()
+        # add_task draws the new bar.
         self._task = self._bars.add_task(name, total=total)
+        self._drawn_at = time.monotonic()
+        assert self._ticker is not None
+        self._ticker.ticking(total is None)
 
     def advance(self, amount: int = 1) -> None:
         if self._bars is not None and self._task is not None:
             self._bars.advance(self._task, amount)
+            now = time.monotonic()
+            if now - self._drawn_at >= REDRAW_S:
+                self._drawn_at = now
+                self._bars.refresh()
 
     def note(self, message: str) -> None:
         self._console.print(message, markup=False, highlight=False)
 
     def done(self) -> None:
         self._finish_current()
+        if self._ticker is not None:
+            self._ticker.stop()
+            self._ticker = None
         if self._bars is not None:
+            # Stopping draws the bars one last time, as they ended.
             self._bars.stop()
             self._bars = None
 

@@ -182,7 +182,7 @@ def memory_from_sampler(
         peak_device_mb=sampler.peak_device_mb,
         peak_rss_mb=sampler.peak_rss_mb,
         system_ram_mb=system_ram_mb,
-        sample_interval_ms=sampler.interval_s * 1000,
+        sample_interval_ms=sampler.interval_s * 1000 if sampler.threaded else None,
     )
 
 
