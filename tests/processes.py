@@ -34,6 +34,8 @@ SETTINGS_VARIABLES = (
     "KLEIN_BENCH_DATA_DIR",
     "STATIC_ROOT",
     "DJANGO_SETTINGS_MODULE",
+    # Set by the browser tests for their own process; never meant for a started server.
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
     "RECONCILE_INTERVAL_SECONDS",
 )
 
