@@ -231,4 +231,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # Django's default config gives its loggers a console handler of their own in debug;
+    # without this every request warning would be printed twice.
+    "loggers": {"django": {"handlers": [], "propagate": True}},
 }
