@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from klein_bench import wire
 
 from benchmarks.services.aggregation import reconcile
-from tests.factories import make_result
+from tests.contribute_support import _fresh_rate_limits  # noqa: F401 - autouse fixture
+from tests.factories import make_result, result_payload, runs
+from tests.pages_data import around, fill_rtx_4090, post
 
 pytestmark = pytest.mark.django_db
 
@@ -56,6 +59,36 @@ def test_a_check_shows_each_configurations_summary_and_the_verdict(client, catal
         "preset": "bf16-resident",
     }
     assert first["seconds_values"] == [2.0, 2.4]
+
+
+CHECK = "/api/v1/checks/flux-2-klein-4b/rtx-4090"
+
+
+def test_a_repeated_check_is_served_without_touching_the_database(
+    client, catalog, django_assert_num_queries
+):
+    fill_rtx_4090(client)
+    first = client.get(CHECK)
+
+    with django_assert_num_queries(0):
+        again = client.get(CHECK)
+
+    assert again.status_code == 200
+    assert (again.content, again["ETag"]) == (first.content, first["ETag"])
+    assert client.get(CHECK, HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 304
+
+
+def test_a_new_result_changes_the_next_check(client, catalog):
+    fill_rtx_4090(client)
+    before = client.get(CHECK)
+    assert before.json()["summaries"][0]["n_results"] == 3
+
+    post(client, result_payload(timings={"runs": runs(*around(2.2))}), wire.SigningKey.generate())
+    reconcile()
+    after = client.get(CHECK)
+
+    assert after.json()["summaries"][0]["n_results"] == 4
+    assert after["ETag"] != before["ETag"]
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from benchmarks.api.caching import ApiViewMixin
+from benchmarks.api.caching import ApiViewMixin, store_check, stored_check
 from benchmarks.api.errors import ErrorSerializer
 from benchmarks.api.filters import ResultFilter
 from benchmarks.api.pagination import ResultCursorPagination
@@ -27,7 +27,7 @@ from benchmarks.api.serializers import (
     ResultSerializer,
 )
 from benchmarks.models import Gpu, ImageModel, PublishedClaim, Result, Summary
-from benchmarks.services.aggregation import pair_verdict
+from benchmarks.services.aggregation import pair_verdict, pair_version
 
 NOT_MODIFIED = OpenApiResponse(description="Not modified: the If-None-Match ETag still matches")
 NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such object")
@@ -61,12 +61,17 @@ class Check(ApiViewMixin, APIView):
     def get(self, request: Request, model: str, gpu: str) -> Response:
         """Will this model run on this GPU? Summaries by configuration, the verdict, and
         the published claims beside them."""
+        stored = stored_check(model, gpu)
+        if stored is not None:
+            return Response(stored)
         image_model = _by_slug(ImageModel, model)
         if image_model is None:
             raise NotFound(f"There is no model {model!r} in the catalog.")
         card = _by_slug(Gpu, gpu)
         if card is None:
             raise NotFound(f"There is no GPU {gpu!r} in the catalog.")
+        # Read before the summaries, so a change while building leaves this answer unmatched.
+        token = pair_version(image_model.pk, card.pk, create=True)
         summaries = (
             Summary.objects.for_pair(image_model, card)
             .select_related("configuration")
@@ -84,7 +89,10 @@ class Check(ApiViewMixin, APIView):
             "summaries": summaries,
             "claims": claims,
         }
-        return Response(CheckSerializer(data).data)
+        body = CheckSerializer(data).data
+        if token is not None:
+            store_check(model, gpu, (image_model.pk, card.pk), token, body)
+        return Response(body)
 
 
 def _by_slug(model_class, slug: str):
