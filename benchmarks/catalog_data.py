@@ -65,6 +65,9 @@ MODELS = [
 
 def _gpu(slug, name, family, nvml, vram_gb, arch, cc, bandwidth, tflops, power, order, **extra):
     major, minor = cc.split(".")
+    # FP8 tensor cores arrived with Ada Lovelace and Hopper (compute capability 8.9), at
+    # twice the BF16 rate with the same accumulation.
+    has_fp8 = tflops is not None and (int(major), int(minor)) >= (8, 9)
     return {
         "slug": slug,
         "name": name,
@@ -77,6 +80,7 @@ def _gpu(slug, name, family, nvml, vram_gb, arch, cc, bandwidth, tflops, power, 
         "sm": f"sm_{major}{minor}" if cc != "0.0" else "",
         "memory_bandwidth_gbs": bandwidth,
         "bf16_tflops": tflops,
+        "fp8_tflops": round(tflops * 2, 1) if has_fp8 else None,
         "board_power_w": power,
         "is_laptop": extra.pop("is_laptop", False),
         "sort_order": order,
@@ -84,7 +88,8 @@ def _gpu(slug, name, family, nvml, vram_gb, arch, cc, bandwidth, tflops, power, 
 
 
 # Dense BF16 tensor TFLOPS with FP32 accumulate (NVIDIA architecture whitepapers; half the
-# FP16-accumulate figure on GeForce cards). VRAM in GiB as marketed.
+# FP16-accumulate figure on GeForce cards); FP8 is twice that where the card has it. VRAM
+# in GiB as marketed.
 GPUS = [
     _gpu(
         "rtx-3090",
@@ -249,8 +254,8 @@ GPUS = [
 CONFIGURATIONS = [
     {"runtime": "diffusers", "precision": "bf16", "offload": "none"},
     {"runtime": "diffusers", "precision": "bf16", "offload": "model"},
-    {"runtime": "diffusers", "precision": "fp8", "offload": "none"},
-    {"runtime": "comfyui", "precision": "fp8", "offload": "none"},
+    {"runtime": "diffusers", "precision": "fp8-storage", "offload": "none"},
+    {"runtime": "comfyui", "precision": "fp8-storage", "offload": "none"},
 ]
 STANDARD_RESOLUTION = {"width": 1024, "height": 1024, "steps": 4}
 
@@ -294,7 +299,7 @@ CLAIMS = [
         "gpu": "rtx-5090",
         "gpu_label": "RTX 5090",
         "path": "ComfyUI FP8 distilled",
-        "configuration": ("comfyui", "fp8", "none"),
+        "configuration": ("comfyui", "fp8-storage", "none"),
         "figure": "~1.2 s per image, ~8.4 GB VRAM",
         "seconds_per_image": 1.2,
         "peak_vram_gb": 8.4,

@@ -6,6 +6,13 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+from klein_bench.contract import catalog, figures
+
+
+def _choices(name: str, words: dict[str, str]) -> type[models.TextChoices]:
+    """TextChoices from one of the contract's tables of values and the words for them."""
+    members = [(value.upper().replace("-", "_"), (value, label)) for value, label in words.items()]
+    return models.TextChoices(name, members)
 
 
 class ImageModelQuerySet(models.QuerySet):
@@ -63,6 +70,8 @@ class Gpu(models.Model):
     sm = models.CharField(max_length=16, blank=True)
     memory_bandwidth_gbs = models.FloatField(null=True, blank=True)
     bf16_tflops = models.FloatField(null=True, blank=True, help_text="Dense BF16 tensor TFLOPS")
+    # Null where the card has no FP8 tensor cores (before Ada Lovelace).
+    fp8_tflops = models.FloatField(null=True, blank=True, help_text="Dense FP8 tensor TFLOPS")
     board_power_w = models.PositiveIntegerField(null=True, blank=True)
     is_laptop = models.BooleanField(default=False)
     # Created automatically from a GPU name the catalog did not know; awaits review.
@@ -83,54 +92,47 @@ class Gpu(models.Model):
         return None if self.vram_mb is None else self.vram_mb / 1024
 
 
-class Runtime(models.TextChoices):
-    DIFFUSERS = "diffusers", "diffusers"
-    COMFYUI = "comfyui", "ComfyUI"
+# The configuration fields and presets are the contract's (klein_bench.contract).
+Runtime = _choices("Runtime", figures.RUNTIMES)
+Precision = _choices("Precision", figures.PRECISIONS)
+Offload = _choices("Offload", figures.OFFLOADS)
+Preset = _choices("Preset", {p.name: p.label for p in catalog.PRESETS.values()})
 
 
-class Precision(models.TextChoices):
-    BF16 = "bf16", "BF16"
-    FP8 = "fp8", "FP8"
+# Callables, so that a value added to the contract needs no migration.
+def runtime_choices() -> list[tuple[str, str]]:
+    return Runtime.choices
 
 
-class Offload(models.TextChoices):
-    NONE = "none", "none (fully resident)"
-    MODEL = "model", "model CPU offload"
-    SEQUENTIAL = "sequential", "sequential CPU offload"
+def precision_choices() -> list[tuple[str, str]]:
+    return Precision.choices
 
 
-class Preset(models.TextChoices):
-    BF16_RESIDENT = "bf16-resident", "BF16, fully resident"
-    BF16_MODEL_OFFLOAD = "bf16-model-offload", "BF16, model CPU offload"
-    FP8 = "fp8", "FP8"
+def offload_choices() -> list[tuple[str, str]]:
+    return Offload.choices
 
 
-# The fields of each standard preset; runtime, resolution and steps stay separate fields.
-PRESET_FIELDS = {
-    Preset.BF16_RESIDENT: {"precision": Precision.BF16, "offload": Offload.NONE},
-    Preset.BF16_MODEL_OFFLOAD: {"precision": Precision.BF16, "offload": Offload.MODEL},
-    Preset.FP8: {"precision": Precision.FP8, "offload": Offload.NONE},
-}
+def preset_choices() -> list[tuple[str, str]]:
+    return Preset.choices
 
 
 def preset_for(precision: str, offload: str) -> str:
-    for preset, fields in PRESET_FIELDS.items():
-        if fields["precision"] == precision and fields["offload"] == offload:
-            return preset.value
-    return ""
+    """The standard preset with this precision and offload; blank when none has them."""
+    preset = catalog.preset_for(precision, offload)
+    return preset.name if preset else ""
 
 
 class Configuration(models.Model):
     """The things that change the numbers. Results are grouped by configuration."""
 
-    runtime = models.CharField(max_length=16, choices=Runtime.choices)
-    precision = models.CharField(max_length=8, choices=Precision.choices)
-    offload = models.CharField(max_length=16, choices=Offload.choices)
+    runtime = models.CharField(max_length=16, choices=runtime_choices)
+    precision = models.CharField(max_length=16, choices=precision_choices)
+    offload = models.CharField(max_length=16, choices=offload_choices)
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     steps = models.PositiveIntegerField()
     # Derived from precision and offload; blank when no standard preset matches.
-    preset = models.CharField(max_length=32, choices=Preset.choices, blank=True)
+    preset = models.CharField(max_length=32, choices=preset_choices, blank=True)
 
     class Meta:
         ordering = ["runtime", "precision", "offload", "width", "height", "steps"]
@@ -271,19 +273,16 @@ class Submission(models.Model):
         return f"{self.contributor.key_id} {self.client_submission_id}"
 
 
-class Outcome(models.TextChoices):
-    SUCCESS = "success", "success"
-    OUT_OF_MEMORY = "out_of_memory", "out of memory"
-    ERROR = "error", "error"
+Outcome = _choices("Outcome", figures.OUTCOMES)
+Stage = _choices("Stage", figures.STAGES)
 
 
-class Stage(models.TextChoices):
-    LOAD = "load", "model load"
-    WARMUP = "warmup", "warm-up"
-    TEXT_ENCODING = "text_encoding", "text encoding"
-    DENOISING = "denoising", "denoising"
-    VAE_DECODE = "vae_decode", "VAE decode"
-    OTHER = "other", "other"
+def outcome_choices() -> list[tuple[str, str]]:
+    return Outcome.choices
+
+
+def stage_choices() -> list[tuple[str, str]]:
+    return Stage.choices
 
 
 class ResultQuerySet(models.QuerySet):
@@ -311,8 +310,8 @@ class Result(models.Model):
     # Full-size architecture with random weights: real speed and memory, no real image.
     synthetic = models.BooleanField(default=False)
 
-    outcome = models.CharField(max_length=16, choices=Outcome.choices)
-    failed_stage = models.CharField(max_length=16, choices=Stage.choices, blank=True)
+    outcome = models.CharField(max_length=16, choices=outcome_choices)
+    failed_stage = models.CharField(max_length=16, choices=stage_choices, blank=True)
     error_message = models.TextField(blank=True)
 
     # Seconds per image over the timed runs (warm-up excluded); null when nothing ran.

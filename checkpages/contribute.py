@@ -1,6 +1,6 @@
 """What a submission contains, in words, for the /contribute page.
 
-The list is built from the payload's JSON Schema (klein_bench/schemas/result-v1.json),
+The list is built from the payload's JSON Schema (klein_bench/contract/schemas/result-v1.json),
 so a field added to the schema appears on the page at once; EXPLANATIONS says what each
 one means to a contributor. tests/test_pages_contribute.py fails when a schema field has
 no explanation here.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from klein_bench.schema import result_schema
+from klein_bench.contract.schema import result_schema
 
 GROUPS = {
     "schema": "What was run",

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from statistics import median
 
 from django.db.models import QuerySet
-from klein_bench.catalog import KLEIN_4B
-from klein_bench.catalog import MODELS as AGENT_MODELS
-from klein_bench.catalog import PRESETS as AGENT_PRESETS
+from klein_bench.contract.catalog import KLEIN_4B
+from klein_bench.contract.catalog import MODELS as AGENT_MODELS
+from klein_bench.contract.catalog import PRESETS as AGENT_PRESETS
+from klein_bench.contract.figures import PEAK_VRAM_FIGURES
 
 from benchmarks.models import (
     Configuration,
@@ -46,13 +47,7 @@ NEAREST_CARDS = 3
 
 # Which memory figure is "peak VRAM" in sentences and the matrix: what the process held on
 # the card (NVML), else what PyTorch reserved, else what it allocated.
-PEAK_FIELDS = ("peak_process_mb", "peak_reserved_mb", "peak_allocated_mb", "peak_device_mb")
-PEAK_SOURCES = {
-    "peak_process_mb": "the process's GPU memory (NVML)",
-    "peak_reserved_mb": "PyTorch reserved memory",
-    "peak_allocated_mb": "PyTorch allocated memory",
-    "peak_device_mb": "the whole card's used memory (NVML)",
-}
+PEAK_FIELDS = PEAK_VRAM_FIGURES
 
 VERDICT_ORDER = {
     Verdict.RUNS: 0,
@@ -216,11 +211,6 @@ class ConfigSummary:
     def peak_max_mb(self) -> float | None:
         name = self.peak_field
         return getattr(self.summary, f"{name}_max") if name else None
-
-    @property
-    def peak_source(self) -> str:
-        name = self.peak_field
-        return PEAK_SOURCES[name] if name else ""
 
     @property
     def spread(self) -> float | None:
@@ -749,10 +739,10 @@ def contribute_commands(model: ImageModel, rows: list[ConfigSummary]) -> list[Co
     if model.slug == COMFYUI_MODEL:
         commands.append(
             ContributeCommand(
-                Preset.FP8.value,
+                Preset.FP8_STORAGE.value,
                 "FP8 in your running ComfyUI (the recipes' path)",
                 "klein-bench submit --runtime comfyui",
-                (Runtime.COMFYUI, Preset.FP8.value) in measured,
+                (Runtime.COMFYUI, Preset.FP8_STORAGE.value) in measured,
             )
         )
     return sorted(commands, key=lambda c: c.measured)

@@ -371,7 +371,7 @@ class Signature:
 
 def _signature(body: str, contributor: Contributor) -> Signature:
     """The envelope's identity fields, and whether the signature still checks out."""
-    from klein_bench import wire
+    from klein_bench.contract import wire
 
     try:
         document = wire.parse_document(body)

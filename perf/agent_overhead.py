@@ -83,8 +83,8 @@ def _agent_round(runs: int, bars: bool = True) -> list[float]:
 def run(rounds: int = ROUNDS, runs: int = RUNS_PER_ROUND) -> dict:
     import torch
     from klein_bench import tiny
-    from klein_bench.catalog import KLEIN_TINY
-    from klein_bench.protocol import CURRENT
+    from klein_bench.contract.catalog import KLEIN_TINY
+    from klein_bench.contract.protocol import CURRENT
 
     device = "cuda:0" if torch.cuda.is_available() else "cpu"
     call_options = {

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import connection, transaction
-from klein_bench.protocol import CURRENT
+from klein_bench.contract.protocol import CURRENT
 
 HOT_MODEL = "flux-2-klein-4b"
 HOT_GPU = "rtx-4090"

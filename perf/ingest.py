@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from klein_bench import wire
+from klein_bench.contract import wire
 
 from perf import common
 from tests.factories import result_payload, runs

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from django.core.cache import cache
-from klein_bench import wire
+from klein_bench.contract import wire
 
 from tests.factories import result_payload, signed_body
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from klein_bench import wire
-from klein_bench.protocol import CURRENT
-from klein_bench.schema import RESULT_SCHEMA
+from klein_bench.contract import wire
+from klein_bench.contract.protocol import CURRENT
+from klein_bench.contract.schema import RESULT_SCHEMA
 
 
 def runs(*seconds: float) -> list[dict[str, Any]]:

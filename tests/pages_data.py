@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from klein_bench import wire
+from klein_bench.contract import wire
 
 from benchmarks.services.aggregation import reconcile
 from tests.factories import oom_payload, result_payload, runs, signed_body
@@ -34,9 +34,9 @@ RTX_5070 = {
 RTX_4090 = {"name": "NVIDIA GeForce RTX 4090", "memory_total_mb": 24564}
 FP8_COMFYUI = {
     "runtime": "comfyui",
-    "precision": "fp8",
+    "precision": "fp8-storage",
     "offload": "none",
-    "preset": "fp8",
+    "preset": "fp8-storage",
     "fp8_method": "bfl-fp8-file",
 }
 BF16_OFFLOAD = {"precision": "bf16", "offload": "model", "preset": "bf16-model-offload"}
@@ -172,7 +172,11 @@ def fill_rtx_5070(client) -> Posted:
         client,
         result_payload(
             synthetic=True,
-            configuration={"precision": "fp8", "preset": "fp8", "fp8_method": "layerwise"},
+            configuration={
+                "precision": "fp8-storage",
+                "preset": "fp8-storage",
+                "fp8_method": "layerwise",
+            },
             gpu=RTX_5070,
             timings={"runs": runs(*around(2.9))},
             memory=_memory(9100),

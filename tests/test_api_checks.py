@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from klein_bench import wire
+from klein_bench.contract import wire
 
 from benchmarks.services.aggregation import reconcile
 from tests.contribute_support import _fresh_rate_limits  # noqa: F401 - autouse fixture
@@ -29,7 +29,7 @@ def test_a_check_with_no_results_says_unknown_and_shows_the_claims(client, catal
 def test_a_check_shows_each_configurations_summary_and_the_verdict(client, catalog):
     make_result(seconds=2.0, peak_device_mb=20000.0)
     make_result(seconds=2.4, peak_device_mb=20100.0)
-    make_result(configuration={"precision": "fp8"}, outcome="out_of_memory")
+    make_result(configuration={"precision": "fp8-storage"}, outcome="out_of_memory")
     make_result(seconds=5.0, synthetic=True)
     reconcile()
 
@@ -43,7 +43,7 @@ def test_a_check_shows_each_configurations_summary_and_the_verdict(client, catal
     ]  # fmt: skip
     assert rows == [
         ("diffusers-bf16-none-1024x1024-4", False, "runs", 2, pytest.approx(2.2), 20100.0),
-        ("diffusers-fp8-none-1024x1024-4", False, "does_not_fit", 1, None, None),
+        ("diffusers-fp8-storage-none-1024x1024-4", False, "does_not_fit", 1, None, None),
         ("diffusers-bf16-none-1024x1024-4", True, "runs", 1, 5.0, None),
     ]
     first = body["summaries"][0]

@@ -14,7 +14,7 @@ import schemathesis
 from django.core import signals
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
-from klein_bench import wire
+from klein_bench.contract import wire
 from schemathesis.checks import (
     content_type_conformance,
     negative_data_rejection,

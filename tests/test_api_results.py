@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from klein_bench import wire
+from klein_bench.contract import wire
 
 from benchmarks.models import Result
 from tests.contribute_support import _fresh_rate_limits, contribute, key_fixture  # noqa: F401 - fixtures
@@ -94,7 +94,7 @@ def test_a_listed_result_has_its_flat_figures(client, catalog, key):
         ("model=klein-tiny-random", ["tiny"]),
         ("offload=model", ["offload"]),
         ("preset=bf16-model-offload", ["offload"]),
-        ("precision=fp8", ["fp8"]),
+        ("precision=fp8-storage", ["fp8"]),
         ("runtime=comfyui", ["fp8"]),
         ("width=512", ["small"]),
         ("steps=8", ["small"]),
@@ -114,7 +114,7 @@ def test_results_can_be_filtered(client, catalog, query, expected):
         "5090": make_result(gpu="rtx-5090", diffusers_version="0.40.0"),
         "tiny": make_result(model="klein-tiny-random", gpu="cpu"),
         "offload": make_result(configuration={"offload": "model"}),
-        "fp8": make_result(configuration={"runtime": "comfyui", "precision": "fp8"}),
+        "fp8": make_result(configuration={"runtime": "comfyui", "precision": "fp8-storage"}),
         "small": make_result(configuration={"width": 512, "height": 512, "steps": 8}),
         "old-driver": make_result(driver_version="575.64", torch_version="2.8.0"),
         "oom": make_result(outcome="out_of_memory"),

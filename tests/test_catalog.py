@@ -37,8 +37,8 @@ def test_standard_configurations_carry_their_preset(catalog):
     assert presets == {
         ("diffusers", "bf16-resident"),
         ("diffusers", "bf16-model-offload"),
-        ("diffusers", "fp8"),
-        ("comfyui", "fp8"),
+        ("diffusers", "fp8-storage"),
+        ("comfyui", "fp8-storage"),
     }
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from unittest import mock
 
 import pytest
-from klein_bench import wire
+from klein_bench.contract import wire
 
 from benchmarks.models import Configuration, Contributor, Gpu, Result, Submission, Summary
 from tests.contribute_support import _fresh_rate_limits, contribute, key_fixture, post  # noqa: F401 - fixtures

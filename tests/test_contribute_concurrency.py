@@ -7,7 +7,7 @@ import threading
 import pytest
 from django.db import connection
 from django.test import Client
-from klein_bench import wire
+from klein_bench.contract import wire
 
 from benchmarks.models import Contributor, Result, Submission
 from tests.contribute_support import (

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from klein_bench import wire
-from klein_bench.protocol import CURRENT
+from klein_bench.contract import wire
+from klein_bench.contract.protocol import CURRENT
 
 from benchmarks.models import Contributor, Gpu, Result, Submission
 from tests.contribute_support import _fresh_rate_limits, contribute, key_fixture, post, reencode  # noqa: F401 - fixtures
@@ -263,7 +263,8 @@ def test_a_payload_that_breaks_the_schema_names_every_bad_field(client, catalog,
         "error": "invalid_payload",
         "detail": "The result does not pass validation; see the fields for what is wrong.",
         "fields": {
-            "envelope.payload.configuration.precision": "must be one of 'bf16', 'fp8'",
+            "envelope.payload.configuration.precision": "must be one of 'bf16', 'fp8-storage', "
+            "'fp8-compute'",
             "envelope.payload.configuration.width": "1000 is not a multiple of 16",
             "envelope.payload.environment.agent": "is required",
             "envelope.payload.gpu.pcie_width": "64 is greater than the maximum of 32",
@@ -321,7 +322,7 @@ def test_schema_and_plausibility_problems_are_reported_together(client, catalog,
             {"envelope.payload.model": "'stable-diffusion-xl' is not a model in the catalog"},
         ),
         (
-            {"configuration": {"preset": "fp8"}},
+            {"configuration": {"preset": "fp8-storage"}},
             {
                 "envelope.payload.configuration.preset": "does not match precision and offload "
                 "(expected 'bf16-resident')"

@@ -9,7 +9,7 @@ fails open, and the summary task is left for reconcile.
 from __future__ import annotations
 
 import pytest
-from klein_bench import wire
+from klein_bench.contract import wire
 
 from benchmarks.models import Result
 from benchmarks.services.aggregation import reconcile

@@ -13,7 +13,7 @@ import signal
 
 import psycopg
 import pytest
-from klein_bench import stats, wire
+from klein_bench.contract import stats, wire
 
 from benchmarks.models import Result, Submission, Summary
 from tests.factories import result_payload, runs, signed_body

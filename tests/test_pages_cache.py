@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.cache import cache
-from klein_bench import wire
+from klein_bench.contract import wire
 
 from benchmarks.models import Gpu, ImageModel, Summary
 from benchmarks.services.aggregation import reconcile

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from klein_bench import wire
+from klein_bench.contract import wire
 
 from benchmarks.services.aggregation import reconcile
 from tests.contribute_support import _fresh_rate_limits  # noqa: F401 - autouse fixture
@@ -37,7 +37,7 @@ def test_each_cell_gives_the_verdict_in_words_with_speed_and_memory_of_the_best_
     assert response.status_code == 200
     found = cells(response)
     assert found["RTX 4090 24 GB"] == "runs 1.9 s · 19.2 GB bf16-resident (diffusers)"
-    assert found["RTX 5070 12 GB"] == "runs 2.4 s · 8.5 GB fp8 (ComfyUI)"
+    assert found["RTX 5070 12 GB"] == "runs 2.4 s · 8.5 GB fp8-storage (ComfyUI)"
     assert found["RTX 3090 24 GB"] == "unknown measure it"
     assert found["RTX 5060 Ti 16 GB"] == "unknown measure it", "the name already says 16 GB"
     page = response.content.decode()
@@ -116,4 +116,4 @@ def test_an_unknown_preset_is_explained_and_everything_is_shown(client, catalog)
     assert "There is no configuration called “int4”; showing all configurations." in (
         visible_text(response)
     )
-    assert cells(response)["RTX 5070 12 GB"] == "runs 2.4 s · 8.5 GB fp8 (ComfyUI)"
+    assert cells(response)["RTX 5070 12 GB"] == "runs 2.4 s · 8.5 GB fp8-storage (ComfyUI)"

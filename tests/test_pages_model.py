@@ -26,7 +26,7 @@ def test_cards_and_configurations_are_ranked_by_seconds_per_image_with_a_bar_cha
     assert (
         "Rank GPU Configuration Verdict Median s/image p10-p90 Peak VRAM Results Contributors "
         "1 RTX 4090 bf16-resident (diffusers) runs 1.9 s 1.9 s - 2.0 s 19.2 GB 3 3 "
-        "2 RTX 5070 fp8 (ComfyUI) runs 2.4 s 2.3 s - 2.6 s 8.5 GB 6 5 "
+        "2 RTX 5070 fp8-storage (ComfyUI) runs 2.4 s 2.3 s - 2.6 s 8.5 GB 6 5 "
         "3 RTX 5070 bf16-model-offload (diffusers) needs offload 6.7 s 6.5 s - 6.9 s 9.7 GB 3 3"
     ) in text
     assert (
@@ -35,7 +35,7 @@ def test_cards_and_configurations_are_ranked_by_seconds_per_image_with_a_bar_cha
     ) in text
     assert (
         "Synthetic runs (random weights) of FLUX.2 [klein] 4B GPU Configuration Verdict Median "
-        "s/image Peak VRAM Results RTX 5070 fp8 (diffusers) runs estimate 2.9 s 8.9 GB 1"
+        "s/image Peak VRAM Results RTX 5070 fp8-storage (diffusers) runs estimate 2.9 s 8.9 GB 1"
     ) in text
     assert text.endswith(
         "Not measured yet Nobody has submitted a result for these cards. Each page shows the "

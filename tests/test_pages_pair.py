@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from klein_bench import wire
+from klein_bench.contract import wire
 
 from benchmarks.models import Gpu, Result, Submission, SubmissionStatus, Summary
 from benchmarks.services import moderation
@@ -47,12 +47,15 @@ def test_the_rtx_5070_page_says_whether_how_fast_how_much_memory_and_how_sure(cl
         "Does FLUX.2 [klein] 4B run on the NVIDIA GeForce RTX 5070? "
         "12 GB of memory · Blackwell (sm_120) · 672 GB/s · FLUX.2 [klein] 4B at 1024x1024, 4 steps "
         "runs "
-        "Runs fully on the GPU in FP8 (ComfyUI) at 1024x1024: median 2.4 s per image, 8.5 GB "
+        "Runs fully on the GPU in FP8 weights, BF16 compute (ComfyUI) at 1024x1024: median 2.4 s "
+        "per image, 8.5 GB "
         "peak of the card's 12 GB, from 6 results by 5 contributors. "
         "How sure we are: high. 6 results by 5 contributors, and they agree: the middle 80% of "
         "results lie between 2.3 s and 2.6 s per image. "
         "Every configuration measured on this card: "
-        "runs FP8, fully on the GPU (ComfyUI) at 1024x1024, 4 steps: median 2.4 s per image, "
+        ""
+        "runs FP8 weights, BF16 compute, fully on the GPU (ComfyUI) at 1024x1024, 4 steps: "
+        "median 2.4 s per image, "
         "8.5 GB peak (6 results). "
         "needs offload BF16 with model CPU offload (diffusers) at 1024x1024, 4 steps: median "
         "6.7 s per image, 9.7 GB peak (3 results). "
@@ -61,7 +64,8 @@ def test_the_rtx_5070_page_says_whether_how_fast_how_much_memory_and_how_sure(cl
         "By configuration"
     )
     assert (
-        "fp8 (ComfyUI) FP8, fully on the GPU (ComfyUI), 1024x1024, 4 steps runs 2.4 s "
+        "fp8-storage (ComfyUI) FP8 weights, BF16 compute, fully on the GPU (ComfyUI), 1024x1024, "
+        "4 steps runs 2.4 s "
         "2.3 s - 2.6 s 8.5 GB (8.6 GB) 468 J (0.13 Wh) 6 5"
     ) in text
     assert (
@@ -84,26 +88,29 @@ def test_the_pair_page_draws_speed_memory_and_driver_trend_plots_with_their_numb
 
     assert (
         "[plot: Seconds per image for FLUX.2 [klein] 4B on the NVIDIA GeForce RTX 5070, one dot "
-        "per result: fp8 (ComfyUI): median 2.4 s over 6 results, 80% between 2.3 s and 2.6 s; "
+        "per result: fp8-storage (ComfyUI): median 2.4 s over 6 results, 80% between 2.3 s and "
+        "2.6 s; "
         "bf16-model-offload (diffusers): median 6.7 s over 2 results, 80% between 6.5 s and "
         "6.9 s.]"
     ) in text
-    assert "fp8 (ComfyUI) 6 2.3 s 2.4 s 2.6 s 2.31, 2.38, 2.42, 2.45, 2.52, 2.60" in text, (
+    assert "fp8-storage (ComfyUI) 6 2.3 s 2.4 s 2.6 s 2.31, 2.38, 2.42, 2.45, 2.52, 2.60" in text, (
         "the distribution's numbers are in a table"
     )
     assert (
         "[plot: Peak GPU memory for FLUX.2 [klein] 4B on the NVIDIA GeForce RTX 5070 against "
-        "the card's 12 GB: fp8 (ComfyUI): median 8.5 GB, largest 8.6 GB; bf16-model-offload "
+        "the card's 12 GB: fp8-storage (ComfyUI): median 8.5 GB, largest 8.6 GB; "
+        "bf16-model-offload "
         "(diffusers): median 9.7 GB, largest 9.8 GB. Usable with a display attached: about "
         "10.5 GB.]"
     ) in text
     assert (
-        "fp8 (ComfyUI) 8.5 GB (8.6 GB) 8.3 GB (8.4 GB) 7.9 GB (8.0 GB) 9.2 GB (9.2 GB) "
+        "fp8-storage (ComfyUI) 8.5 GB (8.6 GB) 8.3 GB (8.4 GB) 7.9 GB (8.0 GB) 9.2 GB (9.2 GB) "
         "5.3 GB (5.3 GB)"
     ) in text
     assert (
         "Across driver versions [plot: Median seconds per image by driver version for FLUX.2 "
-        "[klein] 4B on the NVIDIA GeForce RTX 5070: fp8 (ComfyUI): 570.133.07 2.3 s, 575.64 "
+        "[klein] 4B on the NVIDIA GeForce RTX 5070: fp8-storage (ComfyUI): 570.133.07 2.3 s, "
+        "575.64 "
         "2.4 s, 580.95.05 2.5 s.]"
     ) in text
     assert "Across diffusers versions" not in text, "one diffusers version is no history"
@@ -133,14 +140,16 @@ def test_synthetic_results_are_shown_apart_as_estimates_from_random_weights(clie
     estimates = text[text.index("Estimates from random weights") : text.index("Recent results")]
     assert estimates == (
         "Estimates from random weights These runs used the full-size architecture with random "
+        ""
         "weights: the speed and memory match the real model, but no real image was made. "
-        "They are kept apart from the measurements above. Runs fully on the GPU in FP8 "
+        "They are kept apart from the measurements above. Runs fully on the GPU in FP8 weights, "
+        "BF16 compute "
         "(diffusers) at 1024x1024: median 2.9 s per image, 8.9 GB peak of the card's 12 GB, "
         "from 1 result by 1 contributor. Synthetic runs (estimates) on the RTX 5070 "
         "Configuration Verdict Median s/image p10-p90 Peak VRAM Results "
-        "fp8 (diffusers) runs estimate 2.9 s 2.9 s - 2.9 s 8.9 GB 1 "
+        "fp8-storage (diffusers) runs estimate 2.9 s 2.9 s - 2.9 s 8.9 GB 1 "
     )
-    assert "fp8 (diffusers)" not in text[: text.index("Estimates from random weights")]
+    assert "fp8-storage (diffusers)" not in text[: text.index("Estimates from random weights")]
 
 
 def test_recent_results_link_to_their_permalinks_and_the_contribute_command_is_exact(
@@ -155,11 +164,12 @@ def test_recent_results_link_to_their_permalinks_and_the_contribute_command_is_e
     assert f'href="/r/{newest}"'.encode() in response.content
     assert (
         f"#{newest} " in text
-        and "fp8 (diffusers) random weights success 2.9 s 8.9 GB 580.95.05 counted" in text
+        and "fp8-storage (diffusers) random weights success 2.9 s 8.9 GB 580.95.05 counted" in text
     )
     assert f'href="/r/{posted.ids["fp8-0"]}"'.encode() not in response.content, "only ten"
     assert text.endswith(
-        "klein-bench submit --model flux-2-klein-4b --preset fp8 FP8, not measured on this card "
+        "klein-bench submit --model flux-2-klein-4b --preset fp8-storage FP8 weights, BF16 "
+        "compute, not measured on this card "
         "yet klein-bench submit --model flux-2-klein-4b --preset bf16-resident BF16, fully "
         "resident klein-bench submit --model flux-2-klein-4b --preset bf16-model-offload BF16, "
         "model CPU offload klein-bench submit --runtime comfyui FP8 in your running ComfyUI (the "
@@ -189,7 +199,8 @@ def test_a_catalog_card_with_no_results_is_unknown_with_specs_nearest_cards_and_
     ) in text
     assert (
         "runs NVIDIA GeForce RTX 5070 (12 GB, the same memory; 672 GB/s, 33% more memory "
-        "bandwidth): Runs fully on the GPU in FP8 (ComfyUI) at 1024x1024: median 2.4 s per "
+        "bandwidth): Runs fully on the GPU in FP8 weights, BF16 compute (ComfyUI) at 1024x1024: "
+        "median 2.4 s per "
         "image, 8.5 GB peak of the card's 12 GB, from 6 results by 5 contributors. "
         "runs NVIDIA GeForce RTX 4090 (24 GB, 100% more memory; 1008 GB/s, 100% more memory "
         "bandwidth): Runs fully on the GPU in BF16 (diffusers)"
@@ -357,7 +368,7 @@ def test_a_display_card_without_a_published_usable_figure_gets_it_from_its_resul
             client,
             result_payload(
                 gpu=rtx_4070,
-                configuration={"precision": "fp8", "preset": "fp8"},
+                configuration={"precision": "fp8-storage", "preset": "fp8-storage"},
                 timings={"runs": runs(*around(3.1))},
                 memory={
                     "baseline_device_mb": 1024.0,
@@ -421,7 +432,11 @@ def test_the_pair_page_reads_summaries_not_every_result(
             client,
             result_payload(
                 gpu=RTX_5070,
-                configuration={"precision": "fp8", "preset": "fp8", "runtime": "comfyui"},
+                configuration={
+                    "precision": "fp8-storage",
+                    "preset": "fp8-storage",
+                    "runtime": "comfyui",
+                },
                 memory={
                     "peak_process_mb": 8700.0,
                     "peak_reserved_mb": 8400.0,

@@ -7,7 +7,9 @@ import re
 from checkpages import plots
 
 GROUPS = [
-    plots.Distribution("fp8 (ComfyUI)", [2.31, 2.38, 2.42, 2.45], 2.4, 2.33, 2.44, "#1a7f37"),
+    plots.Distribution(
+        "fp8-storage (ComfyUI)", [2.31, 2.38, 2.42, 2.45], 2.4, 2.33, 2.44, "#1a7f37"
+    ),
     plots.Distribution("bf16-model-offload (diffusers)", [6.4], 6.4, None, None, "#9a6700"),
 ]
 
@@ -46,14 +48,14 @@ def test_labels_stay_text_for_readers_and_find_in_page():
 
     texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
     assert "seconds per image (lower is faster)" in texts
-    assert "fp8 (ComfyUI)" in texts
+    assert "fp8-storage (ComfyUI)" in texts
     assert "median 2.40 s" in texts
 
 
 def test_the_memory_plot_marks_the_card_and_what_a_display_leaves_for_the_model():
     svg = plots.memory_against_capacity(
         "memory",
-        [plots.MemoryBar("fp8 (ComfyUI)", 8750, 8850, "#1a7f37")],
+        [plots.MemoryBar("fp8-storage (ComfyUI)", 8750, 8850, "#1a7f37")],
         capacity_mib=12288,
         usable_mib=10.5 * 1024,
         alt="alt",
@@ -69,7 +71,7 @@ def test_the_trend_and_ranking_plots_label_versions_and_cards():
     trend = plots.version_trend(
         "trend-driver",
         "driver",
-        [plots.Line("fp8 (ComfyUI)", [("570.133.07", 2.35), ("580.95.05", 2.5)])],
+        [plots.Line("fp8-storage (ComfyUI)", [("570.133.07", 2.35), ("580.95.05", 2.5)])],
         "alt",
     )
     ranking = plots.ranking(

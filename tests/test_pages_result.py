@@ -25,8 +25,9 @@ def test_a_result_shows_every_figure_its_configuration_and_environment(client, c
         f"Result #{result_id}: FLUX.2 [klein] 4B on the NVIDIA GeForce RTX 5070 "
         "Accepted. This result counts in the summary for FLUX.2 [klein] 4B on the RTX 5070. "
         "Outcome Median 2.3 s per image over 5 timed images (warm-up excluded), 8.4 GB peak GPU "
-        "memory, in FP8, fully on the GPU (ComfyUI) at 1024x1024. "
-        "Configuration How it was run Preset fp8 Runtime ComfyUI 0.3.66 Precision FP8 Offload "
+        "memory, in FP8 weights, BF16 compute, fully on the GPU (ComfyUI) at 1024x1024. "
+        "Configuration How it was run Preset fp8-storage Runtime ComfyUI 0.3.66 Precision FP8 "
+        "weights, BF16 compute Offload "
         "none (fully resident) Size 1024x1024 Steps 4 Protocol klein4b-t2i-v1 sha256:"
     )
     assert (

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 from django.test import Client
-from klein_bench import wire
-from klein_bench.protocol import CURRENT
+from klein_bench.contract import wire
+from klein_bench.contract.protocol import CURRENT
 
 from benchmarks.services import contributions
 from benchmarks.services.validation import validate_result

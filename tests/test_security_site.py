@@ -18,7 +18,8 @@ from django.contrib.auth.models import User
 from django.db import OperationalError, connection
 from django.test import Client
 from klein_bench import cli as agent_cli
-from klein_bench import upload, wire
+from klein_bench import upload
+from klein_bench.contract import wire
 from klein_bench.state import ENV_HOME, Home
 
 from tests.contribute_support import (  # noqa: F401 - fixtures

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
-from klein_bench import wire
+from klein_bench.contract import wire
 from redis import Redis
 
 from benchmarks.models import Contributor, Result, Submission, Summary

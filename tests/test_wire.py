@@ -1,4 +1,4 @@
-"""The wire format (klein_bench.wire): canonical JSON, keys, signing and parsing."""
+"""The wire format (klein_bench.contract.wire): canonical JSON, keys, signing and parsing."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from klein_bench import wire
+from klein_bench.contract import wire
 
 MAX_SAFE = 2**53 - 1
 json_scalars = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from klein_bench import wire
+from klein_bench.contract import wire
 
 from benchmarks.models import Result, Submission, Summary
 from benchmarks.services.aggregation import update_summary

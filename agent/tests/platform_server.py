@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from klein_bench import wire
+from klein_bench.contract import wire
 
 
 @dataclass

@@ -109,7 +109,7 @@ def test_comfyui_runs_through_the_comfyui_runtime(cli, home, monkeypatch, tiny_p
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (("--preset", "fp8"), "--preset apply to the diffusers runtime"),
+        (("--preset", "fp8-storage"), "--preset apply to the diffusers runtime"),
         (("--synthetic",), "--synthetic apply to the diffusers runtime"),
         (("--model", "klein-tiny-random"), "--runtime comfyui runs flux-2-klein-4b only"),
     ],

@@ -10,8 +10,9 @@ import pytest
 from click.testing import CliRunner
 from comfyui_server import Behaviour, ComfyUIServer
 
-from klein_bench import gpu, wire
+from klein_bench import gpu
 from klein_bench.cli import main
+from klein_bench.contract import wire
 from klein_bench.errors import KleinBenchError
 from klein_bench.result import schema_errors
 from klein_bench.runners import comfyui
@@ -85,7 +86,7 @@ def test_run_writes_a_comfyui_fp8_result(tmp_path):
     payload = json.loads(output.read_text())
     assert schema_errors(payload) == []
     assert payload["configuration"]["runtime"] == "comfyui"
-    assert payload["configuration"]["precision"] == "fp8"
+    assert payload["configuration"]["precision"] == "fp8-storage"
     assert len(payload["timings"]["runs"]) == 5
 
 
@@ -113,12 +114,12 @@ def test_submit_dry_run_prints_a_signed_comfyui_result_and_sends_nothing():
     assert schema_errors(payload) == []
     assert payload["configuration"] == {
         "runtime": "comfyui",
-        "precision": "fp8",
+        "precision": "fp8-storage",
         "offload": "none",
         "width": 1024,
         "height": 1024,
         "steps": 4,
-        "preset": "fp8",
+        "preset": "fp8-storage",
         "fp8_method": "bfl-fp8-file",
     }
     assert "Dry run: nothing was sent." in result.stderr

@@ -15,9 +15,9 @@ import pytest
 from comfyui_server import BF16_FILE, Behaviour, ComfyUIServer
 
 from klein_bench import gpu
+from klein_bench.contract.protocol import CURRENT
 from klein_bench.errors import KleinBenchError
 from klein_bench.progress import SilentProgress
-from klein_bench.protocol import CURRENT
 from klein_bench.result import schema_errors
 from klein_bench.runners import comfyui
 
@@ -72,12 +72,12 @@ def test_a_run_gives_a_comfyui_fp8_result_that_follows_the_schema():
     assert payload["protocol"] == {"id": CURRENT.id, "hash": CURRENT.hash}
     assert payload["configuration"] == {
         "runtime": "comfyui",
-        "precision": "fp8",
+        "precision": "fp8-storage",
         "offload": "none",
         "width": 1024,
         "height": 1024,
         "steps": 4,
-        "preset": "fp8",
+        "preset": "fp8-storage",
         "fp8_method": "bfl-fp8-file",
     }
     assert payload["outcome"] == {"status": "success", "stage": None, "message": ""}

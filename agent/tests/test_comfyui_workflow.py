@@ -6,7 +6,7 @@ import copy
 
 from comfyui_server import KLEIN_NODE_TYPES, Behaviour, object_info, validate_prompt
 
-from klein_bench.protocol import CURRENT
+from klein_bench.contract.protocol import CURRENT
 from klein_bench.runners import comfyui_workflow as workflow
 
 FILES = workflow.ModelFiles(
@@ -139,7 +139,7 @@ def test_files_in_subfolders_keep_the_name_comfyui_lists():
         "flux2/qwen_3_4b.safetensors",
         "flux2-vae.safetensors",
     )
-    assert files.precision == "fp8"
+    assert files.precision == "fp8-storage"
 
 
 def test_fp8_file_wins_and_bf16_file_is_used_without_it():
@@ -158,7 +158,10 @@ def test_fp8_file_wins_and_bf16_file_is_used_without_it():
         }
     )
 
-    assert (both.diffusion_model, both.precision) == ("flux-2-klein-4b-fp8.safetensors", "fp8")
+    assert (both.diffusion_model, both.precision) == (
+        "flux-2-klein-4b-fp8.safetensors",
+        "fp8-storage",
+    )
     assert (bf16.diffusion_model, bf16.precision) == ("flux-2-klein-4b.safetensors", "bf16")
 
 

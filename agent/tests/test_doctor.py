@@ -7,7 +7,7 @@ import json
 import pytest
 
 from klein_bench import doctor, gpu
-from klein_bench.catalog import PRESETS
+from klein_bench.contract.catalog import PRESETS
 
 
 def _card(**overrides) -> gpu.GpuInfo:
@@ -182,7 +182,11 @@ def test_presets_that_fit_come_from_free_vram():
 
     verdicts = {p: doctor.preset_fit(card, PRESETS[p], 64).verdict for p in PRESETS}
 
-    assert verdicts == {"bf16-resident": "fits", "bf16-model-offload": "fits", "fp8": "fits"}
+    assert verdicts == {
+        "bf16-resident": "fits",
+        "bf16-model-offload": "fits",
+        "fp8-storage": "fits",
+    }
 
 
 def test_a_display_eats_into_what_fits():
@@ -193,9 +197,9 @@ def test_a_display_eats_into_what_fits():
     assert {p: f.verdict for p, f in fits.items()} == {
         "bf16-resident": "does not fit",
         "bf16-model-offload": "does not fit",
-        "fp8": "fits",
+        "fp8-storage": "fits",
     }
-    assert "used by the display and other programs" in fits["fp8"].note
+    assert "used by the display and other programs" in fits["fp8-storage"].note
 
 
 def test_offload_with_little_system_ram_is_tight():

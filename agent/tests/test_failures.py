@@ -147,7 +147,7 @@ def test_run_command_shows_an_out_of_memory_result_with_what_to_try(cli, tmp_pat
 
     assert result.exit_code == 0, result.output
     assert "out of memory during VAE decode" in result.stdout
-    assert "try --preset bf16-model-offload or --preset fp8" in result.stdout
+    assert "try --preset bf16-model-offload or --preset fp8-storage" in result.stdout
     assert json.loads(output.read_text())["outcome"]["status"] == "out_of_memory"
 
 
@@ -243,7 +243,7 @@ def _card(index, name, capability):
 
 
 def test_without_gpu_option_the_run_uses_torchs_first_visible_device(monkeypatch):
-    from klein_bench.catalog import KLEIN_4B, PRESETS
+    from klein_bench.contract.catalog import KLEIN_4B, PRESETS
 
     cards = [_card(0, "NVIDIA GeForce RTX 3090", "8.6"), _card(1, "NVIDIA GeForce RTX 4070", "8.9")]
     _pretend_cuda(monkeypatch, ["sm_80", "sm_86", "sm_89", "sm_90"], cards)
@@ -259,7 +259,7 @@ def test_without_gpu_option_the_run_uses_torchs_first_visible_device(monkeypatch
 
 
 def test_a_blackwell_card_without_sm_120_kernels_is_refused_with_the_pip_command(monkeypatch):
-    from klein_bench.catalog import KLEIN_4B, PRESETS
+    from klein_bench.contract.catalog import KLEIN_4B, PRESETS
 
     cards = [_card(0, "NVIDIA GeForce RTX 5070", "12.0")]
     _pretend_cuda(monkeypatch, ["sm_80", "sm_86", "sm_90"], cards)
@@ -277,7 +277,7 @@ def test_a_blackwell_card_without_sm_120_kernels_is_refused_with_the_pip_command
 def test_cuda_without_nvml_measures_with_torch_alone_and_says_so(monkeypatch):
     from types import SimpleNamespace
 
-    from klein_bench.catalog import KLEIN_4B, PRESETS
+    from klein_bench.contract.catalog import KLEIN_4B, PRESETS
 
     _pretend_cuda(monkeypatch, ["sm_89"], [], nvml_problem="NVML is missing.")
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)

@@ -9,7 +9,7 @@ import sys
 import pytest
 from platform_server import PlatformServer, Request
 
-from klein_bench import wire
+from klein_bench.contract import wire
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="Windows has no POSIX modes")
 

@@ -232,4 +232,8 @@ def test_doctor_lists_the_gpu_with_its_facts():
     assert first.memory_total_mb > 0
     assert first.compute_capability
     assert report.driver
-    assert [fit.preset for fit in report.fits[0]] == ["bf16-resident", "bf16-model-offload", "fp8"]
+    assert [fit.preset for fit in report.fits[0]] == [
+        "bf16-resident",
+        "bf16-model-offload",
+        "fp8-storage",
+    ]

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from klein_bench.protocol import CURRENT
+from klein_bench.contract.protocol import CURRENT
 from klein_bench.result import schema_errors
 
 pytest.importorskip("diffusers", reason="the tiny pipeline needs klein-bench[diffusers]")
@@ -114,12 +114,14 @@ def test_tiny_run_carries_evidence_of_the_first_image(tiny_payload):
 def test_fp8_preset_uses_layerwise_casting_and_says_so(cli, tmp_path):
     output = tmp_path / "fp8.json"
 
-    result = cli("run", "--model", "klein-tiny-random", "--preset", "fp8", "-o", str(output))
+    result = cli(
+        "run", "--model", "klein-tiny-random", "--preset", "fp8-storage", "-o", str(output)
+    )
 
     assert result.exit_code == 0, result.output
     payload = json.loads(output.read_text())
     assert payload["outcome"]["status"] == "success"
-    assert payload["configuration"]["precision"] == "fp8"
+    assert payload["configuration"]["precision"] == "fp8-storage"
     assert payload["configuration"]["offload"] == "none"
     assert payload["configuration"]["fp8_method"] == (
         "diffusers-layerwise-casting:transformer,text_encoder"

@@ -9,7 +9,7 @@ import socket
 import pytest
 from platform_server import Answer, PlatformServer
 
-from klein_bench import wire
+from klein_bench.contract import wire
 
 
 @pytest.fixture
@@ -200,7 +200,7 @@ def test_pending_refuses_a_result_file_too(cli, result_file):
 
 
 def test_benchmark_options_with_a_result_file_are_refused(cli, result_file):
-    result = cli("submit", str(result_file), "--preset", "fp8")
+    result = cli("submit", str(result_file), "--preset", "fp8-storage")
 
     assert result.exit_code == 1
     assert "--preset only apply when submit runs the benchmark" in result.stderr

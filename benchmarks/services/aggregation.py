@@ -25,7 +25,8 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
-from klein_bench import stats
+from klein_bench.contract import stats
+from klein_bench.contract.figures import AGGREGATED_MEMORY_FIGURES
 
 from benchmarks.models import (
     COUNTED_STATUSES,
@@ -42,13 +43,7 @@ from benchmarks.models import (
 logger = logging.getLogger(__name__)
 
 GROUP_FIELDS = ("model_id", "gpu_id", "configuration_id", "synthetic")
-MEMORY_FIGURES = (
-    "peak_allocated_mb",
-    "peak_reserved_mb",
-    "peak_process_mb",
-    "peak_device_mb",
-    "peak_rss_mb",
-)
+MEMORY_FIGURES = AGGREGATED_MEMORY_FIGURES
 VERSION_FIELDS = {
     "driver": "driver_version",
     "torch": "torch_version",

@@ -19,7 +19,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
-from klein_bench import stats, wire
+from klein_bench.contract import stats, wire
+from klein_bench.contract.figures import MEMORY_FIGURES
 
 from benchmarks.models import Contributor, Result, Submission, SubmissionStatus
 from benchmarks.services import ratelimit
@@ -394,18 +395,7 @@ def _result_fields(valid: ValidResult) -> dict[str, Any]:
         "text_encoding_seconds": _median_of(runs, "text_encoding_seconds"),
         "denoising_seconds": _median_of(runs, "denoising_seconds"),
         "vae_decode_seconds": _median_of(runs, "vae_decode_seconds"),
-        **{
-            name: memory.get(name)
-            for name in (
-                "baseline_device_mb",
-                "peak_allocated_mb",
-                "peak_reserved_mb",
-                "peak_process_mb",
-                "peak_device_mb",
-                "peak_rss_mb",
-                "system_ram_mb",
-            )
-        },
+        **{name: memory.get(name) for name in MEMORY_FIGURES},
         "energy_joules_per_image": energy.get("joules_per_image"),
         "driver_version": environment.get("driver") or "",
         "torch_version": environment.get("torch") or "",

@@ -1,7 +1,7 @@
 """Every rule a result payload must satisfy, in one place.
 
 `validate_result(payload)` checks the payload against the JSON Schema shared with the
-agent (klein_bench/schemas/result-v1.json, Draft 2020-12) and then for plausibility, and
+agent (klein_bench/contract/schemas/result-v1.json, Draft 2020-12) and then for plausibility, and
 answers every bad field at once, by its dotted path from the request body's root
 (`envelope.payload.timings.runs.2.seconds`). The API and anything else that accepts
 results call it; nothing else decides whether a result is acceptable.
@@ -21,8 +21,9 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
-from klein_bench.protocol import known_protocol
-from klein_bench.schema import result_schema
+from klein_bench.contract.figures import PEAK_VRAM_FIGURES
+from klein_bench.contract.protocol import known_protocol
+from klein_bench.contract.schema import result_schema
 
 from benchmarks.models import Configuration, Gpu, ImageModel, Outcome, Stage, preset_for
 from benchmarks.services.catalog import configuration_for, gpu_for_reported_name, model_by_slug
@@ -35,7 +36,6 @@ MIN_TIMED_RUNS = 3
 VRAM_TOLERANCE = 1.02
 VRAM_SLACK_MB = 64
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-PEAK_FIGURES = ("peak_allocated_mb", "peak_reserved_mb", "peak_process_mb", "peak_device_mb")
 
 
 class PayloadInvalid(ValueError):
@@ -201,7 +201,7 @@ def _memory_errors(payload: dict[str, Any], gpu: Gpu) -> dict[str, str]:
         return {}
     limit = max(capacities) * VRAM_TOLERANCE + VRAM_SLACK_MB
     errors = {}
-    for figure in PEAK_FIGURES:
+    for figure in PEAK_VRAM_FIGURES:
         value = payload["memory"].get(figure)
         if value is not None and value > limit:
             errors[_path("memory", figure)] = (

@@ -38,7 +38,8 @@ def test_the_rtx_5070_page_answers_whether_how_fast_and_with_how_much_memory(
     assert page.title() == "FLUX.2 [klein] 4B on the RTX 5070: runs · klein-bench"
     answer = " ".join(page.locator("section.answer").inner_text().split())
     assert answer.startswith(
-        "runs Runs fully on the GPU in FP8 (ComfyUI) at 1024x1024: median 2.4 s per image, "
+        "runs Runs fully on the GPU in FP8 weights, BF16 compute (ComfyUI) at 1024x1024: median "
+        "2.4 s per image, "
         "8.5 GB peak of the card's 12 GB, from 6 results by 5 contributors. How sure we "
         "are: high. 6 results by 5 contributors, and they agree: the middle 80% of results "
         "lie between 2.3 s and 2.6 s per image."
@@ -87,7 +88,7 @@ def test_the_index_shows_each_card_s_verdict_in_words_and_filters_by_preset(site
         for row in page.locator("table.matrix tbody tr:not(.family)").all()
     }
     assert rows["RTX 4090 24 GB"] == "runs 1.9 s · 19.2 GB bf16-resident (diffusers)"
-    assert rows["RTX 5070 12 GB"] == "runs 2.4 s · 8.5 GB fp8 (ComfyUI)"
+    assert rows["RTX 5070 12 GB"] == "runs 2.4 s · 8.5 GB fp8-storage (ComfyUI)"
     assert rows["RTX 5080 16 GB"] == "unknown measure it"
     assert "Klein tiny random" not in visible_text(page)
     screenshot("index")
@@ -113,7 +114,7 @@ def test_a_card_nobody_measured_says_unknown_and_shows_the_nearest_measured_card
     text = visible_text(page)
     assert "Unknown: no measurements yet." in text
     assert "Memory 16 GB Memory bandwidth 896 GB/s" in text
-    assert "klein-bench submit --model flux-2-klein-4b --preset fp8" in text
+    assert "klein-bench submit --model flux-2-klein-4b --preset fp8-storage" in text
     nearest = " ".join(page.locator("ul.nearest").inner_text().split())
     assert nearest.startswith("runs NVIDIA GeForce RTX 5070 (12 GB, 25% less memory; 672 GB/s,")
     assert page.locator("svg.plot").count() == 0

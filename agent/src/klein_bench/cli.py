@@ -20,10 +20,11 @@ from rich.console import Console
 from rich.markup import escape
 
 from klein_bench import __version__
-from klein_bench.catalog import DEFAULT_PRESET, KLEIN_4B, KLEIN_TINY, MODELS, PRESETS, RUNTIMES
+from klein_bench.catalog import RUNTIMES
+from klein_bench.contract.catalog import DEFAULT_PRESET, KLEIN_4B, KLEIN_TINY, MODELS, PRESETS
+from klein_bench.contract.protocol import CURRENT
 from klein_bench.errors import KleinBenchError
 from klein_bench.progress import Progress, RichProgress
-from klein_bench.protocol import CURRENT
 from klein_bench.state import Home
 from klein_bench.upload import DEFAULT_SERVER, SERVER_ENV, Client, ServerRejected
 
@@ -105,8 +106,7 @@ def benchmark_options(command: Callable) -> Callable:
             type=click.Choice(list(PRESETS)),
             default=DEFAULT_PRESET,
             show_default=True,
-            help="bf16-resident: all on the GPU; bf16-model-offload: enable_model_cpu_offload(); "
-            "fp8: FP8 weight storage (diffusers layerwise casting).",
+            help="What runs: " + "; ".join(f"{p.name}: {p.description}" for p in PRESETS.values()),
         ),
         click.option(
             "--runs",
@@ -306,7 +306,7 @@ def run(ctx: click.Context, output: Path | None, **options: Any) -> None:
     Examples:
       klein-bench run --model klein-tiny-random
       klein-bench run --preset bf16-model-offload --runs 10 -o result.json
-      klein-bench run --synthetic --preset fp8          # before a 16 GB download
+      klein-bench run --synthetic --preset fp8-storage  # before a 16 GB download
       klein-bench run --weights ~/models/FLUX.2-klein-4B --gpu 1
       klein-bench run --runtime comfyui --comfyui-url http://127.0.0.1:8188
     """

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from klein_bench import gpu, measure, weights
-from klein_bench.catalog import KLEIN_TINY, PRESETS, Preset
+from klein_bench.catalog import NEEDS_GB
+from klein_bench.contract.catalog import KLEIN_TINY, PRESETS, Preset
 from klein_bench.errors import KleinBenchError
 
 # Offload keeps the whole BF16 pipeline (~16 GB) in system RAM between uses.
@@ -74,9 +75,10 @@ def preset_fit(info: gpu.GpuInfo, chosen: Preset, system_ram_gb: float) -> Prese
     if used_gb >= 0.5:
         reason = "the display and other programs" if info.drives_display else "other programs"
         note += f" ({used_gb:.1f} GB used by {reason})"
-    if usable_gb >= chosen.needs_gb + 1:
+    needs_gb = NEEDS_GB[chosen.name]
+    if usable_gb >= needs_gb + 1:
         verdict = "fits"
-    elif usable_gb >= chosen.needs_gb:
+    elif usable_gb >= needs_gb:
         verdict = "tight"
     else:
         verdict = "does not fit"
@@ -90,7 +92,7 @@ def preset_fit(info: gpu.GpuInfo, chosen: Preset, system_ram_gb: float) -> Prese
             f"; offload wants ~{OFFLOAD_NEEDS_RAM_GB:.0f} GB of system RAM, "
             f"this has {system_ram_gb:.0f} GB"
         )
-    return PresetFit(chosen.name, chosen.needs_gb, verdict, note)
+    return PresetFit(chosen.name, needs_gb, verdict, note)
 
 
 def diagnose(weights_path: Path | None = None) -> Report:
@@ -283,7 +285,7 @@ def _findings(report: Report) -> list[Finding]:
                 "memory",
                 f"{report.system_ram_gb:.0f} GB of system RAM: loading Klein 4B (~16 GB of "
                 "weights) will swap, and offload runs may be killed during VAE decode.",
-                "Close other programs, add swap, or use the fp8 preset.",
+                "Close other programs, add swap, or use the fp8-storage preset.",
             )
         )
 
@@ -335,7 +337,7 @@ def _findings(report: Report) -> list[Finding]:
                     "warning",
                     f"GPU {index}",
                     "No preset is expected to fit in this GPU's free VRAM.",
-                    "Close programs that use the GPU, or try `--synthetic --preset fp8` to "
+                    "Close programs that use the GPU, or try `--synthetic --preset fp8-storage` to "
                     "measure it before downloading.",
                 )
             )

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from klein_bench import result
-from klein_bench.catalog import MODELS
+from klein_bench.contract.catalog import MODELS
 from klein_bench.doctor import Report
 
 _LEVEL_STYLE = {"ok": "green", "info": "cyan", "warning": "yellow", "problem": "red"}
@@ -53,8 +53,8 @@ def oom_hint(payload: dict[str, Any]) -> str | None:
     if payload["configuration"]["runtime"] != "diffusers":
         return "It does not fit this way: try a lower-memory setup, then submit both results."
     others = {
-        "bf16-resident": "--preset bf16-model-offload or --preset fp8",
-        "fp8": "--preset bf16-model-offload",
+        "bf16-resident": "--preset bf16-model-offload or --preset fp8-storage",
+        "fp8-storage": "--preset bf16-model-offload",
         "bf16-model-offload": "closing programs that use the GPU or system RAM",
     }.get(preset or "", "another preset")
     return (

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from klein_bench import __version__
+from klein_bench.contract.protocol import CURRENT, Protocol
+from klein_bench.contract.schema import RESULT_SCHEMA
+from klein_bench.contract.stats import summarize
 from klein_bench.gpu import GpuInfo, package_version, uuid_hash
-from klein_bench.protocol import CURRENT, Protocol
-from klein_bench.schema import RESULT_SCHEMA
-from klein_bench.stats import summarize
 
 STAGES = ("load", "warmup", "text_encoding", "denoising", "vae_decode", "other")
 STATUSES = ("success", "out_of_memory", "error")
@@ -256,7 +256,7 @@ def schema_errors(payload: Any) -> list[str] | None:
         import jsonschema
     except ImportError:
         return None
-    from klein_bench.schema import result_schema
+    from klein_bench.contract.schema import result_schema
 
     validator = jsonschema.Draft202012Validator(result_schema())
     return [

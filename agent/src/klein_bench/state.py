@@ -23,9 +23,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from klein_bench.contract.stats import median
+from klein_bench.contract.wire import SigningKey, canonical_json, format_created_at
 from klein_bench.errors import KleinBenchError
-from klein_bench.stats import median
-from klein_bench.wire import SigningKey, canonical_json, format_created_at
 
 ENV_HOME = "KLEIN_BENCH_HOME"
 _PRIVATE = 0o600

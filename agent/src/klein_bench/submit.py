@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from klein_bench import result, wire
+from klein_bench import result
+from klein_bench.contract import wire
 from klein_bench.errors import KleinBenchError
 from klein_bench.state import Home, QueuedDocument
 from klein_bench.upload import Accepted, Client, ServerRejected, ServerUnreachable

@@ -36,12 +36,12 @@ from urllib.parse import urlsplit
 
 import psutil
 
-from klein_bench.catalog import KLEIN_4B, PRESETS
+from klein_bench.contract.catalog import KLEIN_4B, preset_for
+from klein_bench.contract.protocol import CURRENT, Protocol
 from klein_bench.errors import KleinBenchError
 from klein_bench.gpu import MIB, GpuInfo, driver_versions, gpu_info, nvml, safe
 from klein_bench.measure import EnergyMeter, MemorySampler, energy_section, system_ram_mb
 from klein_bench.progress import Progress
-from klein_bench.protocol import CURRENT, Protocol
 from klein_bench.result import (
     build_payload,
     configuration_section,
@@ -530,7 +530,7 @@ class _Runner:
                 height=self.protocol.height,
                 steps=self.protocol.steps,
                 preset=_preset(precision, offload),
-                fp8_method="bfl-fp8-file" if precision == "fp8" else None,
+                fp8_method="bfl-fp8-file" if precision == "fp8-storage" else None,
             ),
             gpu=self._gpu_section(sampler if watch_gpu else None),
             outcome=outcome,
@@ -845,10 +845,8 @@ def _stage_times(
 
 
 def _preset(precision: str, offload: str) -> str | None:
-    for preset in PRESETS.values():
-        if preset.precision == precision and preset.offload == offload:
-            return preset.name
-    return None
+    preset = preset_for(precision, offload)
+    return preset.name if preset else None
 
 
 def _device_name(comfy_name: str) -> str:

@@ -14,13 +14,14 @@ import posixpath
 from dataclasses import dataclass
 from typing import Any
 
-from klein_bench.protocol import Protocol
+from klein_bench.contract.protocol import Protocol
 
 # Weight files by the name ComfyUI's Klein tutorial and the recipes use, and the folder
 # under ComfyUI/models/ each belongs in. The distilled FP8 file is the one the benchmark
-# is for; the BF16 distilled file is accepted too and recorded as bf16.
+# is for; the BF16 distilled file is accepted too and recorded as bf16. With the FP8 file
+# and weight_dtype "default", ComfyUI stores FP8 weights and computes in BF16.
 DIFFUSION_MODEL_PRECISION = {
-    "flux-2-klein-4b-fp8.safetensors": "fp8",
+    "flux-2-klein-4b-fp8.safetensors": "fp8-storage",
     "flux-2-klein-4b.safetensors": "bf16",
 }
 PREFERRED_DIFFUSION_MODEL = "flux-2-klein-4b-fp8.safetensors"

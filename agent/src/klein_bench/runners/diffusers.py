@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from klein_bench import evidence, gpu, measure, result, tiny, weights
-from klein_bench.catalog import KLEIN_TINY, ModelSpec, Preset, model_spec, preset
+from klein_bench.catalog import model_spec, preset
+from klein_bench.contract.catalog import KLEIN_TINY, ModelSpec, Preset
+from klein_bench.contract.protocol import CURRENT, Protocol
 from klein_bench.errors import KleinBenchError
 from klein_bench.progress import Progress
-from klein_bench.protocol import CURRENT, Protocol
 
 FP8_METHOD = "diffusers-layerwise-casting:transformer,text_encoder"
 # Kept in BF16 under FP8 storage: the embedding is tied to lm_head, and the pipeline takes
@@ -234,7 +235,7 @@ def _load(
         )
         pipe.set_progress_bar_config(disable=True)
 
-    if chosen.precision == "fp8":
+    if chosen.precision == "fp8-storage":
         from diffusers.hooks import apply_layerwise_casting
 
         pipe.transformer.enable_layerwise_casting(
@@ -259,7 +260,7 @@ def _runtime_flags(chosen: Preset) -> list[str]:
     flags = []
     if chosen.offload == "model":
         flags.append("enable_model_cpu_offload")
-    if chosen.precision == "fp8":
+    if chosen.precision == "fp8-storage":
         flags.append("layerwise_casting:float8_e4m3fn")
     alloc = os.environ.get("PYTORCH_CUDA_ALLOC_CONF") or os.environ.get("PYTORCH_ALLOC_CONF")
     if alloc:
@@ -432,7 +433,7 @@ def run_protocol(
             height=height,
             steps=protocol.steps,
             preset=chosen.name,
-            fp8_method=FP8_METHOD if chosen.precision == "fp8" else None,
+            fp8_method=FP8_METHOD if chosen.precision == "fp8-storage" else None,
         ),
         gpu=result.gpu_section(
             target.info,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass
 
-from klein_bench.wire import canonical_json
+from klein_bench.contract.wire import canonical_json
 
 
 @dataclass(frozen=True)

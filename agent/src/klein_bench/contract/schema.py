@@ -12,5 +12,5 @@ RESULT_SCHEMA = "klein-bench/result/v1"
 
 @cache
 def result_schema() -> dict[str, Any]:
-    text = resources.files("klein_bench").joinpath("schemas/result-v1.json").read_text()
+    text = resources.files("klein_bench.contract").joinpath("schemas/result-v1.json").read_text()
     return json.loads(text)

@@ -1,0 +1,90 @@
+"""The models the agent measures and the presets it runs them in.
+
+A preset names what really runs: its precision (the kernel path, see figures.PRECISIONS)
+and its offload are the configuration fields the server groups results by; runtime,
+resolution and steps are fields of their own. The server labels configurations with
+these names and offers the agent's commands for these models and presets only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    slug: str
+    name: str
+    hf_repo: str | None
+    width: int
+    height: int
+    # Built in code with random weights: runs anywhere, downloads nothing.
+    built_in: bool
+
+
+KLEIN_4B = ModelSpec(
+    slug="flux-2-klein-4b",
+    name="FLUX.2 [klein] 4B",
+    hf_repo="black-forest-labs/FLUX.2-klein-4B",
+    width=1024,
+    height=1024,
+    built_in=False,
+)
+KLEIN_TINY = ModelSpec(
+    slug="klein-tiny-random",
+    name="Klein tiny random (test model)",
+    hf_repo=None,
+    width=64,
+    height=64,
+    built_in=True,
+)
+MODELS = {m.slug: m for m in (KLEIN_4B, KLEIN_TINY)}
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    precision: str
+    offload: str
+    # Short, for tables: "BF16, fully resident".
+    label: str
+    # What runs, for --help and the contribute pages.
+    description: str
+
+
+PRESETS = {
+    p.name: p
+    for p in (
+        Preset(
+            "bf16-resident",
+            "bf16",
+            "none",
+            "BF16, fully resident",
+            "BF16 weights and compute, the whole pipeline on the GPU.",
+        ),
+        Preset(
+            "bf16-model-offload",
+            "bf16",
+            "model",
+            "BF16, model CPU offload",
+            "BF16 with enable_model_cpu_offload(): one component on the GPU at a time, the "
+            "others in system RAM.",
+        ),
+        Preset(
+            "fp8-storage",
+            "fp8-storage",
+            "none",
+            "FP8 weights, BF16 compute",
+            "FP8 weight storage for the transformer and the text encoder (diffusers "
+            "layerwise casting), upcast to BF16 for every matmul: less memory, not faster.",
+        ),
+    )
+}
+DEFAULT_PRESET = "bf16-resident"
+
+
+def preset_for(precision: str, offload: str) -> Preset | None:
+    """The preset with this precision and offload, if there is one."""
+    return next(
+        (p for p in PRESETS.values() if (p.precision, p.offload) == (precision, offload)), None
+    )
