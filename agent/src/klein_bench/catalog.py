@@ -7,6 +7,7 @@ from klein_bench.errors import KleinBenchError
 
 RUNTIMES = ("diffusers", "comfyui")
 
+
 def model_spec(slug: str) -> ModelSpec:
     try:
         return MODELS[slug]

@@ -357,7 +357,9 @@ class AllocatorPeaks:
             cuda = self._torch.cuda
             before_phase, before_stage = self._label
             peaks = self.phases.setdefault(before_phase, PhasePeaks())
-            peaks.see("peak_allocated_mb", cuda.max_memory_allocated(self.device) / MIB, before_stage)
+            peaks.see(
+                "peak_allocated_mb", cuda.max_memory_allocated(self.device) / MIB, before_stage
+            )
             peaks.see("peak_reserved_mb", cuda.max_memory_reserved(self.device) / MIB, before_stage)
             cuda.reset_peak_memory_stats(self.device)
         self._label = (phase, stage)
@@ -397,7 +399,10 @@ def energy_section(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def telemetry_section(
-    timed: Telemetry, *, power_limit_w: float | None, default_power_limit_w: float | None,
+    timed: Telemetry,
+    *,
+    power_limit_w: float | None,
+    default_power_limit_w: float | None,
     max_sm_clock_mhz: float | None,
 ) -> dict[str, Any]:
     """Clocks, temperature and clock limits of the timed images, and the run's labels:

@@ -179,7 +179,13 @@ def run(
         labels.set("timed", "other")
         sampler.stop()
     return _payload(
-        description, protocol, record, sampler, labels.allocator, context_mb, max(shared, default=None)
+        description,
+        protocol,
+        record,
+        sampler,
+        labels.allocator,
+        context_mb,
+        max(shared, default=None),
     )
 
 
@@ -313,9 +319,15 @@ def _phase_section(
             "peak_rss_mb": nvml.peak_rss_mb,
             "stage": stage_from,
         }
-        if value is not None and (overall["peak_vram_mb"] is None or value > overall["peak_vram_mb"]):
-            overall = {"peak_vram_mb": value, "vram_source": source, "peak_phase": phase,
-                       "peak_stage": stage_from}
+        if value is not None and (
+            overall["peak_vram_mb"] is None or value > overall["peak_vram_mb"]
+        ):
+            overall = {
+                "peak_vram_mb": value,
+                "vram_source": source,
+                "peak_phase": phase,
+                "peak_stage": stage_from,
+            }
     return phases, overall
 
 

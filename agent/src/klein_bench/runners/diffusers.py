@@ -438,7 +438,10 @@ class DiffusersBackend:
                 max_sm_clock_mhz=info.max_sm_clock_mhz if info else None,
             ),
             work=result.work_section(
-                spec.slug, width=spec.width, height=spec.height, steps=self.protocol.steps,
+                spec.slug,
+                width=spec.width,
+                height=spec.height,
+                steps=self.protocol.steps,
                 protocol=self.protocol,
             ),
             system_ram_mb=measure.system_ram_mb(),
