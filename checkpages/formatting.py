@@ -38,7 +38,7 @@ def gb(mib: float | None) -> str:
 
 def gib(mib: float | None) -> str:
     """'19.8 GiB' from MiB: what the agent measured, in binary units."""
-    if mib is None:
+    if not isinstance(mib, (int, float)):  # also a figure a reported section left out
         return MISSING
     return f"{gb_number(mib)} GiB"
 
