@@ -183,7 +183,6 @@ def check_preset(preset: str, model: str, synthetic: bool, runs: int, cuda: bool
 def oom_test(cuda: bool) -> tuple[bool, str]:
     """An out-of-memory run: the recorded phase and stage, memory released, torch alive."""
     import torch
-
     from klein_bench import tiny
     from klein_bench.progress import SilentProgress
     from klein_bench.runners.diffusers import run_protocol
@@ -257,7 +256,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import torch
-
     from klein_bench.contract.catalog import PRESETS
     from klein_bench.doctor import GIB, KLEIN_4B_ARCHITECTURE
 
@@ -302,10 +300,11 @@ def main(argv: list[str] | None = None) -> int:
         ]
         if cuda and any(r is not None and abs(r - 1) > t for r, t in cells):
             missed = True
+        path = row["kernels"]
         print(
-            f"{'':<20} kernels: {row['kernels'].get('weight_dtypes')}, matmuls "
-            f"{row['kernels'].get('matmul_dtypes')}, fp8 kernels {row['kernels'].get('fp8_matmuls')}"
-            f", attention {row['kernels'].get('attention')}; headline from {row['vram_source']}"
+            f"{'':<20} kernels: {path.get('weight_dtypes')}, matmuls "
+            f"{path.get('matmul_dtypes')}, fp8 kernels {path.get('fp8_matmuls')}"
+            f", attention {path.get('attention')}; headline from {row['vram_source']}"
         )
         preset = PRESETS[row["preset"]]
         if cuda and row["peak_allocated_mb"] and preset.offload == "none":

@@ -72,7 +72,9 @@ def test_the_new_figures_are_stored_served_and_shown(client):
     assert (result.pcie_generation, result.pcie_width) == (4, 16)
     assert (result.power_limit_share, result.capped, result.throttled) == (0.6, True, False)
     c = payload["configuration"]
-    work = work_per_image(KLEIN_4B, width=c["width"], height=c["height"], steps=c["steps"], text_tokens=512)
+    work = work_per_image(
+        KLEIN_4B, width=c["width"], height=c["height"], steps=c["steps"], text_tokens=512
+    )
     assert result.transformer_tflop == pytest.approx(work.transformer_flop / 1e12)
     gpu = result.gpu
     if gpu.bf16_tflops:

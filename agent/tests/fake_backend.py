@@ -74,8 +74,13 @@ class FakeBackend:
             model="klein-tiny-random",
             synthetic=False,
             configuration=result.configuration_section(
-                runtime="diffusers", precision="bf16", offload="none", width=64, height=64,
-                steps=4, preset="bf16-resident",
+                runtime="diffusers",
+                precision="bf16",
+                offload="none",
+                width=64,
+                height=64,
+                steps=4,
+                preset="bf16-resident",
             ),
             gpu={"device": "cuda", "name": "NVIDIA GeForce RTX 4090"}
             if device
@@ -120,8 +125,13 @@ class FakeBackend:
 
     @contextlib.contextmanager
     def kernels(self):
-        yield lambda: {"weight_dtypes": {}, "matmul_dtypes": ["bfloat16"], "matmuls": 3,
-                       "fp8_matmuls": 0, "attention": "sdpa-flash"}
+        yield lambda: {
+            "weight_dtypes": {},
+            "matmul_dtypes": ["bfloat16"],
+            "matmuls": 3,
+            "fp8_matmuls": 0,
+            "attention": "sdpa-flash",
+        }
 
     def allocator(self) -> FakeAllocator:
         return self.allocator_fake

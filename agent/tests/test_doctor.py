@@ -264,9 +264,7 @@ def test_a_missing_dependency_is_a_problem_with_its_install_command(machine):
 
     report = doctor.diagnose()
 
-    assert _finding(report, "tokenizers", "not installed").fix == (
-        'pip install "tokenizers>=0.21"'
-    )
+    assert _finding(report, "tokenizers", "not installed").fix == ('pip install "tokenizers>=0.21"')
 
 
 def test_fit_estimates_come_from_component_sizes_per_preset_plus_activations():
@@ -285,8 +283,7 @@ def test_fit_estimates_come_from_component_sizes_per_preset_plus_activations():
         (weights["transformer"] + weights["text_encoder"] + 2 * weights["vae"]) / gib + overhead
     )
     assert doctor.needs_gib(PRESETS["fp8-compute"]) == pytest.approx(
-        (weights["transformer"] + 2 * weights["text_encoder"] + 2 * weights["vae"]) / gib
-        + overhead
+        (weights["transformer"] + 2 * weights["text_encoder"] + 2 * weights["vae"]) / gib + overhead
     )
 
 

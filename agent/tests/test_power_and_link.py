@@ -16,7 +16,9 @@ from klein_bench.progress import SilentProgress
 
 def _run(monkeypatch, card):
     monkeypatch.setattr(gpu, "_nvml_module", FakeNvml([card]))
-    return scenario.run(FakeBackend(card=card), CURRENT, 5, SilentProgress(), in_process_sampler=True)
+    return scenario.run(
+        FakeBackend(card=card), CURRENT, 5, SilentProgress(), in_process_sampler=True
+    )
 
 
 def test_a_power_cap_below_the_default_is_labelled_capped():
