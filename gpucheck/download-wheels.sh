@@ -18,4 +18,7 @@ $PIP download $common "diffusers==0.42.1" "transformers>=4.51" "tokenizers>=0.21
   "nvidia-ml-py>=12" "platformdirs>=4" "psutil>=5.9" "packaging>=23" "pyyaml"
 # shellcheck disable=SC2086
 $PIP download $common --no-deps "accelerate>=1.0"
+# The device tool carries at most 64 MiB. hf_xet only speeds up hub downloads, which the
+# check (random weights, no internet) never makes.
+rm -f wheels/hf_xet-*.whl
 du -sh wheels
