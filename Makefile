@@ -11,7 +11,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test lint format perf venv browser clean
+.PHONY: run test lint format perf venv browser clean gpu-check gpu-check-wheels
 
 $(BIN)/.installed: pyproject.toml agent/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,15 @@ format: venv
 # PERF_ARGS picks benchmarks and options, e.g. make perf PERF_ARGS="pages --keep".
 perf: venv
 	$(BIN)/python perf/run.py $(PERF_ARGS)
+
+# The GPU self-check (gpucheck/run.py): on a CUDA machine it proves the agent's figures
+# against independent readings; without CUDA it dry-runs on the tiny model. On a GPU
+# machine with no .venv it installs the agent from gpucheck/wheels (make gpu-check-wheels).
+gpu-check:
+	gpucheck/gpu-check.sh $(GPU_CHECK_ARGS)
+
+gpu-check-wheels: venv
+	gpucheck/download-wheels.sh
 
 clean:
 	rm -rf $(VENV) data staticfiles artifacts

@@ -337,6 +337,38 @@ class Result(models.Model):
     peak_rss_mb = models.FloatField(null=True, blank=True)
     system_ram_mb = models.FloatField(null=True, blank=True)
 
+    # The headline peak VRAM (MiB): the process's GPU memory with its CUDA context, the
+    # same quantity on every platform; vram_source says how it was read (docs/measurements.md).
+    peak_vram_mb = models.FloatField(null=True, blank=True)
+    vram_source = models.CharField(max_length=32, blank=True)
+    # Where the peak fell: the phase (load, warm-up, timed) and the pipeline stage.
+    peak_phase = models.CharField(max_length=16, blank=True)
+    peak_stage = models.CharField(max_length=16, blank=True)
+    # Per-phase peaks as reported: {"load": {"peak_vram_mb": ..., "stage": ...}, ...}.
+    memory_phases = models.JSONField(default=dict, blank=True)
+    # The phase a failed or spilled run stopped in.
+    failed_phase = models.CharField(max_length=16, blank=True)
+
+    # The kernel path observed over one generation: weight storage per component, the
+    # matmuls' dtypes, FP8 kernels, the attention kernel.
+    kernels = models.JSONField(default=dict, blank=True)
+    attention_kernel = models.CharField(max_length=32, blank=True)
+    fp8_kernels_ran = models.BooleanField(null=True, blank=True)
+
+    # The host link and the card's state: offload figures depend on the link as much as
+    # the card, and a power cap or throttling changes every figure.
+    pcie_generation = models.PositiveSmallIntegerField(null=True, blank=True)
+    pcie_width = models.PositiveSmallIntegerField(null=True, blank=True)
+    power_limit_share = models.FloatField(null=True, blank=True)
+    capped = models.BooleanField(null=True, blank=True)
+    throttled = models.BooleanField(null=True, blank=True)
+
+    # Floating-point work per image (klein_bench.contract.work), and the share of the
+    # card's dense tensor peak for the precision that ran that the median reached.
+    work_tflop = models.FloatField(null=True, blank=True)
+    transformer_tflop = models.FloatField(null=True, blank=True)
+    peak_share = models.FloatField(null=True, blank=True)
+
     energy_joules_per_image = models.FloatField(null=True, blank=True)
 
     driver_version = models.CharField(max_length=32, blank=True)

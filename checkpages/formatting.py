@@ -36,6 +36,13 @@ def gb(mib: float | None) -> str:
     return f"{gb_number(mib)} GB"
 
 
+def gib(mib: float | None) -> str:
+    """'19.8 GiB' from MiB: what the agent measured, in binary units."""
+    if not isinstance(mib, (int, float)):  # also a figure a reported section left out
+        return MISSING
+    return f"{gb_number(mib)} GiB"
+
+
 def card_gb(mib: float | None) -> str:
     """A card's memory as marketed: '12 GB', '141 GB'."""
     if mib is None:

@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_safe
+from klein_bench.contract.figures import PHASES
 
 from benchmarks.models import (
     Contributor,
@@ -440,8 +441,20 @@ def result(request: HttpRequest, pk: int) -> HttpResponse:
         ),
         "reported_gpu": sorted((environment.get("gpu") or {}).items()),
         "telemetry": sorted((found.telemetry or {}).items()),
+        "phases": _phase_rows(found),
+        "kernels": found.kernels if isinstance(found.kernels, dict) else {},
     }
     return _page(request, "checkpages/result.html", row_context)
+
+
+def _phase_rows(found: Result) -> list[tuple[str, dict]]:
+    """(phase words, its peaks) in run order, for the result page's memory table."""
+    phases = found.memory_phases if isinstance(found.memory_phases, dict) else {}
+    return [
+        (words, phases[name])
+        for name, words in PHASES.items()
+        if isinstance(phases.get(name), dict)
+    ]
 
 
 @require_safe

@@ -239,6 +239,7 @@ def test_out_of_memory_in_the_warm_up_is_a_result_with_the_stage_and_no_runs():
 
     assert payload["outcome"] == {
         "status": "out_of_memory",
+        "phase": "warmup",
         "stage": "denoising",
         "message": "Out of memory in SamplerCustomAdvanced: torch.OutOfMemoryError Allocation on "
         "device",
@@ -265,6 +266,7 @@ def test_an_exception_in_a_node_is_an_error_at_that_nodes_stage():
 
     assert payload["outcome"] == {
         "status": "error",
+        "phase": "timed",
         "stage": "text_encoding",
         "message": "CLIPTextEncode failed: RuntimeError: mat1 and mat2 shapes cannot be "
         "multiplied (512x7680 and 2560x3072)",
@@ -278,6 +280,7 @@ def test_an_interrupted_prompt_is_an_error_not_a_measurement():
 
     assert payload["outcome"] == {
         "status": "error",
+        "phase": "timed",
         "stage": "denoising",
         "message": "ComfyUI's timed run 2 was interrupted in SamplerCustomAdvanced (someone "
         "pressed Cancel or called /interrupt).",
@@ -295,6 +298,7 @@ def test_a_server_that_goes_away_mid_run_is_an_error_at_the_stage_it_was_in(webs
 
     assert payload["outcome"] == {
         "status": "error",
+        "phase": "timed",
         "stage": stage,
         "message": "ComfyUI stopped answering during timed run 2 (a crash or the operating "
         "system killing it for lack of memory looks like this): see ComfyUI's console.",
@@ -309,6 +313,7 @@ def test_a_run_that_never_finishes_is_an_error_after_the_timeout():
 
     assert payload["outcome"] == {
         "status": "error",
+        "phase": "warmup",
         "stage": "denoising",
         "message": "ComfyUI did not finish the warm-up within 0.5 seconds.",
     }

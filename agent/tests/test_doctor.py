@@ -49,7 +49,10 @@ def machine(monkeypatch, tmp_path):
     monkeypatch.setattr(gpu, "gpus_or_reason", lambda: (state["gpus"], None))
     monkeypatch.setattr(gpu, "driver_versions", lambda: state["driver"])
     monkeypatch.setattr(gpu, "torch_info", lambda: state["torch"])
-    monkeypatch.setattr(gpu, "package_version", lambda name: state["versions"].get(name))
+    real_version = gpu.package_version
+    monkeypatch.setattr(
+        gpu, "package_version", lambda name: state["versions"].get(name, real_version(name))
+    )
     return state
 
 
@@ -142,7 +145,7 @@ def test_old_diffusers_gets_the_upgrade_command(machine):
 
 
 def test_missing_diffusers_gets_the_extra(machine):
-    machine["versions"] = {}
+    machine["versions"] = {"diffusers": None}
 
     report = doctor.diagnose()
 
@@ -186,6 +189,7 @@ def test_presets_that_fit_come_from_free_vram():
         "bf16-resident": "fits",
         "bf16-model-offload": "fits",
         "fp8-storage": "fits",
+        "fp8-compute": "fits",
     }
 
 
@@ -197,9 +201,10 @@ def test_a_display_eats_into_what_fits():
     assert {p: f.verdict for p, f in fits.items()} == {
         "bf16-resident": "does not fit",
         "bf16-model-offload": "does not fit",
-        "fp8-storage": "fits",
+        "fp8-storage": "does not fit",
+        "fp8-compute": "does not fit",
     }
-    assert "used by the display and other programs" in fits["fp8-storage"].note
+    assert "GiB used by the display and other programs" in fits["fp8-storage"].note
 
 
 def test_offload_with_little_system_ram_is_tight():
@@ -208,7 +213,7 @@ def test_offload_with_little_system_ram_is_tight():
     fit = doctor.preset_fit(card, PRESETS["bf16-model-offload"], system_ram_gb=16)
 
     assert fit.verdict == "tight"
-    assert "offload wants ~24 GB of system RAM" in fit.note
+    assert "offload wants ~24 GiB of system RAM" in fit.note
 
 
 def test_doctor_prints_the_gpu_and_preset_tables(cli, machine):
@@ -219,3 +224,72 @@ def test_doctor_prints_the_gpu_and_preset_tables(cli, machine):
     assert "Presets for FLUX.2 [klein] 4B" in result.stdout
     assert "fix: pip install --upgrade torch --index-url" in result.stdout
     assert "problem" in result.stdout
+
+
+def test_a_cpu_only_torch_without_a_gpu_is_flagged_with_the_cuda_install(machine, cli):
+    machine["gpus"] = []
+    machine["torch"] = gpu.TorchInfo(installed=True, version="2.13.0+cpu", cuda=None)
+
+    report = doctor.diagnose()
+    result = cli("doctor")
+
+    finding = _finding(report, "torch", "is a CPU-only build: only --model klein-tiny-random")
+    assert finding.level == "warning"
+    assert finding.fix == (
+        "pip install --force-reinstall torch --index-url https://download.pytorch.org/whl/cu128"
+    )
+    assert "No problems found" not in result.stdout
+    assert "No NVIDIA GPU is usable here" in result.stdout
+    # --synthetic needs a GPU, so it is not offered.
+    assert "--synthetic" not in _finding(report, "weights", "are not in the").fix
+
+
+def test_every_dependency_is_checked_against_the_agents_declared_minimum(machine):
+    machine["versions"]["transformers"] = "4.50.3"
+    machine["versions"]["accelerate"] = "0.34.2"
+
+    report = doctor.diagnose()
+
+    transformers = _finding(report, "transformers", "transformers 4.50.3 is older")
+    assert transformers.level == "problem"
+    assert "Qwen3, the text encoder, needs 4.51 or newer" in transformers.text
+    assert transformers.fix == 'pip install --upgrade "transformers>=4.51"'
+    assert _finding(report, "accelerate", "0.34.2 is older").fix == (
+        'pip install --upgrade "accelerate>=1.0"'
+    )
+
+
+def test_a_missing_dependency_is_a_problem_with_its_install_command(machine):
+    machine["versions"]["tokenizers"] = None
+
+    report = doctor.diagnose()
+
+    assert _finding(report, "tokenizers", "not installed").fix == ('pip install "tokenizers>=0.21"')
+
+
+def test_fit_estimates_come_from_component_sizes_per_preset_plus_activations():
+    gib = 1024**3
+    weights = {"transformer": 3_875_544_576, "text_encoder": 4_022_468_096, "vae": 84_046_115}
+    overhead = doctor.ACTIVATION_GIB + doctor.CONTEXT_GIB
+
+    assert doctor.needs_gib(PRESETS["bf16-resident"]) == pytest.approx(
+        2 * sum(weights.values()) / gib + overhead
+    )
+    # One component on the GPU at a time: the largest, the text encoder.
+    assert doctor.needs_gib(PRESETS["bf16-model-offload"]) == pytest.approx(
+        2 * weights["text_encoder"] / gib + overhead
+    )
+    assert doctor.needs_gib(PRESETS["fp8-storage"]) == pytest.approx(
+        (weights["transformer"] + weights["text_encoder"] + 2 * weights["vae"]) / gib + overhead
+    )
+    assert doctor.needs_gib(PRESETS["fp8-compute"]) == pytest.approx(
+        (weights["transformer"] + 2 * weights["text_encoder"] + 2 * weights["vae"]) / gib + overhead
+    )
+
+
+def test_fp8_compute_is_not_supported_without_fp8_tensor_cores():
+    card = _card(name="NVIDIA GeForce RTX 3090", compute_capability="8.6", memory_used_mb=0)
+
+    fit = doctor.preset_fit(card, PRESETS["fp8-compute"], 64)
+
+    assert (fit.verdict, fit.note) == ("not supported", "no FP8 tensor cores")

@@ -53,6 +53,7 @@ def test_out_of_memory_in_vae_decode_becomes_a_result_naming_that_stage(monkeypa
         "status": "out_of_memory",
         "stage": "vae_decode",
         "message": f"OutOfMemoryError: {OOM_MESSAGE}",
+        "phase": "warmup",
     }
     assert payload["timings"]["runs"] == []
     assert payload["timings"]["load_seconds"] > 0
@@ -135,6 +136,7 @@ def test_another_failure_becomes_an_error_result(monkeypatch):
         "message": (
             "RuntimeError: mat1 and mat2 shapes cannot be multiplied (512x4096 and 7680x3072)"
         ),
+        "phase": "warmup",
     }
     _assert_valid(payload)
 
@@ -216,10 +218,16 @@ def _pretend_cuda(monkeypatch, arch_list, nvml_gpus, nvml_problem=None):
         ),
     )
     monkeypatch.setattr(gpu, "gpus_or_reason", lambda: (nvml_gpus, nvml_problem))
-    monkeypatch.setattr(gpu, "gpu_info", lambda index: nvml_gpus[index])
+    monkeypatch.setattr(gpu, "gpu_info", lambda index, device=None: nvml_gpus[index])
     monkeypatch.setattr(gpu, "driver_versions", lambda: ("580.95.05", "13.0"))
     # CUDA_VISIBLE_DEVICES=1: torch's only device is NVML's GPU 1.
-    monkeypatch.setattr(gpu, "nvml_index_for_torch", lambda torch_index: 1)
+    monkeypatch.setattr(
+        gpu,
+        "resolve_device",
+        lambda torch_index, nvml_index=None: gpu.NvmlDevice(
+            1 if nvml_index is None else nvml_index, None, None
+        ),
+    )
     monkeypatch.setattr(gpu, "torch_index_for", lambda index: 0)
 
 
@@ -250,7 +258,7 @@ def test_without_gpu_option_the_run_uses_torchs_first_visible_device(monkeypatch
 
     target = runner.choose_target(KLEIN_4B, PRESETS["bf16-resident"], None, False)
 
-    assert (target.device, target.nvml_index, target.info.name) == (
+    assert (target.device, target.nvml.index, target.info.name) == (
         "cuda:0",
         1,
         "NVIDIA GeForce RTX 4070",
@@ -291,7 +299,7 @@ def test_cuda_without_nvml_measures_with_torch_alone_and_says_so(monkeypatch):
 
     target = runner.choose_target(KLEIN_4B, PRESETS["bf16-resident"], None, False)
 
-    assert (target.device, target.nvml_index) == ("cuda:0", None)
+    assert (target.device, target.nvml) == ("cuda:0", None)
     assert target.info.name == "NVIDIA GeForce RTX 4090"
     assert target.info.memory_total_mb == 24 * 1024
     assert target.note.startswith("NVML (the NVIDIA driver's monitoring library) is unavailable")

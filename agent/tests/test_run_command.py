@@ -92,14 +92,22 @@ def test_tiny_run_on_the_cpu_leaves_gpu_figures_empty_and_measures_host_memory(t
         pytest.skip("this machine ran the tiny model on its GPU")
     memory = tiny_payload["memory"]
     assert tiny_payload["gpu"] == {"device": "cpu", "name": ""}
-    assert {k: memory[k] for k in memory if k not in ("peak_rss_mb", "system_ram_mb")} == {
+    kept = ("peak_rss_mb", "system_ram_mb", "phases")
+    assert {k: memory[k] for k in memory if k not in kept} == {
+        "peak_vram_mb": None,
+        "vram_source": None,
+        "peak_phase": None,
+        "peak_stage": None,
         "baseline_device_mb": None,
         "peak_allocated_mb": None,
         "peak_reserved_mb": None,
         "peak_process_mb": None,
         "peak_device_mb": None,
         "sample_interval_ms": None,
+        "context_mb": None,
+        "shared_peak_mb": None,
     }
+    assert set(memory["phases"]) == {"load", "warmup", "timed"}
     assert 0 < memory["peak_rss_mb"] < memory["system_ram_mb"]
     assert tiny_payload["energy"] is None
     assert tiny_payload["telemetry"] is None

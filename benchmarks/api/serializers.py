@@ -244,6 +244,21 @@ class ResultSerializer(serializers.ModelSerializer):
             "peak_device_mb",
             "peak_rss_mb",
             "system_ram_mb",
+            "peak_vram_mb",
+            "vram_source",
+            "peak_phase",
+            "peak_stage",
+            "failed_phase",
+            "attention_kernel",
+            "fp8_kernels_ran",
+            "pcie_generation",
+            "pcie_width",
+            "power_limit_share",
+            "capped",
+            "throttled",
+            "work_tflop",
+            "transformer_tflop",
+            "peak_share",
             "energy_joules_per_image",
             "driver_version",
             "torch_version",
@@ -297,6 +312,13 @@ class ResultDetailSerializer(ResultSerializer):
     runs = RunSerializer(many=True, help_text="Per-run timings, as submitted")
     environment = serializers.DictField(help_text="Software, OS and GPU details, as reported")
     telemetry = serializers.DictField(help_text="Clocks, temperature, power, as reported")
+    memory_phases = serializers.DictField(
+        help_text="Peaks per phase (load, warmup, timed) and the stage each fell in"
+    )
+    kernels = serializers.DictField(
+        help_text="The kernel path observed over one generation: weight dtypes per "
+        "component, matmul dtypes, FP8 kernels, the attention kernel"
+    )
     thumbnail_png = serializers.SerializerMethodField(help_text="Base64 PNG, at most 128x128")
     submission = SignedSubmissionSerializer()
 
@@ -309,6 +331,8 @@ class ResultDetailSerializer(ResultSerializer):
             "runs",
             "environment",
             "telemetry",
+            "memory_phases",
+            "kernels",
             "image_phash",
             "thumbnail_png",
             "changed_at",

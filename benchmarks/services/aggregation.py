@@ -73,12 +73,13 @@ _COLUMNS = (
 _VERDICT_ORDER = (Verdict.RUNS, Verdict.NEEDS_OFFLOAD, Verdict.DOES_NOT_FIT)
 
 
-def group_verdict(offload: str, n_success: int, n_out_of_memory: int) -> str:
+def group_verdict(offload: str, n_success: int, n_out_of_memory: int, n_spilled: int = 0) -> str:
     """runs: it succeeded fully resident; needs_offload: it succeeded only with offload;
-    does_not_fit: nothing succeeded and it ran out of memory; unknown otherwise."""
+    does_not_fit: nothing succeeded and it ran out of memory or spilled into system
+    memory; unknown otherwise."""
     if n_success:
         return Verdict.RUNS if offload == Offload.NONE else Verdict.NEEDS_OFFLOAD
-    if n_out_of_memory:
+    if n_out_of_memory or n_spilled:
         return Verdict.DOES_NOT_FIT
     return Verdict.UNKNOWN
 
@@ -214,7 +215,9 @@ def update_summary(
     values["newest_driver_version"] = newest["driver"]
     values["trend"] = _trend(clean)
     offload = Configuration.objects.values_list("offload", flat=True).get(pk=configuration_id)
-    values["verdict"] = group_verdict(offload, values["n_success"], values["n_out_of_memory"])
+    values["verdict"] = group_verdict(
+        offload, values["n_success"], values["n_out_of_memory"], outcomes[Outcome.SPILLED]
+    )
     values["computed_at"] = started - COMPUTED_AT_MARGIN
     summary, _ = Summary.objects.update_or_create(**group, defaults=values)
     bump_pair_version(model_id, gpu_id)

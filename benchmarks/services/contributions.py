@@ -20,7 +20,9 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 from klein_bench.contract import stats, wire
-from klein_bench.contract.figures import MEMORY_FIGURES
+from klein_bench.contract.figures import MEMORY_FIGURES, PEAK_FOR_PRECISION
+from klein_bench.contract.protocol import PROTOCOLS
+from klein_bench.contract.work import ARCHITECTURES, Work, work_per_image
 
 from benchmarks.models import Contributor, Result, Submission, SubmissionStatus
 from benchmarks.services import ratelimit
@@ -396,6 +398,7 @@ def _result_fields(valid: ValidResult) -> dict[str, Any]:
         "denoising_seconds": _median_of(runs, "denoising_seconds"),
         "vae_decode_seconds": _median_of(runs, "vae_decode_seconds"),
         **{name: memory.get(name) for name in MEMORY_FIGURES},
+        **_measurement_fields(p, valid, spread.get("median")),
         "energy_joules_per_image": energy.get("joules_per_image"),
         "driver_version": environment.get("driver") or "",
         "torch_version": environment.get("torch") or "",
@@ -408,6 +411,59 @@ def _result_fields(valid: ValidResult) -> dict[str, Any]:
         "image_phash": evidence.get("phash") or "",
         "thumbnail_png": thumbnail_bytes(p),
     }
+
+
+def _measurement_fields(
+    p: dict[str, Any], valid: ValidResult, seconds_median: float | None
+) -> dict[str, Any]:
+    """The headline VRAM, per-phase peaks, kernel path, host link, power and work."""
+    memory = p["memory"]
+    kernels = p.get("kernels") or {}
+    telemetry = p.get("telemetry") or {}
+    c = p["configuration"]
+    work = stats_work(p["model"], c, p["protocol"]["id"])
+    peak = (
+        valid.gpu.fp8_tflops
+        if PEAK_FOR_PRECISION[c["precision"]] == "fp8"
+        else (valid.gpu.bf16_tflops)
+    )
+    share = None
+    if work is not None and peak and seconds_median and p["outcome"]["status"] == "success":
+        share = work.transformer_flop / (seconds_median * peak * 1e12)
+    return {
+        "peak_vram_mb": memory.get("peak_vram_mb"),
+        "vram_source": memory.get("vram_source") or "",
+        "peak_phase": memory.get("peak_phase") or "",
+        "peak_stage": memory.get("peak_stage") or "",
+        "memory_phases": memory.get("phases") or {},
+        "failed_phase": p["outcome"].get("phase") or "",
+        "kernels": kernels,
+        "attention_kernel": kernels.get("attention") or "",
+        "fp8_kernels_ran": (kernels["fp8_matmuls"] > 0) if "fp8_matmuls" in kernels else None,
+        "pcie_generation": p["gpu"].get("pcie_generation"),
+        "pcie_width": p["gpu"].get("pcie_width"),
+        "power_limit_share": telemetry.get("power_limit_share"),
+        "capped": telemetry.get("capped"),
+        "throttled": telemetry.get("throttled"),
+        "work_tflop": work.total_flop / 1e12 if work else None,
+        "transformer_tflop": work.transformer_flop / 1e12 if work else None,
+        "peak_share": share,
+    }
+
+
+def stats_work(model: str, configuration: dict[str, Any], protocol_id: str) -> Work | None:
+    """The work per image, from the contract's architecture (not the payload's word)."""
+    architecture = ARCHITECTURES.get(model)
+    protocol = PROTOCOLS.get(protocol_id)
+    if architecture is None or protocol is None:
+        return None
+    return work_per_image(
+        architecture,
+        width=configuration["width"],
+        height=configuration["height"],
+        steps=configuration["steps"],
+        text_tokens=protocol.max_sequence_length,
+    )
 
 
 def _fp8_method(payload: dict[str, Any]) -> str | None:

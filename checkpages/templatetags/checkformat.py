@@ -10,6 +10,7 @@ register = template.Library()
 
 register.filter("seconds", formatting.seconds)
 register.filter("gb", formatting.gb)
+register.filter("gib", formatting.gib)
 register.filter("gb_number", formatting.gb_number)
 register.filter("card_gb", formatting.card_gb)
 register.filter("joules", formatting.joules)

@@ -6,13 +6,17 @@ finding with its fix.
 
 from __future__ import annotations
 
+import importlib.metadata
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.version import InvalidVersion, Version
+
 from klein_bench import gpu, measure, weights
-from klein_bench.catalog import NEEDS_GB
-from klein_bench.contract.catalog import KLEIN_TINY, PRESETS, Preset
+from klein_bench.contract.catalog import FP8_COMPUTE_CAPABILITY, KLEIN_TINY, PRESETS, Preset
+from klein_bench.contract.work import KLEIN_4B as KLEIN_4B_ARCHITECTURE
 from klein_bench.errors import KleinBenchError
 
 # Offload keeps the whole BF16 pipeline (~16 GB) in system RAM between uses.
@@ -20,6 +24,22 @@ OFFLOAD_NEEDS_RAM_GB = 24.0
 # Below this even loading the real model to move it onto the GPU is a squeeze.
 LOW_RAM_GB = 16.0
 RECOMMENDED_DIFFUSERS = "0.42.1"
+GIB = 1024**3
+# Memory beyond the weights at 1024x1024, 4 steps: the largest activations (the VAE
+# decode's) and the caching allocator's slack. Derived from the published ~20 GB peak of
+# BF16 fully resident (20 GiB less 14.9 GiB of weights and the CUDA context) until
+# `make gpu-check` measures it on a GPU: it prints the measured figure (peak allocated
+# less the weights), which replaces this one.
+ACTIVATION_GIB = 4.6
+# The CUDA context and cuBLAS workspaces, which no allocator figure includes.
+CONTEXT_GIB = 0.5
+# Why a dependency's minimum matters, for the finding.
+WHY_MINIMUM = {
+    "transformers": "Qwen3, the text encoder, needs 4.51 or newer",
+    "diffusers": "Flux2KleinPipeline arrived in 0.37",
+    "accelerate": "model offload needs it",
+    "torchao": "the fp8-compute preset needs it",
+}
 
 
 @dataclass
@@ -59,6 +79,11 @@ class Report:
     def problems(self) -> list[Finding]:
         return [f for f in self.findings if f.level == "problem"]
 
+    @property
+    def gpu_usable(self) -> bool:
+        """Whether torch can benchmark an NVIDIA GPU here (else only the tiny model runs)."""
+        return bool(self.gpus) and self.torch.cuda_available
+
 
 def _existing_parent(path: Path) -> Path:
     while not path.exists() and path != path.parent:
@@ -66,16 +91,30 @@ def _existing_parent(path: Path) -> Path:
     return path
 
 
+def needs_gib(chosen: Preset) -> float:
+    """GPU memory Klein 4B needs in a preset: its weights on the GPU at once (from the
+    architecture's component sizes at the preset's storage), activations and context."""
+    weights_gib = chosen.weight_bytes_on_gpu(KLEIN_4B_ARCHITECTURE) / GIB
+    return weights_gib + ACTIVATION_GIB + CONTEXT_GIB
+
+
 def preset_fit(info: gpu.GpuInfo, chosen: Preset, system_ram_gb: float) -> PresetFit:
     """Whether Klein 4B should fit on this GPU in this preset, from its free VRAM."""
     total_gb = (info.memory_total_mb or 0) / 1024
     used_gb = (info.memory_used_mb or 0) / 1024
     usable_gb = total_gb - used_gb
-    note = f"{usable_gb:.1f} GB free of {total_gb:.1f} GB"
+    note = f"{usable_gb:.1f} GiB free of {total_gb:.1f} GiB"
     if used_gb >= 0.5:
         reason = "the display and other programs" if info.drives_display else "other programs"
-        note += f" ({used_gb:.1f} GB used by {reason})"
-    needs_gb = NEEDS_GB[chosen.name]
+        note += f" ({used_gb:.1f} GiB used by {reason})"
+    needs_gb = needs_gib(chosen)
+    capability = info.compute_capability
+    if (
+        chosen.needs_fp8_tensor_cores
+        and capability
+        and tuple(int(p) for p in capability.split(".")) < FP8_COMPUTE_CAPABILITY
+    ):
+        return PresetFit(chosen.name, needs_gb, "not supported", "no FP8 tensor cores")
     if usable_gb >= needs_gb + 1:
         verdict = "fits"
     elif usable_gb >= needs_gb:
@@ -89,8 +128,8 @@ def preset_fit(info: gpu.GpuInfo, chosen: Preset, system_ram_gb: float) -> Prese
     ):
         verdict = "tight"
         note += (
-            f"; offload wants ~{OFFLOAD_NEEDS_RAM_GB:.0f} GB of system RAM, "
-            f"this has {system_ram_gb:.0f} GB"
+            f"; offload wants ~{OFFLOAD_NEEDS_RAM_GB:.0f} GiB of system RAM, "
+            f"this has {system_ram_gb:.0f} GiB"
         )
     return PresetFit(chosen.name, needs_gb, verdict, note)
 
@@ -187,6 +226,17 @@ def _findings(report: Report) -> list[Finding]:
                     else "pip install torch --index-url https://download.pytorch.org/whl/cpu",
                 )
             )
+    elif torch.is_cpu_build and not report.gpus:
+        add(
+            Finding(
+                "warning",
+                "torch",
+                f"torch {torch.version} is a CPU-only build: only --model {KLEIN_TINY.slug} "
+                "runs here. For an NVIDIA GPU, install the CUDA build (on Blackwell, RTX 50, "
+                "it must be CUDA 12.8 or newer).",
+                gpu.torch_install_command(tag).replace("--upgrade", "--force-reinstall"),
+            )
+        )
     elif report.gpus and torch.is_cpu_build:
         add(
             Finding(
@@ -246,7 +296,7 @@ def _findings(report: Report) -> list[Finding]:
                 )
             )
 
-    # diffusers and transformers.
+    # diffusers and every other dependency's minimum.
     if report.diffusers is None:
         add(Finding("problem", "diffusers", "diffusers is not installed.", gpu.DIFFUSERS_INSTALL))
     elif gpu.version_tuple(report.diffusers) < gpu.version_tuple(gpu.MIN_DIFFUSERS):
@@ -270,12 +320,8 @@ def _findings(report: Report) -> list[Finding]:
         )
     else:
         add(Finding("ok", "diffusers", f"diffusers {report.diffusers}"))
-    if report.diffusers is not None and report.transformers is None:
-        add(
-            Finding(
-                "problem", "transformers", "transformers is not installed.", gpu.DIFFUSERS_INSTALL
-            )
-        )
+    if report.diffusers is not None:
+        findings.extend(dependency_findings())
 
     # Memory and disk.
     if report.system_ram_gb < LOW_RAM_GB:
@@ -311,8 +357,8 @@ def _findings(report: Report) -> list[Finding]:
                 "weights",
                 "FLUX.2 [klein] 4B weights are not in the Hugging Face cache "
                 f"({weights.hf_cache_dir()}).",
-                "klein-bench run --download (about 16 GB), --weights PATH for a local copy, or "
-                "--synthetic to measure without them.",
+                "klein-bench run --download (about 16 GB), --weights PATH for a local copy"
+                + (", or --synthetic to measure without them." if report.gpu_usable else "."),
             )
         )
     elif not location.complete:
@@ -339,6 +385,57 @@ def _findings(report: Report) -> list[Finding]:
                     "No preset is expected to fit in this GPU's free VRAM.",
                     "Close programs that use the GPU, or try `--synthetic --preset fp8-storage` to "
                     "measure it before downloading.",
+                )
+            )
+    return findings
+
+
+def dependency_findings() -> list[Finding]:
+    """Each dependency the agent declares (its own package metadata: one source of
+    truth) that is missing or older than its minimum, with the command that fixes it."""
+    try:
+        declared = importlib.metadata.requires("klein-bench") or []
+    except importlib.metadata.PackageNotFoundError:
+        return []
+    findings = []
+    for text in declared:
+        try:
+            requirement = Requirement(text)
+        except InvalidRequirement:
+            continue
+        marker = requirement.marker
+        extra = next(
+            (e for e in ("diffusers", "fp8") if marker and marker.evaluate({"extra": e})), None
+        )
+        if marker is not None and extra is None:
+            continue
+        version = gpu.package_version(requirement.name)
+        why = WHY_MINIMUM.get(requirement.name)
+        if version is None:
+            if extra == "fp8" or requirement.name == "diffusers":
+                continue  # optional, or reported above
+            findings.append(
+                Finding(
+                    "problem",
+                    requirement.name,
+                    f"{requirement.name} is not installed" + (f" ({why})." if why else "."),
+                    f'pip install "{requirement.name}{requirement.specifier}"',
+                )
+            )
+            continue
+        try:
+            ok = requirement.specifier.contains(Version(version), prereleases=True)
+        except InvalidVersion:
+            continue
+        if not ok:
+            wanted = f"{requirement.name}{requirement.specifier}"
+            findings.append(
+                Finding(
+                    "problem",
+                    requirement.name,
+                    f"{requirement.name} {version} is older than klein-bench needs ({wanted}"
+                    + (f"; {why})." if why else ")."),
+                    f'pip install --upgrade "{wanted}"',
                 )
             )
     return findings

@@ -88,6 +88,10 @@ class GpuInfo:
     pcie_width: int | None
     pcie_max_generation: int | None
     pcie_max_width: int | None
+    default_power_limit_w: float | None = None
+    max_sm_clock_mhz: float | None = None
+    # Measured on a MIG instance: memory is the instance's, the rest the whole card's.
+    mig: bool = False
 
     @property
     def sm(self) -> str | None:
@@ -113,10 +117,92 @@ def handle(index: int) -> Any:
     return pynvml.nvmlDeviceGetHandleByIndex(index)
 
 
-def gpu_info(index: int) -> GpuInfo:
+@dataclass(frozen=True)
+class NvmlDevice:
+    """Where NVML reads the benchmark's GPU: `memory` is the handle memory figures come
+    from (a MIG instance's own on MIG), `card` the physical card's (power, clocks,
+    energy, PCIe). `mig_index` lets another process find the same instance."""
+
+    index: int
+    card: Any
+    memory: Any
+    mig_index: int | None = None
+
+    @property
+    def mig(self) -> bool:
+        return self.mig_index is not None
+
+
+def nvml_device(index: int) -> NvmlDevice:
+    card = handle(index)
+    return NvmlDevice(index, card, card)
+
+
+def reopen(index: int, mig_index: int | None) -> NvmlDevice:
+    """The same NvmlDevice in another process (handles do not cross processes)."""
+    card = handle(index)
+    if mig_index is None:
+        return NvmlDevice(index, card, card)
+    instance = nvml().nvmlDeviceGetMigDeviceHandleByIndex(card, mig_index)
+    return NvmlDevice(index, card, instance, mig_index)
+
+
+def _plain_uuid(value: Any) -> str | None:
+    """'GPU-6c2f...' or 'MIG-6c2f...' as torch writes UUIDs: bare and lower case."""
+    if value is None:
+        return None
+    text = _text(value).lower()
+    for prefix in ("gpu-", "mig-"):
+        text = text.removeprefix(prefix)
+    return text
+
+
+def resolve_device(torch_index: int, nvml_index: int | None = None) -> NvmlDevice:
+    """NVML's device for torch's CUDA device `torch_index`, matched by UUID: a whole card,
+    or a MIG instance of one. `nvml_index` limits the search to that card (--gpu).
+
+    Never a guess: a device NVML cannot match is refused in one sentence, since reading
+    another card's memory would make every figure wrong.
+    """
+    import torch
+
     pynvml = nvml()
-    device = handle(index)
-    memory = safe(pynvml.nvmlDeviceGetMemoryInfo, device)
+    wanted = _torch_uuid(torch_index)
+    name = torch.cuda.get_device_properties(torch_index).name
+    cards = range(pynvml.nvmlDeviceGetCount()) if nvml_index is None else [nvml_index]
+    for index in cards:
+        card = handle(index)
+        if wanted is not None and _plain_uuid(safe(pynvml.nvmlDeviceGetUUID, card)) == wanted:
+            return NvmlDevice(index, card, card)
+        mode = safe(pynvml.nvmlDeviceGetMigMode, card)
+        if not mode or mode[0] != getattr(pynvml, "NVML_DEVICE_MIG_ENABLE", 1):
+            continue
+        for mig_index in range(safe(pynvml.nvmlDeviceGetMaxMigDeviceCount, card) or 0):
+            instance = safe(pynvml.nvmlDeviceGetMigDeviceHandleByIndex, card, mig_index)
+            if instance is None:
+                continue
+            uuid = _plain_uuid(safe(pynvml.nvmlDeviceGetUUID, instance))
+            if wanted is not None and uuid == wanted:
+                return NvmlDevice(index, card, instance, mig_index)
+        raise KleinBenchError(
+            f"GPU {index} is split into MIG instances and NVML lists none that matches the "
+            f"one torch uses ({name}): set CUDA_VISIBLE_DEVICES to the MIG instance's UUID "
+            "from `nvidia-smi -L`, and run again."
+        )
+    raise KleinBenchError(
+        f"torch's CUDA device {torch_index} ({name}) matches no GPU that NVML lists (its "
+        "UUID is unknown to NVML, as in some containers), so its memory cannot be read: "
+        "pick the GPU with --gpu INDEX as `klein-bench doctor` numbers them."
+    )
+
+
+def gpu_info(index: int, device: NvmlDevice | None = None) -> GpuInfo:
+    """What NVML says about GPU `index` (about its MIG instance when `device` is one)."""
+    pynvml = nvml()
+    device_handle = handle(index)
+    memory_handle = device.memory if device is not None else device_handle
+    memory = safe(pynvml.nvmlDeviceGetMemoryInfo, memory_handle)
+    device = device_handle
     capability = safe(pynvml.nvmlDeviceGetCudaComputeCapability, device)
     display_active = safe(pynvml.nvmlDeviceGetDisplayActive, device)
     display_mode = safe(pynvml.nvmlDeviceGetDisplayMode, device)
@@ -126,6 +212,8 @@ def gpu_info(index: int) -> GpuInfo:
         # Active: a display is initialised on this GPU now; mode: a monitor is connected.
         drives_display = bool(display_active) or bool(display_mode)
     power_limit = safe(pynvml.nvmlDeviceGetEnforcedPowerLimit, device)
+    default_limit = safe(pynvml.nvmlDeviceGetPowerManagementDefaultLimit, device)
+    max_sm = safe(pynvml.nvmlDeviceGetMaxClockInfo, device, pynvml.NVML_CLOCK_SM)
     uuid = safe(pynvml.nvmlDeviceGetUUID, device)
     return GpuInfo(
         index=index,
@@ -140,6 +228,9 @@ def gpu_info(index: int) -> GpuInfo:
         pcie_width=safe(pynvml.nvmlDeviceGetCurrPcieLinkWidth, device),
         pcie_max_generation=safe(pynvml.nvmlDeviceGetMaxPcieLinkGeneration, device),
         pcie_max_width=safe(pynvml.nvmlDeviceGetMaxPcieLinkWidth, device),
+        default_power_limit_w=default_limit / 1000 if default_limit else None,
+        max_sm_clock_mhz=float(max_sm) if max_sm else None,
+        mig=memory_handle is not device_handle,
     )
 
 
@@ -283,17 +374,6 @@ def torch_index_for(index: int) -> int:
         f"GPU {index} ({info.name}) is not visible to torch: check CUDA_VISIBLE_DEVICES, "
         "or pick a GPU that torch can see with --gpu."
     )
-
-
-def nvml_index_for_torch(torch_index: int) -> int | None:
-    """NVML's index of torch's CUDA device `torch_index` (None when it cannot tell)."""
-    wanted = _torch_uuid(torch_index)
-    if wanted is None:
-        return None
-    for info in list_gpus():
-        if _nvml_uuid(info) == wanted:
-            return info.index
-    return None
 
 
 def _same_bus(nvml_bus_id: str, properties: Any) -> bool:

@@ -11,11 +11,17 @@ from rich.text import Text
 
 from klein_bench import result
 from klein_bench.contract.catalog import MODELS
+from klein_bench.contract.figures import OUTCOMES, PHASES
 from klein_bench.doctor import Report
 
 _LEVEL_STYLE = {"ok": "green", "info": "cyan", "warning": "yellow", "problem": "red"}
 _LEVEL_MARK = {"ok": "✓", "info": "i", "warning": "!", "problem": "✗"}
-_VERDICT_STYLE = {"fits": "green", "tight": "yellow", "does not fit": "red"}
+_VERDICT_STYLE = {
+    "fits": "green",
+    "tight": "yellow",
+    "does not fit": "red",
+    "not supported": "red",
+}
 STAGE_LABELS = {
     "load": "model load",
     "warmup": "warm-up",
@@ -38,7 +44,7 @@ def _seconds(value: float | None) -> str:
 def _mb(value: float | None) -> str:
     if value is None:
         return "—"
-    return f"{value / 1024:.2f} GB ({value:,.0f} MiB)"
+    return f"{value / 1024:.2f} GiB ({value:,.0f} MiB)"
 
 
 def _number(value: float | None, unit: str, digits: int = 0) -> str:
@@ -92,9 +98,10 @@ def result_table(payload: dict[str, Any]) -> Table:
     if outcome["status"] == "success":
         status = Text("success", style="green")
     else:
-        label = outcome["status"].replace("_", " ")
+        label = OUTCOMES.get(outcome["status"], outcome["status"])
         stage = STAGE_LABELS.get(outcome["stage"] or "", "an unknown stage")
-        status = Text(f"{label} during {stage}", style="red")
+        phase = PHASES.get(outcome.get("phase") or "")
+        status = Text(f"{label} during {stage}" + (f" ({phase})" if phase else ""), style="red")
     _row(table, "Outcome", status)
     if outcome.get("message") and outcome["status"] != "success":
         _row(table, "Message", outcome["message"][:300])
@@ -111,6 +118,25 @@ def result_table(payload: dict[str, Any]) -> Table:
         _row(table, "VAE decode (median)", _seconds(summary["vae_decode"]))
     _row(table, "Model load", _seconds(timings.get("load_seconds")))
     _row(table, "Warm-up (not timed)", _seconds(timings.get("warmup_seconds")))
+    source = memory.get("vram_source")
+    where = ", ".join(
+        part
+        for part in (
+            PHASES.get(memory.get("peak_phase") or ""),
+            STAGE_LABELS.get(memory.get("peak_stage") or ""),
+        )
+        if part
+    )
+    _row(
+        table,
+        Text("Peak VRAM (headline)", style="bold"),
+        _mb(memory.get("peak_vram_mb"))
+        + (f" from {source}" if source else "")
+        + (f", during {where}" if where else ""),
+    )
+    for phase, peaks in (memory.get("phases") or {}).items():
+        if peaks and peaks.get("peak_vram_mb") is not None:
+            _row(table, f"  peak in {PHASES.get(phase, phase)}", _mb(peaks["peak_vram_mb"]))
     _row(table, "Peak allocated (torch)", _mb(memory.get("peak_allocated_mb")))
     _row(table, "Peak reserved (torch)", _mb(memory.get("peak_reserved_mb")))
     _row(table, "Peak process (NVML)", _mb(memory.get("peak_process_mb")))
@@ -121,6 +147,27 @@ def result_table(payload: dict[str, Any]) -> Table:
         "Peak RSS / system RAM",
         f"{_mb(memory.get('peak_rss_mb'))} / {_mb(memory.get('system_ram_mb'))}",
     )
+    if config["offload"] != "none":
+        link = (
+            f"PCIe Gen{gpu['pcie_generation']} x{gpu['pcie_width']}"
+            if gpu.get("pcie_generation")
+            else "an unknown PCIe link"
+        )
+        _row(
+            table,
+            "Offload",
+            f"weights cross {link} every image, so this figure measures the host's link "
+            "and RAM as much as the card",
+        )
+    kernels = payload.get("kernels") or {}
+    if kernels:
+        weights = ", ".join(f"{k} {v}" for k, v in (kernels.get("weight_dtypes") or {}).items())
+        _row(table, "Weights stored as", weights or "—")
+        matmuls = ", ".join(kernels.get("matmul_dtypes") or []) or "—"
+        if kernels.get("fp8_matmuls"):
+            matmuls += f" ({kernels['fp8_matmuls']} of {kernels['matmuls']} FP8 kernels)"
+        _row(table, "Matmuls ran in", matmuls)
+        _row(table, "Attention kernel", kernels.get("attention") or "—")
     _row(
         table,
         "Energy per image",
@@ -138,7 +185,17 @@ def result_table(payload: dict[str, Any]) -> Table:
             f"{_number(telemetry.get('max_temperature_c'), '°C')}",
         )
         _row(
-            table, "Clock limits seen", ", ".join(telemetry.get("throttle_reasons") or []) or "none"
+            table,
+            "Clock limits while timing",
+            ", ".join(telemetry.get("throttle_reasons") or []) or "none",
+        )
+        share = telemetry.get("power_limit_share")
+        labels = [name for name in ("capped", "throttled") if telemetry.get(name)]
+        _row(
+            table,
+            "Power limit",
+            ("—" if share is None else f"{share * 100:.0f} % of the card's default")
+            + (f" — {' and '.join(labels)}" if labels else ""),
         )
     evidence = payload.get("evidence") or {}
     if evidence.get("phash"):
@@ -178,8 +235,8 @@ def doctor_tables(report: Report) -> list[Any]:
                 gpus,
                 str(info.index),
                 info.name,
-                _number((info.memory_total_mb or 0) / 1024, "GB", 1),
-                _number((info.memory_used_mb or 0) / 1024, "GB", 1),
+                _number((info.memory_total_mb or 0) / 1024, "GiB", 1),
+                _number((info.memory_used_mb or 0) / 1024, "GiB", 1),
                 f"{info.compute_capability} ({info.sm})" if info.compute_capability else "—",
                 {True: "yes", False: "no", None: "unknown"}[info.drives_display],
                 _number(info.power_limit_w, "W"),
@@ -201,7 +258,7 @@ def doctor_tables(report: Report) -> list[Any]:
         _row(software, "torch", "not installed")
     _row(software, "diffusers", report.diffusers or "not installed")
     _row(software, "transformers", report.transformers or "not installed")
-    _row(software, "System RAM", f"{report.system_ram_gb:.1f} GB")
+    _row(software, "System RAM", f"{report.system_ram_gb:.1f} GiB")
     _row(
         software,
         "Free disk",
@@ -233,7 +290,7 @@ def doctor_tables(report: Report) -> list[Any]:
                     fits,
                     str(index),
                     fit.preset,
-                    f"~{fit.needs_gb:.0f} GB",
+                    f"~{fit.needs_gb:.1f} GiB",
                     Text(fit.verdict, style=_VERDICT_STYLE[fit.verdict]),
                     fit.note,
                 )
@@ -259,6 +316,11 @@ def print_doctor(console: Console, report: Report) -> None:
     console.print()
     if problems:
         console.print(f"[red]{problems} problem{'s' if problems > 1 else ''} to fix.[/]")
+    elif not report.gpu_usable:
+        console.print(
+            "[yellow]No NVIDIA GPU is usable here: only --model klein-tiny-random runs (on "
+            "the CPU).[/]"
+        )
     else:
         console.print("[green]No problems found.[/]")
 

@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from klein_bench import __version__
+from klein_bench.contract.figures import OUTCOMES, PHASES
 from klein_bench.contract.protocol import CURRENT, Protocol
 from klein_bench.contract.schema import RESULT_SCHEMA
 from klein_bench.contract.stats import summarize
 from klein_bench.gpu import GpuInfo, package_version, uuid_hash
 
 STAGES = ("load", "warmup", "text_encoding", "denoising", "vae_decode", "other")
-STATUSES = ("success", "out_of_memory", "error")
+STATUSES = tuple(OUTCOMES)
 MESSAGE_LIMIT = 2000
 
 
@@ -72,8 +73,13 @@ def gpu_section(
         "uuid_hash": uuid_hash(info.uuid, salt),
         "drives_display": info.drives_display,
         "power_limit_w": info.power_limit_w,
+        "default_power_limit_w": info.default_power_limit_w,
+        "max_sm_clock_mhz": info.max_sm_clock_mhz,
         "pcie_generation": pcie_generation or info.pcie_generation,
         "pcie_width": pcie_width or info.pcie_width,
+        "pcie_max_generation": info.pcie_max_generation,
+        "pcie_max_width": info.pcie_max_width,
+        "mig": info.mig,
     }
 
 
@@ -134,12 +140,21 @@ def environment_section(
     return environment
 
 
-def outcome_section(status: str, stage: str | None = None, message: str = "") -> dict[str, Any]:
+def outcome_section(
+    status: str, stage: str | None = None, message: str = "", *, phase: str | None = None
+) -> dict[str, Any]:
+    """How the run ended; `phase` (load, warm-up, timed) and `stage` (where in the
+    pipeline) say where a failed or spilled one was."""
     if status not in STATUSES:
         raise ValueError(f"unknown outcome status {status!r}")
     if stage is not None and stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}")
-    return {"status": status, "stage": stage, "message": scrub(message)[:MESSAGE_LIMIT]}
+    if phase is not None and phase not in PHASES:
+        raise ValueError(f"unknown phase {phase!r}")
+    section = {"status": status, "stage": stage, "message": scrub(message)[:MESSAGE_LIMIT]}
+    if status != "success":
+        section["phase"] = phase
+    return section
 
 
 def memory_section(
@@ -152,8 +167,21 @@ def memory_section(
     peak_rss_mb: float | None = None,
     system_ram_mb: float | None = None,
     sample_interval_ms: float | None = None,
+    peak_vram_mb: float | None = None,
+    vram_source: str | None = None,
+    context_mb: float | None = None,
+    shared_peak_mb: float | None = None,
+    peak_phase: str | None = None,
+    peak_stage: str | None = None,
+    phases: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The memory section: the headline `peak_vram_mb` (with `vram_source`, and the
+    phase and stage it fell in), the figures it was chosen from, per-phase peaks."""
     return {
+        "peak_vram_mb": peak_vram_mb,
+        "vram_source": vram_source,
+        "peak_phase": peak_phase,
+        "peak_stage": peak_stage,
         "baseline_device_mb": baseline_device_mb,
         "peak_allocated_mb": peak_allocated_mb,
         "peak_reserved_mb": peak_reserved_mb,
@@ -162,28 +190,10 @@ def memory_section(
         "peak_rss_mb": peak_rss_mb,
         "system_ram_mb": system_ram_mb,
         "sample_interval_ms": sample_interval_ms,
+        "context_mb": context_mb,
+        "shared_peak_mb": shared_peak_mb,
+        "phases": phases,
     }
-
-
-def memory_from_sampler(
-    sampler: Any,
-    *,
-    peak_allocated_mb: float | None = None,
-    peak_reserved_mb: float | None = None,
-    system_ram_mb: float | None = None,
-) -> dict[str, Any]:
-    """The memory section from a stopped `measure.MemorySampler` (plus torch's figures
-    when the benchmark ran in this process)."""
-    return memory_section(
-        baseline_device_mb=sampler.baseline_device_mb,
-        peak_allocated_mb=peak_allocated_mb,
-        peak_reserved_mb=peak_reserved_mb,
-        peak_process_mb=sampler.peak_process_mb,
-        peak_device_mb=sampler.peak_device_mb,
-        peak_rss_mb=sampler.peak_rss_mb,
-        system_ram_mb=system_ram_mb,
-        sample_interval_ms=sampler.interval_s * 1000 if sampler.threaded else None,
-    )
 
 
 def run_record(
@@ -225,6 +235,8 @@ def build_payload(
     energy: dict[str, Any] | None = None,
     telemetry: dict[str, Any] | None = None,
     evidence: dict[str, Any] | None = None,
+    kernels: dict[str, Any] | None = None,
+    work: dict[str, Any] | None = None,
     protocol: Protocol = CURRENT,
 ) -> dict[str, Any]:
     """The result payload from a runner's measured pieces."""
@@ -246,6 +258,32 @@ def build_payload(
         "telemetry": telemetry,
         "environment": environment,
         "evidence": evidence,
+        "kernels": kernels,
+        "work": work,
+    }
+
+
+def work_section(
+    model: str, *, width: int, height: int, steps: int, protocol: Protocol = CURRENT
+) -> dict[str, Any] | None:
+    """The floating-point work of one image (klein_bench.contract.work), in TFLOP."""
+    from klein_bench.contract.work import ARCHITECTURES, work_per_image
+
+    architecture = ARCHITECTURES.get(model)
+    if architecture is None:
+        return None
+    work = work_per_image(
+        architecture,
+        width=width,
+        height=height,
+        steps=steps,
+        text_tokens=protocol.max_sequence_length,
+    )
+    return {
+        "transformer_tflop": work.transformer_flop / 1e12,
+        "text_encoder_tflop": work.text_encoder_flop / 1e12,
+        "vae_decode_tflop": work.vae_decode_flop / 1e12,
+        "total_tflop": work.total_flop / 1e12,
     }
 
 

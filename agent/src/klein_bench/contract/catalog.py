@@ -8,7 +8,9 @@ these names and offers the agent's commands for these models and presets only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from klein_bench.contract.work import Architecture
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,20 @@ class Preset:
     label: str
     # What runs, for --help and the contribute pages.
     description: str
+    # Bytes per parameter each component is stored in on the GPU.
+    storage_bytes: dict[str, float] = field(
+        default_factory=lambda: {"transformer": 2, "text_encoder": 2, "vae": 2}
+    )
+    # Needs FP8 tensor cores (compute capability 8.9 or newer) and CUDA.
+    needs_fp8_tensor_cores: bool = False
+
+    def weight_bytes_on_gpu(self, architecture: Architecture) -> float:
+        """The weights on the GPU at once: every component when resident; under model
+        offload only the largest, since one component is on the GPU at a time."""
+        sizes = [
+            count * self.storage_bytes[name] for name, count in architecture.parameters.items()
+        ]
+        return max(sizes) if self.offload == "model" else sum(sizes)
 
 
 PRESETS = {
@@ -77,9 +93,23 @@ PRESETS = {
             "FP8 weights, BF16 compute",
             "FP8 weight storage for the transformer and the text encoder (diffusers "
             "layerwise casting), upcast to BF16 for every matmul: less memory, not faster.",
+            {"transformer": 1, "text_encoder": 1, "vae": 2},
+        ),
+        Preset(
+            "fp8-compute",
+            "fp8-compute",
+            "none",
+            "FP8 matmuls (torchao)",
+            "FP8 matmuls in the transformer (torchao float8 dynamic activation and weight, "
+            "through diffusers' TorchAoConfig); text encoder and VAE in BF16. Needs an RTX 40 "
+            "or newer card (FP8 tensor cores) and klein-bench[fp8].",
+            {"transformer": 1, "text_encoder": 2, "vae": 2},
+            needs_fp8_tensor_cores=True,
         ),
     )
 }
+# The smallest compute capability with FP8 tensor cores (Ada Lovelace, Hopper, Blackwell).
+FP8_COMPUTE_CAPABILITY = (8, 9)
 DEFAULT_PRESET = "bf16-resident"
 
 

@@ -56,7 +56,30 @@ MEMORY_FIGURES: dict[str, Figure] = {
             "the most system RAM the benchmark's process held (resident set size)",
         ),
         Figure("system_ram_mb", "MiB", "the machine's total system RAM"),
+        Figure(
+            "peak_vram_mb",
+            "MiB",
+            "the headline: the most GPU memory the benchmark's process held, CUDA context "
+            "included, the same quantity on every platform (vram_source says how it was read)",
+        ),
     )
+}
+# Where the headline peak_vram_mb came from, best first. Each one is the process's GPU
+# memory with its CUDA context; docs/measurements.md says how they relate.
+VRAM_SOURCES: dict[str, str] = {
+    "nvml-process": "NVML's per-process figure (what nvidia-smi lists for the process)",
+    "torch-reserved+context": "torch's peak reserved memory plus the CUDA context, measured "
+    "as the card's NVML use after CUDA started minus before (where NVML has no per-process "
+    "figure: Windows, WSL, containers)",
+    "torch-reserved": "torch's peak reserved memory, without the CUDA context (no NVML at all)",
+    "nvml-device-delta": "the card's NVML use minus its use before loading (another process, "
+    "such as ComfyUI, whose per-process figure is hidden)",
+}
+# The phases of a run, in order; per-phase peaks are recorded for each.
+PHASES: dict[str, str] = {
+    "load": "model load",
+    "warmup": "warm-up",
+    "timed": "timed images",
 }
 # The VRAM peaks, in the order pages fall back through when a figure is missing.
 PEAK_VRAM_FIGURES = ("peak_process_mb", "peak_reserved_mb", "peak_allocated_mb", "peak_device_mb")
@@ -73,8 +96,13 @@ AGGREGATED_MEMORY_FIGURES = (
 OUTCOMES: dict[str, str] = {
     "success": "success",
     "out_of_memory": "out of memory",
+    # The run finished only because the driver put GPU memory in system RAM (Windows'
+    # "system memory fallback"): slow, and evidence that the configuration does not fit.
+    "spilled": "spilled into system memory",
     "error": "error",
 }
+# Outcomes that say a configuration does not fit the card.
+NOT_FITTING = ("out_of_memory", "spilled")
 STAGES: dict[str, str] = {
     "load": "model load",
     "warmup": "warm-up",
@@ -93,6 +121,24 @@ PRECISIONS: dict[str, str] = {
     "fp8-storage": "FP8 weights, BF16 compute",
     "fp8-compute": "FP8 compute",
 }
+# What the matmuls of each precision run at: the card's dense tensor peak to compare with
+# (the catalog's bf16_tflops or fp8_tflops).
+PEAK_FOR_PRECISION: dict[str, str] = {
+    "bf16": "bf16",
+    "fp8-storage": "bf16",
+    "fp8-compute": "fp8",
+}
+# Telemetry labels: a power limit below this share of the card's default is a cap someone
+# set (a boot-time cap cost peer users days of false reports).
+CAPPED_BELOW_SHARE = 0.95
+# Clock-limit reasons (NVML's) that mean the card slowed itself down, not that it idled or
+# ran at its normal power limit.
+THROTTLE_REASONS = (
+    "sw_thermal_slowdown",
+    "hw_thermal_slowdown",
+    "hw_slowdown",
+    "hw_power_brake_slowdown",
+)
 OFFLOADS: dict[str, str] = {
     "none": "none (fully resident)",
     "model": "model CPU offload",

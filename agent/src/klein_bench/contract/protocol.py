@@ -39,10 +39,6 @@ class Protocol:
             self.seeds[run_index % len(self.seeds)],
         )
 
-    @property
-    def warmup_prompt_and_seed(self) -> tuple[str, int]:
-        return self.prompts[0], self.seeds[0]
-
 
 KLEIN4B_T2I_V1 = Protocol(
     id="klein4b-t2i-v1",

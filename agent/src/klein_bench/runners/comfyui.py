@@ -39,8 +39,15 @@ import psutil
 from klein_bench.contract.catalog import KLEIN_4B, preset_for
 from klein_bench.contract.protocol import CURRENT, Protocol
 from klein_bench.errors import KleinBenchError
-from klein_bench.gpu import MIB, GpuInfo, driver_versions, gpu_info, nvml, safe
-from klein_bench.measure import EnergyMeter, MemorySampler, energy_section, system_ram_mb
+from klein_bench.gpu import MIB, GpuInfo, driver_versions, gpu_info, nvml, nvml_device, safe
+from klein_bench.measure import (
+    EnergyMeter,
+    MemorySampler,
+    energy_section,
+    headline,
+    system_ram_mb,
+    telemetry_section,
+)
 from klein_bench.progress import Progress
 from klein_bench.result import (
     build_payload,
@@ -62,6 +69,7 @@ from klein_bench.runners.comfyui_client import (
     EventStream,
     PromptRejected,
 )
+from klein_bench.scenario import warmup_inputs
 
 RUNTIME = "comfyui"
 UPDATE_COMFYUI = "`git pull && pip install -r requirements.txt` in your ComfyUI folder"
@@ -413,8 +421,8 @@ class _Runner:
             return gpu_section(
                 self.nvml_gpu,
                 salt=Home.from_env().gpu_salt(),
-                pcie_generation=sampler.max_pcie_generation if sampler else None,
-                pcie_width=sampler.max_pcie_width if sampler else None,
+                pcie_generation=sampler.collector.max_pcie_generation if sampler else None,
+                pcie_width=sampler.collector.max_pcie_width if sampler else None,
             )
         # Without NVML: what ComfyUI says about its device.
         name = _device_name(str(self.server.device.get("name") or ""))
@@ -436,10 +444,11 @@ class _Runner:
     def run(self, runs: int) -> dict[str, Any]:
         self._locate()
         watch_gpu = self.nvml_gpu is not None
-        sampler = MemorySampler(
-            self.gpu_index if watch_gpu else None, pids=[self.pid] if self.pid else None
-        )
-        energy = EnergyMeter(self.gpu_index if watch_gpu else None)
+        device = nvml_device(self.gpu_index) if watch_gpu else None
+        # A thread is enough: ComfyUI runs in its own process, so sampling here costs it
+        # nothing.
+        sampler = MemorySampler(device, pids=[self.pid] if self.pid else None, in_process=True)
+        energy = EnergyMeter(device)
         try:
             self.stream = self.client.events(self.client_id)
         except ComfyUIError:
@@ -460,12 +469,21 @@ class _Runner:
         warmup: Execution | None = None
         failure: Execution | None = None
         evidence: dict[str, Any] | None = None
+        phase = "warmup"
+        warmup_seconds = 0.0
         try:
-            prompt, seed = self._warmup_prompt_and_seed()
-            self.progress.stage("Warm-up (ComfyUI loads the model files)", self.protocol.steps)
-            warmup = self._execute(prompt, seed, "the warm-up")
-            if not warmup.ok:
-                failure = warmup
+            sampler.set_label("warmup", "other")
+            for number, (prompt, seed) in enumerate(warmup_inputs(self.protocol)):
+                self.progress.stage("Warm-up (ComfyUI loads the model files)", self.protocol.steps)
+                execution = self._execute(prompt, seed, "the warm-up")
+                warmup = warmup if number else execution
+                if not execution.ok:
+                    failure = execution
+                    break
+                warmup_seconds += execution.seconds or 0.0
+            if failure is None:
+                sampler.set_label("timed", "other")
+                phase = "timed"
             for index in range(runs if failure is None else 0):
                 prompt, seed = self.protocol.prompt_and_seed(index)
                 self.progress.stage(f"Timed run {index + 1} of {runs}", self.protocol.steps)
@@ -502,17 +520,26 @@ class _Runner:
                 self.stream.close()
 
         if failure is not None:
-            outcome = outcome_section(failure.status, failure.stage, failure.message)
+            outcome = outcome_section(failure.status, failure.stage, failure.message, phase=phase)
         else:
             outcome = outcome_section("success", None, self._clock_report(len(timed)))
+        peak_vram, vram_source = headline(
+            process_mb=sampler.peak("peak_process_mb"),
+            reserved_mb=None,
+            context_mb=None,
+            device_mb=sampler.peak("peak_device_mb"),
+            baseline_mb=sampler.baseline_device_mb,
+        )
         memory = memory_section(
             baseline_device_mb=sampler.baseline_device_mb,
             # torch's own peaks exist only inside ComfyUI's process.
             peak_allocated_mb=None,
             peak_reserved_mb=None,
-            peak_process_mb=sampler.peak_process_mb,
-            peak_device_mb=sampler.peak_device_mb,
-            peak_rss_mb=sampler.peak_rss_mb if self.pid else None,
+            peak_process_mb=sampler.peak("peak_process_mb"),
+            peak_device_mb=sampler.peak("peak_device_mb"),
+            peak_rss_mb=sampler.peak("peak_rss_mb") if self.pid else None,
+            peak_vram_mb=peak_vram,
+            vram_source=vram_source,
             system_ram_mb=system_ram_mb() if _is_local(self.server.url) else _ram_mb(self.server),
             sample_interval_ms=sampler.interval_s * 1000 if watch_gpu or self.pid else None,
         )
@@ -538,18 +565,22 @@ class _Runner:
             memory=memory,
             environment=self._environment(driver, cuda_driver),
             load_seconds=warmup.load_seconds if warmup else None,
-            warmup_seconds=warmup.seconds if warmup and warmup.ok else None,
+            warmup_seconds=warmup_seconds if failure is None or phase == "timed" else None,
             energy=energy_section(timed),
-            telemetry=sampler.telemetry() if watch_gpu else None,
+            telemetry=self._telemetry(sampler) if watch_gpu else None,
             evidence=evidence,
             protocol=self.protocol,
         )
 
-    def _warmup_prompt_and_seed(self) -> tuple[str, int]:
-        # Not the protocol's first prompt and seed: timed run 1 would then find its text
-        # encoding in ComfyUI's cache. A warm-up is untimed, so its content is free.
-        prompt, _ = self.protocol.warmup_prompt_and_seed
-        return f"{prompt}, warm-up", max(self.protocol.seeds) + 1
+    def _telemetry(self, sampler: MemorySampler) -> dict[str, Any]:
+        info = self.nvml_gpu
+        assert info is not None
+        return telemetry_section(
+            sampler.collector.timed,
+            power_limit_w=info.power_limit_w,
+            default_power_limit_w=info.default_power_limit_w,
+            max_sm_clock_mhz=info.max_sm_clock_mhz,
+        )
 
     def _environment(self, driver: str | None, cuda_driver: str | None) -> dict[str, Any]:
         system = self.server.stats.get("system", {})

@@ -1,40 +1,46 @@
-"""The protocol on diffusers' Flux2KleinPipeline, in this process.
+"""The diffusers runtime: Flux2KleinPipeline in this process, as a scenario backend.
 
-One untimed warm-up generation (kernel selection, allocator growth, offload hooks), then
-the timed generations. Each is synchronized with the device before and after; stage
-times come from CUDA events recorded around `encode_prompt` and `vae.decode`. Model load
-is timed on its own. A failure at any point (out of memory above all) ends the run and
-becomes a result naming the stage: evidence that a configuration does not fit.
+`DiffusersBackend` loads the pipeline as the preset says and generates one image per
+call, synchronized with the device before and after; stage times come from CUDA events
+recorded around `encode_prompt` and `vae.decode`. The shared loop (klein_bench.scenario)
+runs the protocol on it: warm-ups, timed images, trackers, failures and the payload.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from klein_bench import evidence, gpu, measure, result, tiny, weights
+from klein_bench import gpu, kernels, measure, result, scenario, tiny, weights
 from klein_bench.catalog import model_spec, preset
-from klein_bench.contract.catalog import KLEIN_TINY, ModelSpec, Preset
+from klein_bench.contract.catalog import FP8_COMPUTE_CAPABILITY, KLEIN_TINY, ModelSpec, Preset
 from klein_bench.contract.protocol import CURRENT, Protocol
 from klein_bench.errors import KleinBenchError
 from klein_bench.progress import Progress
 
-FP8_METHOD = "diffusers-layerwise-casting:transformer,text_encoder"
+FP8_METHODS = {
+    "fp8-storage": "diffusers-layerwise-casting:transformer,text_encoder",
+    "fp8-compute": "torchao-float8-dynamic:transformer",
+}
 # Kept in BF16 under FP8 storage: the embedding is tied to lm_head, and the pipeline takes
 # the prompt embeddings' dtype from the text encoder's first parameter.
 _TEXT_ENCODER_FP8_SKIP = ("embed_tokens", "lm_head", "norm")
+MIN_TORCHAO = "0.14.0"
+FP8_INSTALL = 'pip install "klein-bench[fp8]"'
 
 
 @dataclass
 class Target:
-    """Where the benchmark runs: torch's device, NVML's index and what NVML says."""
+    """Where the benchmark runs: torch's device, NVML's device and what NVML says."""
 
     device: str
-    nvml_index: int | None
+    nvml: gpu.NvmlDevice | None
     info: gpu.GpuInfo | None
     driver: str | None = None
     cuda_driver: str | None = None
@@ -42,44 +48,80 @@ class Target:
     note: str | None = None
 
 
+class Stopwatch:
+    """Seconds between marks: CUDA events on the current stream, read after the run has
+    synchronized (so stage boundaries cost no synchronization); perf_counter on a CPU."""
+
+    def __init__(self, device: Any):
+        import torch
+
+        self._cuda = torch.device(device).type == "cuda"
+        self._device = device
+        self._marks: dict[str, Any] = {}
+
+    def mark(self, name: str) -> None:
+        import torch
+
+        if self._cuda:
+            event = torch.cuda.Event(enable_timing=True)
+            event.record(torch.cuda.current_stream(self._device))
+            self._marks[name] = event
+        else:
+            self._marks[name] = time.perf_counter()
+
+    def seconds(self, start: str, end: str) -> float | None:
+        if start not in self._marks or end not in self._marks:
+            return None
+        if self._cuda:
+            self._marks[end].synchronize()
+            return self._marks[start].elapsed_time(self._marks[end]) / 1000
+        return self._marks[end] - self._marks[start]
+
+
+def synchronize(device: Any) -> None:
+    import torch
+
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 class StageClock:
-    """Times the pipeline's stages and knows which one is running (to blame a failure).
+    """Times the pipeline's stages and says when each begins.
 
     Wraps `pipe.encode_prompt` and `pipe.vae.decode`: text encoding is the first call,
     denoising runs from its end to the start of VAE decode (the transformer steps, and
     under offload moving the transformer onto the GPU), VAE decode is the second call.
     """
 
-    def __init__(self, pipe: Any, device: str, progress: Progress):
+    def __init__(self, pipe: Any, device: str, progress: Progress, on_stage: Callable):
         self.device = device
         self.progress = progress
-        self.current: str | None = None
-        self.watch = measure.Stopwatch(device)
+        self.on_stage = on_stage
+        self.watch = Stopwatch(device)
         encode_prompt = pipe.encode_prompt
         decode = pipe.vae.decode
 
         def timed_encode_prompt(*args: Any, **kwargs: Any) -> Any:
-            self.current = "text_encoding"
+            self.on_stage("text_encoding")
             self.watch.mark("text_start")
             output = encode_prompt(*args, **kwargs)
             self.watch.mark("text_end")
-            self.current = "denoising"
+            self.on_stage("denoising")
             return output
 
         def timed_decode(*args: Any, **kwargs: Any) -> Any:
-            self.current = "vae_decode"
+            self.on_stage("vae_decode")
             self.watch.mark("vae_start")
             output = decode(*args, **kwargs)
             self.watch.mark("vae_end")
-            self.current = "other"
+            self.on_stage("other")
             return output
 
         pipe.encode_prompt = timed_encode_prompt
         pipe.vae.decode = timed_decode
 
     def begin(self) -> None:
-        self.watch = measure.Stopwatch(self.device)
-        self.current = None
+        self.watch = Stopwatch(self.device)
 
     def on_step_end(self, pipe: Any, step: int, timestep: Any, kwargs: dict) -> dict:
         self.progress.advance()
@@ -87,9 +129,9 @@ class StageClock:
 
     def seconds(self) -> dict[str, float | None]:
         return {
-            "text_encoding_seconds": self.watch.seconds("text_start", "text_end"),
-            "denoising_seconds": self.watch.seconds("text_end", "vae_start"),
-            "vae_decode_seconds": self.watch.seconds("vae_start", "vae_end"),
+            "text_encoding": self.watch.seconds("text_start", "text_end"),
+            "denoising": self.watch.seconds("text_end", "vae_start"),
+            "vae_decode": self.watch.seconds("vae_start", "vae_end"),
         }
 
 
@@ -115,6 +157,51 @@ def _failure_message(exc: BaseException) -> str:
     return f"{name}: {text}" if text else name
 
 
+def _refuse_fp8_compute(info: gpu.GpuInfo) -> None:
+    """fp8-compute needs FP8 tensor cores and torchao; say which is missing."""
+    capability = info.compute_capability
+    if capability and tuple(int(p) for p in capability.split(".")) < FP8_COMPUTE_CAPABILITY:
+        raise KleinBenchError(
+            f"--preset fp8-compute runs FP8 matmuls, and the {info.name} ({info.sm}) has no "
+            "FP8 tensor cores (RTX 40 series and newer do): use --preset fp8-storage for FP8 "
+            "weights with BF16 compute."
+        )
+    version = gpu.package_version("torchao")
+    if version is None or gpu.version_tuple(version) < gpu.version_tuple(MIN_TORCHAO):
+        found = f"torchao {version} is too old" if version else "torchao is not installed"
+        raise KleinBenchError(
+            f"--preset fp8-compute runs FP8 matmuls through torchao, and {found}: install it "
+            f"with `{FP8_INSTALL}`."
+        )
+
+
+def _cpu_refusal(spec: ModelSpec, chosen: Preset, gpu_index: int | None, synthetic: bool, why: str):
+    if gpu_index is not None:
+        return (
+            f"--gpu {gpu_index} needs CUDA, but {why}: install a CUDA build of torch "
+            "(`klein-bench doctor` prints the command) or leave out --gpu."
+        )
+    if synthetic or not spec.built_in:
+        what = "--synthetic (the full-size architecture)" if synthetic else spec.name
+        return (
+            f"{what} needs an NVIDIA GPU with CUDA, but {why}: install a CUDA build of "
+            "torch (`klein-bench doctor` prints the command), or try the agent on the "
+            f"CPU with --model {KLEIN_TINY.slug}."
+        )
+    if chosen.offload != "none":
+        return (
+            f"--preset {chosen.name} moves components between the GPU and system RAM, "
+            "which needs a CUDA GPU: on the CPU use --preset bf16-resident."
+        )
+    if chosen.needs_fp8_tensor_cores:
+        return (
+            f"--preset {chosen.name} runs FP8 matmuls, which need an NVIDIA GPU with FP8 "
+            "tensor cores (RTX 40 series or newer) and CUDA: on the CPU use --preset "
+            "bf16-resident."
+        )
+    return None
+
+
 def choose_target(spec: ModelSpec, chosen: Preset, gpu_index: int | None, synthetic: bool):
     """The device to run on, or a KleinBenchError saying why this run cannot happen here."""
     torch = gpu.require_torch()
@@ -124,38 +211,21 @@ def choose_target(spec: ModelSpec, chosen: Preset, gpu_index: int | None, synthe
             why = f"torch {info.version} is a CPU-only build"
         else:
             why = f"torch {info.version} (CUDA {info.cuda}) sees no usable NVIDIA GPU"
-        if gpu_index is not None:
-            raise KleinBenchError(
-                f"--gpu {gpu_index} needs CUDA, but {why}: install a CUDA build of torch "
-                "(`klein-bench doctor` prints the command) or leave out --gpu."
-            )
-        if synthetic or not spec.built_in:
-            what = "--synthetic (the full-size architecture)" if synthetic else spec.name
-            raise KleinBenchError(
-                f"{what} needs an NVIDIA GPU with CUDA, but {why}: install a CUDA build of "
-                "torch (`klein-bench doctor` prints the command), or try the agent on the "
-                f"CPU with --model {KLEIN_TINY.slug}."
-            )
-        if chosen.offload != "none":
-            raise KleinBenchError(
-                f"--preset {chosen.name} moves components between the GPU and system RAM, "
-                "which needs a CUDA GPU: on the CPU use --preset bf16-resident."
-            )
-        return Target(device="cpu", nvml_index=None, info=None)
+        refusal = _cpu_refusal(spec, chosen, gpu_index, synthetic, why)
+        if refusal:
+            raise KleinBenchError(refusal)
+        return Target(device="cpu", nvml=None, info=None)
 
     _, nvml_problem = gpu.gpus_or_reason()
     if nvml_problem is None:
         # Without --gpu: torch's first device (what CUDA_VISIBLE_DEVICES leaves visible).
-        nvml_index = gpu_index
-        if nvml_index is None:
-            nvml_index = gpu.nvml_index_for_torch(0)
-            nvml_index = 0 if nvml_index is None else nvml_index
-        info_nvml = gpu.gpu_info(nvml_index)
-        torch_index = gpu.torch_index_for(nvml_index)
+        torch_index = 0 if gpu_index is None else gpu.torch_index_for(gpu_index)
+        device = gpu.resolve_device(torch_index, gpu_index)
+        info_nvml = gpu.gpu_info(device.index, device)
         driver, cuda_driver = gpu.driver_versions()
         target = Target(
             device=f"cuda:{torch_index}",
-            nvml_index=nvml_index,
+            nvml=device,
             info=info_nvml,
             driver=driver,
             cuda_driver=cuda_driver,
@@ -186,7 +256,7 @@ def choose_target(spec: ModelSpec, chosen: Preset, gpu_index: int | None, synthe
         )
         target = Target(
             device=f"cuda:{torch_index}",
-            nvml_index=None,
+            nvml=None,
             info=info_nvml,
             note=(
                 "NVML (the NVIDIA driver's monitoring library) is unavailable, so the NVML "
@@ -203,38 +273,58 @@ def choose_target(spec: ModelSpec, chosen: Preset, gpu_index: int | None, synthe
             f"({info_nvml.sm}; it has {', '.join(info.arch_list) or 'none'}): install a "
             f"build that does with `{gpu.torch_install_command(tag)}`."
         )
+    if chosen.needs_fp8_tensor_cores:
+        _refuse_fp8_compute(info_nvml)
     return target
 
 
-def _load(
+def _fp8_compute_config() -> Any:
+    from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow
+
+    return Float8DynamicActivationFloat8WeightConfig(granularity=PerRow())
+
+
+def load_pipeline(
     spec: ModelSpec,
     chosen: Preset,
-    target: Target,
+    device: str,
     *,
     synthetic: bool,
     location: weights.WeightsLocation | None,
 ) -> Any:
+    """The pipeline, where and as the preset puts it."""
     import torch
 
     dtype = torch.bfloat16
+    fp8_compute = chosen.precision == "fp8-compute"
     if spec.built_in:
         pipe = tiny.build_tiny_pipeline(seed=0, dtype=dtype)
     elif synthetic:
-        # Resident: build straight on the GPU (no 16 GB detour through RAM). Offload and
-        # FP8 start on the CPU, as loading real weights does.
-        build_on = (
-            target.device if chosen.offload == "none" and chosen.precision == "bf16" else "cpu"
-        )
-        pipe = tiny.build_synthetic_pipeline(device=build_on, dtype=dtype)
+        # Resident BF16: build straight on the GPU (no 16 GB detour through RAM). The
+        # others start on the CPU, as loading real weights does.
+        resident = chosen.offload == "none" and chosen.precision == "bf16"
+        pipe = tiny.build_synthetic_pipeline(device=device if resident else "cpu", dtype=dtype)
     else:
         from diffusers import Flux2KleinPipeline
 
         assert location is not None
+        options: dict[str, Any] = {}
+        if fp8_compute:
+            from diffusers import PipelineQuantizationConfig, TorchAoConfig
+
+            options["quantization_config"] = PipelineQuantizationConfig(
+                quant_mapping={"transformer": TorchAoConfig(_fp8_compute_config())}
+            )
         pipe = Flux2KleinPipeline.from_pretrained(
-            location.path, torch_dtype=dtype, local_files_only=True
+            location.path, torch_dtype=dtype, local_files_only=True, **options
         )
         pipe.set_progress_bar_config(disable=True)
 
+    if fp8_compute and (spec.built_in or synthetic):
+        # What TorchAoConfig does while loading, for a pipeline built in code.
+        from torchao.quantization import quantize_
+
+        quantize_(pipe.transformer, _fp8_compute_config(), device=device)
     if chosen.precision == "fp8-storage":
         from diffusers.hooks import apply_layerwise_casting
 
@@ -248,13 +338,13 @@ def _load(
             skip_modules_pattern=_TEXT_ENCODER_FP8_SKIP,
         )
     if chosen.offload == "model":
-        pipe.enable_model_cpu_offload(device=target.device)
+        pipe.enable_model_cpu_offload(device=device)
     else:
-        pipe.to(target.device)
+        pipe.to(device)
     return pipe
 
 
-def _runtime_flags(chosen: Preset) -> list[str]:
+def runtime_flags(chosen: Preset) -> list[str]:
     import torch
 
     flags = []
@@ -262,12 +352,178 @@ def _runtime_flags(chosen: Preset) -> list[str]:
         flags.append("enable_model_cpu_offload")
     if chosen.precision == "fp8-storage":
         flags.append("layerwise_casting:float8_e4m3fn")
+    if chosen.precision == "fp8-compute":
+        flags.append("torchao:float8_dynamic_activation_float8_weight")
     alloc = os.environ.get("PYTORCH_CUDA_ALLOC_CONF") or os.environ.get("PYTORCH_ALLOC_CONF")
     if alloc:
         flags.append(f"alloc_conf:{alloc}"[:64])
     if torch.backends.cuda.matmul.allow_tf32:
         flags.append("tf32")
     return flags
+
+
+class DiffusersBackend:
+    """Flux2KleinPipeline in this process (see klein_bench.scenario for the interface)."""
+
+    def __init__(
+        self,
+        *,
+        spec: ModelSpec,
+        chosen: Preset,
+        target: Target,
+        synthetic: bool,
+        location: weights.WeightsLocation | None,
+        progress: Progress,
+        salt: bytes,
+        diffusers_version: str,
+        protocol: Protocol = CURRENT,
+    ):
+        self.spec = spec
+        self.chosen = chosen
+        self.target = target
+        self.synthetic = synthetic
+        self.location = location
+        self.progress = progress
+        self.salt = salt
+        self.diffusers_version = diffusers_version
+        self.protocol = protocol
+        self.pipe: Any = None
+        self.clock: StageClock | None = None
+        self.on_stage: Callable[[str], None] = lambda stage: None
+        self.environment: dict[str, Any] = {}
+        self.call_options: dict[str, Any] = {
+            "height": spec.height,
+            "width": spec.width,
+            "num_inference_steps": protocol.steps,
+            "guidance_scale": protocol.guidance_scale,
+            "max_sequence_length": protocol.max_sequence_length,
+        }
+        if spec.built_in:
+            self.call_options["text_encoder_out_layers"] = tiny.TINY_TEXT_ENCODER_OUT_LAYERS
+
+    @property
+    def cuda(self) -> bool:
+        return self.target.device.startswith("cuda")
+
+    def describe(self) -> scenario.Description:
+        spec, chosen, info = self.spec, self.chosen, self.target.info
+        self.environment = result.environment_section(
+            runtime_version=self.diffusers_version,
+            runtime_flags=runtime_flags(chosen),
+            # Filled in by what the kernel observer sees.
+            attention=None,
+            driver=self.target.driver,
+            cuda_driver=self.target.cuda_driver,
+        )
+        return scenario.Description(
+            model=spec.slug,
+            synthetic=self.synthetic,
+            configuration=result.configuration_section(
+                runtime="diffusers",
+                precision=chosen.precision,
+                offload=chosen.offload,
+                width=spec.width,
+                height=spec.height,
+                steps=self.protocol.steps,
+                preset=chosen.name,
+                fp8_method=FP8_METHODS.get(chosen.precision),
+            ),
+            gpu=result.gpu_section(info, salt=self.salt),
+            environment=self.environment,
+            watch=scenario.Watch(
+                device=self.target.nvml,
+                memory_total_mb=info.memory_total_mb if info else None,
+                power_limit_w=info.power_limit_w if info else None,
+                default_power_limit_w=info.default_power_limit_w if info else None,
+                max_sm_clock_mhz=info.max_sm_clock_mhz if info else None,
+            ),
+            work=result.work_section(
+                spec.slug,
+                width=spec.width,
+                height=spec.height,
+                steps=self.protocol.steps,
+                protocol=self.protocol,
+            ),
+            system_ram_mb=measure.system_ram_mb(),
+            label=f"{spec.name}{' (synthetic)' if self.synthetic else ''}",
+        )
+
+    def prepare(self) -> float | None:
+        """Start CUDA, and measure its context: the card's use after minus before."""
+        if not self.cuda:
+            return None
+        import torch
+
+        device = torch.device(self.target.device)
+        torch.cuda.set_device(device)
+        before = self._card_used_mb()
+        torch.zeros(1, device=device)
+        synchronize(device)
+        after = self._card_used_mb()
+        if before is None or after is None:
+            return None
+        return max(after - before - torch.cuda.memory_reserved(device) / gpu.MIB, 0.0)
+
+    def _card_used_mb(self) -> float | None:
+        if self.target.nvml is None:
+            return None
+        info = gpu.safe(gpu.nvml().nvmlDeviceGetMemoryInfo, self.target.nvml.memory)
+        return info.used / gpu.MIB if info else None
+
+    def load(self) -> None:
+        self.pipe = load_pipeline(
+            self.spec,
+            self.chosen,
+            self.target.device,
+            synthetic=self.synthetic,
+            location=self.location,
+        )
+        synchronize(self.target.device)
+        self.clock = StageClock(self.pipe, self.target.device, self.progress, self.on_stage)
+
+    def generate(self, prompt: str, seed: int) -> scenario.Generation:
+        import torch
+
+        assert self.pipe is not None and self.clock is not None
+        generator = torch.Generator(device="cpu").manual_seed(seed)
+        self.clock.begin()
+        synchronize(self.target.device)
+        start = time.perf_counter()
+        output = self.pipe(
+            prompt=prompt,
+            generator=generator,
+            callback_on_step_end=self.clock.on_step_end,
+            **self.call_options,
+        )
+        synchronize(self.target.device)
+        seconds = time.perf_counter() - start
+        return scenario.Generation(seconds, self.clock.seconds(), output.images[0])
+
+    @contextlib.contextmanager
+    def kernels(self) -> Iterator[Callable[[], Any]]:
+        observer = kernels.KernelObserver()
+        with observer:
+            yield lambda: section
+        components = {
+            name: getattr(self.pipe, name) for name in ("transformer", "text_encoder", "vae")
+        }
+        section = observer.section(kernels.storage_dtypes(components))
+        self.environment["attention"] = observer.attention
+
+    def allocator(self) -> measure.AllocatorPeaks | None:
+        return measure.AllocatorPeaks(self.target.device) if self.cuda else None
+
+    def failure(self, exc: BaseException) -> scenario.Failure:
+        status = "out_of_memory" if is_out_of_memory(exc) else "error"
+        return scenario.Failure(status, _failure_message(exc))
+
+    def release(self) -> None:
+        self.pipe = self.clock = None
+        gc.collect()
+        if self.cuda:
+            import torch
+
+            torch.cuda.empty_cache()
 
 
 def run_protocol(
@@ -282,11 +538,13 @@ def run_protocol(
     synthetic: bool = False,
     download: bool = False,
     protocol: Protocol = CURRENT,
+    keep: Callable[[DiffusersBackend], None] | None = None,
 ) -> dict[str, Any]:
     """Run the protocol and return the result payload (a failed run is a result too).
 
     Raises KleinBenchError only for what stops a run from starting: missing packages, no
-    suitable device, no weights.
+    suitable device, no weights. `keep` is handed the backend before it is released (the
+    GPU self-check times the same pipeline with its own loop).
     """
     spec = model_spec(model)
     chosen = preset(preset_name)
@@ -303,7 +561,6 @@ def run_protocol(
     diffusers_version = gpu.require_diffusers()
     progress.stage("Importing torch and diffusers")
     target = choose_target(spec, chosen, gpu_index, synthetic)
-    import torch
 
     # Imported before the load is timed: a cold import takes seconds and is no part of
     # loading the model.
@@ -317,150 +574,23 @@ def run_protocol(
             # huggingface_hub draws its own download bars.
             progress.done()
         location = weights.require(weights_path, download=download)
-
-    width, height = spec.width, spec.height
-    call_options: dict[str, Any] = {
-        "height": height,
-        "width": width,
-        "num_inference_steps": protocol.steps,
-        "guidance_scale": protocol.guidance_scale,
-        "max_sequence_length": protocol.max_sequence_length,
-    }
-    if spec.built_in:
-        call_options["text_encoder_out_layers"] = tiny.TINY_TEXT_ENCODER_OUT_LAYERS
-
     if target.note:
         progress.note(target.note)
-    if target.device.startswith("cuda"):
-        torch.cuda.set_device(torch.device(target.device))
-    sampler = measure.MemorySampler(target.nvml_index)
-    meter = measure.EnergyMeter(target.nvml_index)
-    sampler.start()
-    measure.reset_torch_peaks(target.device)
-
-    stage: str | None = "load"
-    load_seconds = warmup_seconds = None
-    timed: list[dict[str, Any]] = []
-    first_image = None
-    failure: BaseException | None = None
-    pipe = None
-    clock: StageClock | None = None
-
-    def generate(run_index: int | None) -> tuple[Any, float]:
-        assert clock is not None
-        prompt, seed = (
-            protocol.warmup_prompt_and_seed
-            if run_index is None
-            else protocol.prompt_and_seed(run_index)
-        )
-        generator = torch.Generator(device="cpu").manual_seed(seed)
-        clock.begin()
-        measure.synchronize(target.device)
-        start = time.perf_counter()
-        output = pipe(
-            prompt=prompt,
-            generator=generator,
-            callback_on_step_end=clock.on_step_end,
-            **call_options,
-        )
-        measure.synchronize(target.device)
-        return output.images[0], time.perf_counter() - start
-
-    try:
-        progress.stage(f"Loading {spec.name}{' (synthetic)' if synthetic else ''}")
-        start = time.perf_counter()
-        pipe = _load(spec, chosen, target, synthetic=synthetic, location=location)
-        measure.synchronize(target.device)
-        load_seconds = time.perf_counter() - start
-        clock = StageClock(pipe, target.device, progress)
-
-        stage = "warmup"
-        progress.stage("Warm-up (not timed)", total=protocol.steps)
-        _, warmup_seconds = generate(None)
-
-        for index in range(runs):
-            stage = "other"
-            progress.stage(f"Timed run {index + 1}/{runs}", total=protocol.steps)
-            wall_start = time.perf_counter()
-            joules_before = meter.read_joules()
-            image, seconds = generate(index)
-            joules_after = meter.read_joules()
-            prompt_index = index % len(protocol.prompts)
-            timed.append(
-                result.run_record(
-                    seconds=seconds,
-                    prompt_index=prompt_index,
-                    seed=protocol.prompt_and_seed(index)[1],
-                    wall_seconds=time.perf_counter() - wall_start,
-                    energy_joules=measure.EnergyMeter.delta(joules_before, joules_after),
-                    **clock.seconds(),
-                )
-            )
-            if first_image is None:
-                first_image = image
-        stage = None
-    except KeyboardInterrupt:
-        raise
-    except Exception as exc:
-        failure = exc
-        if clock is not None and clock.current not in (None, "other"):
-            stage = clock.current
-    finally:
-        progress.done()
-        sampler.stop()
-        peak_allocated, peak_reserved = measure.torch_peaks(target.device)
-        if failure is not None:
-            # Free the GPU before anything else runs in this process.
-            pipe = clock = None
-            gc.collect()
-            if target.device.startswith("cuda"):
-                torch.cuda.empty_cache()
-
-    if failure is None:
-        outcome = result.outcome_section("success")
-    else:
-        status = "out_of_memory" if is_out_of_memory(failure) else "error"
-        outcome = result.outcome_section(status, stage, _failure_message(failure))
-
-    payload = result.build_payload(
-        model=spec.slug,
+    backend = DiffusersBackend(
+        spec=spec,
+        chosen=chosen,
+        target=target,
         synthetic=synthetic,
-        configuration=result.configuration_section(
-            runtime="diffusers",
-            precision=chosen.precision,
-            offload=chosen.offload,
-            width=width,
-            height=height,
-            steps=protocol.steps,
-            preset=chosen.name,
-            fp8_method=FP8_METHOD if chosen.precision == "fp8-storage" else None,
-        ),
-        gpu=result.gpu_section(
-            target.info,
-            salt=salt,
-            pcie_generation=sampler.max_pcie_generation,
-            pcie_width=sampler.max_pcie_width,
-        ),
-        outcome=outcome,
-        runs=timed,
-        memory=result.memory_from_sampler(
-            sampler,
-            peak_allocated_mb=peak_allocated,
-            peak_reserved_mb=peak_reserved,
-            system_ram_mb=measure.system_ram_mb(),
-        ),
-        environment=result.environment_section(
-            runtime_version=diffusers_version,
-            runtime_flags=_runtime_flags(chosen),
-            attention=os.environ.get("DIFFUSERS_ATTN_BACKEND", "sdpa")[:32],
-            driver=target.driver,
-            cuda_driver=target.cuda_driver,
-        ),
-        load_seconds=load_seconds,
-        warmup_seconds=warmup_seconds,
-        energy=measure.energy_section(timed),
-        telemetry=sampler.telemetry(),
-        evidence=evidence.evidence_section(first_image),
+        location=location,
+        progress=progress,
+        salt=salt,
+        diffusers_version=diffusers_version,
         protocol=protocol,
     )
+    try:
+        payload = scenario.run(backend, protocol, runs, progress)
+        if keep is not None and backend.pipe is not None:
+            keep(backend)
+    finally:
+        backend.release()
     return payload

@@ -1,0 +1,121 @@
+"""The measurement figures a result carries (headline VRAM and its source, per-phase
+peaks, kernel path, host link, power, work and share of peak) are stored, served by the
+API and shown on /r/<id>; a spilled result counts as not fitting."""
+
+from __future__ import annotations
+
+import pytest
+from klein_bench.contract.work import KLEIN_4B, work_per_image
+
+from benchmarks.models import Gpu, Result
+from benchmarks.services.aggregation import group_verdict
+from tests.contribute_support import _fresh_rate_limits, contribute, key_fixture  # noqa: F401
+from tests.factories import result_payload
+
+pytestmark = pytest.mark.usefixtures("catalog")
+
+
+def post_signed(client, payload):
+    from klein_bench.contract import wire
+
+    return contribute(client, wire.SigningKey.generate(), payload)
+
+
+def valid_payload():
+    return result_payload()
+
+
+def _payload(**changes):
+    payload = valid_payload()
+    payload["memory"].update(
+        peak_vram_mb=20480.0,
+        vram_source="torch-reserved+context",
+        peak_phase="timed",
+        peak_stage="vae_decode",
+        context_mb=420.0,
+        phases={
+            "load": {"peak_vram_mb": 15600.0, "stage": "load"},
+            "warmup": {"peak_vram_mb": 20400.0, "stage": "vae_decode"},
+            "timed": {"peak_vram_mb": 20480.0, "peak_reserved_mb": 20060.0, "stage": "vae_decode"},
+        },
+    )
+    payload["gpu"].update(pcie_generation=4, pcie_width=16, default_power_limit_w=450.0)
+    payload["telemetry"] = {
+        "power_limit_share": 0.6,
+        "capped": True,
+        "throttled": False,
+        "throttle_reasons": ["sw_power_cap"],
+    }
+    payload["kernels"] = {
+        "weight_dtypes": {"transformer": "bfloat16", "text_encoder": "bfloat16", "vae": "bfloat16"},
+        "matmul_dtypes": ["bfloat16"],
+        "matmuls": 1200,
+        "fp8_matmuls": 0,
+        "attention": "sdpa-flash",
+    }
+    payload["work"] = {"transformer_tflop": 139.3, "total_tflop": 154.1}
+    for key, value in changes.items():
+        payload[key] = value
+    return payload
+
+
+def test_the_new_figures_are_stored_served_and_shown(client):
+    payload = _payload()
+    response = post_signed(client, payload)
+    assert response.status_code == 201, response.json()
+    result = Result.objects.get(pk=response.json()["result_id"])
+
+    assert (result.peak_vram_mb, result.vram_source) == (20480.0, "torch-reserved+context")
+    assert (result.peak_phase, result.peak_stage) == ("timed", "vae_decode")
+    assert result.memory_phases["warmup"]["stage"] == "vae_decode"
+    assert (result.attention_kernel, result.fp8_kernels_ran) == ("sdpa-flash", False)
+    assert (result.pcie_generation, result.pcie_width) == (4, 16)
+    assert (result.power_limit_share, result.capped, result.throttled) == (0.6, True, False)
+    c = payload["configuration"]
+    work = work_per_image(
+        KLEIN_4B, width=c["width"], height=c["height"], steps=c["steps"], text_tokens=512
+    )
+    assert result.transformer_tflop == pytest.approx(work.transformer_flop / 1e12)
+    gpu = result.gpu
+    if gpu.bf16_tflops:
+        assert result.peak_share == pytest.approx(
+            work.transformer_flop / (result.seconds_median * gpu.bf16_tflops * 1e12)
+        )
+
+    api = client.get(f"/api/v1/results/{result.pk}").json()
+    assert api["peak_vram_mb"] == 20480.0
+    assert api["vram_source"] == "torch-reserved+context"
+    assert api["kernels"]["attention"] == "sdpa-flash"
+    assert api["memory_phases"]["timed"]["peak_reserved_mb"] == 20060.0
+    assert (api["capped"], api["throttled"], api["pcie_generation"]) == (True, False, 4)
+
+    page = client.get(f"/r/{result.pk}").content.decode()
+    assert "20.0 GiB peak VRAM" in page
+    assert "<code>torch-reserved+context</code>, in the timed phase (vae_decode)" in page
+    assert "Memory by phase" in page
+    assert "sdpa-flash" in page
+    assert "default: <strong>capped</strong>" in page and ">60% of the card" in page
+    assert "Gen4 x16" in page
+
+
+def test_a_spilled_result_is_accepted_beyond_the_cards_memory_and_does_not_fit(client):
+    payload = _payload(
+        outcome={
+            "status": "spilled",
+            "stage": "vae_decode",
+            "phase": "warmup",
+            "message": "PyTorch held 30.0 GiB on a card with 24.0 GiB.",
+        }
+    )
+    payload["memory"]["peak_reserved_mb"] = 30720.0
+
+    response = post_signed(client, payload)
+
+    assert response.status_code == 201, response.json()
+    result = Result.objects.get(pk=response.json()["result_id"])
+    assert (result.outcome, result.failed_phase) == ("spilled", "warmup")
+    page = client.get(f"/r/{result.pk}").content.decode()
+    assert "Spilled into system memory during VAE decode (warmup phase)" in page
+    assert group_verdict("none", 0, 0, 1) == "does_not_fit"
+    assert group_verdict("none", 0, 0) == "unknown"
+    assert Gpu.objects.exists()
