@@ -170,7 +170,9 @@ def test_recent_results_link_to_their_permalinks_and_the_contribute_command_is_e
     assert text.endswith(
         "klein-bench submit --model flux-2-klein-4b --preset fp8-storage FP8 weights, BF16 "
         "compute, not measured on this card "
-        "yet klein-bench submit --model flux-2-klein-4b --preset bf16-resident BF16, fully "
+        "yet klein-bench submit --model flux-2-klein-4b --preset fp8-compute FP8 matmuls "
+        "(torchao), not measured on this card yet klein-bench submit --model flux-2-klein-4b "
+        "--preset bf16-resident BF16, fully "
         "resident klein-bench submit --model flux-2-klein-4b --preset bf16-model-offload BF16, "
         "model CPU offload klein-bench submit --runtime comfyui FP8 in your running ComfyUI (the "
         "recipes' path) The same data as JSON: /api/v1/checks/flux-2-klein-4b/rtx-5070"

@@ -24,7 +24,7 @@ def test_a_result_shows_every_figure_its_configuration_and_environment(client, c
         f"All checks > FLUX.2 [klein] 4B > RTX 5070 > Result #{result_id} "
         f"Result #{result_id}: FLUX.2 [klein] 4B on the NVIDIA GeForce RTX 5070 "
         "Accepted. This result counts in the summary for FLUX.2 [klein] 4B on the RTX 5070. "
-        "Outcome Median 2.3 s per image over 5 timed images (warm-up excluded), 8.4 GB peak GPU "
+        "Outcome Median 2.3 s per image over 5 timed images (warm-up excluded), 8.4 GiB peak GPU "
         "memory, in FP8 weights, BF16 compute, fully on the GPU (ComfyUI) at 1024x1024. "
         "Configuration How it was run Preset fp8-storage Runtime ComfyUI 0.3.66 Precision FP8 "
         "weights, BF16 compute Offload "
@@ -37,12 +37,16 @@ def test_a_result_shows_every_figure_its_configuration_and_environment(client, c
     ) in text
     assert "1 2.218 0.111 1.774 0.333 0 0" in text, "every timed image"
     assert (
-        "Memory Peak memory (GB of 1024 MiB); the card has 12 GB In use on the card before "
-        "loading 0.6 GB Process on the GPU (NVML) 8.4 GB PyTorch reserved 8.2 GB PyTorch "
-        "allocated 7.8 GB Whole card, including the display (NVML) 9.1 GB System RAM used by "
-        "the process 5.3 GB System RAM installed 32.0 GB Drives a display yes"
+        "Memory Peak memory in GiB (1024 MiB); the card has 12 GB Peak VRAM (the headline: the "
+        "process with its CUDA context) - In use on the card before loading 0.6 GiB Process on "
+        "the GPU (NVML) 8.4 GiB PyTorch reserved 8.2 GiB PyTorch allocated 7.8 GiB Whole card, "
+        "including the display (NVML) 9.1 GiB System RAM used by the process 5.3 GiB System RAM "
+        "installed 32.0 GiB PCIe link while working Gen5 x16 Drives a display yes"
     ) in text
-    assert "Energy per image 455 J (0.13 Wh) average_power_w 190" in text
+    assert (
+        "Energy per image 455 J (0.13 Wh) Power limit - Throttling while timing not reported "
+        "average_power_w 190"
+    ) in text
     assert "driver 570.133.07" in text and "runtime_version 0.3.66" in text
     assert "uuid_hash 5070aa00bb11cc22" in text
     assert b'<img class="thumbnail" src="data:image/png;base64,iVBORw0KGgo' in response.content
@@ -117,7 +121,7 @@ def test_an_out_of_memory_result_names_the_stage_and_the_message(client, catalog
         "Outcome Out of memory during VAE decode, in BF16 with model CPU offload (diffusers) at "
         "1024x1024. CUDA out of memory."
     ) in text
-    assert "System RAM used by the process 15.4 GB System RAM installed 16.0 GB" in text
+    assert "System RAM used by the process 15.4 GiB System RAM installed 16.0 GiB" in text
 
 
 @pytest.mark.parametrize("result_id", ["987654", "99999999999999999999999"])
