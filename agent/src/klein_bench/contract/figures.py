@@ -74,6 +74,7 @@ OUTCOMES: dict[str, str] = {
     "success": "success",
     "out_of_memory": "out of memory",
     "error": "error",
+    "spilled": "spilled into system memory",
 }
 STAGES: dict[str, str] = {
     "load": "model load",
