@@ -49,6 +49,12 @@ else:
 
 # The public address of the site, used for permalinks in API answers.
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# The platform the agent talks to without --server (klein_bench.upload.DEFAULT_SERVER, which
+# the server may not import; a test keeps the two equal). Commands the pages show add
+# --server SITE_URL when the site is another one.
+AGENT_DEFAULT_SERVER = "https://klein-bench.org"
+# Where `manage.py buildagent` puts the agent's wheel, served at /agent/<wheel file>.
+AGENT_WHEEL_DIR = BASE_DIR / "build" / "agent"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -69,6 +75,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Below WhiteNoise, which serves its own precompressed static files. Against BREACH,
+    # Django masks the CSRF token afresh in every response (only the admin's forms carry one).
+    "django.middleware.gzip.GZipMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
