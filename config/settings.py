@@ -221,6 +221,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Fields without a value are null (never ""), so no "BlankEnum" component is needed.
+    "ENUM_ADD_EXPLICIT_BLANK_NULL_CHOICE": False,
+    # The measured verdict, apart from the estimated one (benchmarks.services.estimates).
+    "ENUM_NAME_OVERRIDES": {"VerdictEnum": "benchmarks.models.Verdict"},
 }
 
 # Production hardening (manage.py check --deploy is clean with DJANGO_DEBUG off).

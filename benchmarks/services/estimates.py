@@ -467,10 +467,11 @@ def for_pair(
     exclude: set[tuple[str, str, str]] | frozenset = frozenset(),
 ) -> PairEstimate | None:
     """The estimates for the model on the card; None when estimates cannot describe it
-    (a test model, an architecture we do not know). `exclude` leaves out configuration
+    (a test model, an architecture we do not know, a CPU). `exclude` leaves out configuration
     families (runtime, precision, offload) the card has measurements of."""
     architecture = architecture_of(model)
-    if architecture is None:
+    if architecture is None or not (gpu.vram_mb or gpu.bf16_tflops):
+        # A test model, an unknown architecture, or a CPU: nothing to estimate from.
         return None
     found = observations(model) if observations_ is None else observations_
     setups = [s for s in setups_for(model, found) if s.family not in exclude]
