@@ -54,7 +54,7 @@ SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 # --server SITE_URL when the site is another one.
 AGENT_DEFAULT_SERVER = "https://klein-bench.org"
 # Where `manage.py buildagent` puts the agent's wheel, served at /agent/<wheel file>.
-AGENT_WHEEL_DIR = BASE_DIR / "build" / "agent"
+AGENT_WHEEL_DIR = Path(env_str("AGENT_WHEEL_DIR") or BASE_DIR / "build" / "agent")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
