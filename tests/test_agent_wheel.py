@@ -15,7 +15,6 @@ from django.core.management import call_command
 from klein_bench import upload
 
 from benchmarks.models import Result
-from checkpages import install
 from tests.pages_data import visible_text
 
 REPO = Path(__file__).resolve().parent.parent
