@@ -103,6 +103,10 @@ _OUTCOME_NOUNS = {
 }
 
 
+def _stage_order(stage: str) -> int:
+    return Stage.values.index(stage) if stage in Stage.values else len(Stage.values)
+
+
 def _stage_words(stage: str) -> str:
     if stage not in Stage.values or stage == Stage.OTHER:
         return "elsewhere"
@@ -121,7 +125,8 @@ def failure_parts(failures: dict) -> list[str]:
             continue
         named = sorted(
             ((int(n), stage) for stage, n in stages.items() if n),
-            key=lambda item: (item[1] == Stage.OTHER, -item[0], item[1]),
+            # Most first; ties in the order the pipeline runs them.
+            key=lambda item: (item[1] == Stage.OTHER, -item[0], _stage_order(item[1])),
         )
         total = sum(n for n, _ in named)
         if not total:

@@ -331,7 +331,7 @@ class PairPage:
     @property
     def preset_estimate(self) -> estimated.EstimateRow | None:
         """The estimate for the ?preset= asked for, when the card has no result in it."""
-        if not self.preset or self.estimate is None:
+        if not self.preset or self.estimate is None or for_preset(self.rows, self.preset):
             return None
         return next((row for row in self.estimate.rows if row.preset == self.preset), None)
 
