@@ -92,6 +92,7 @@ _HEADER = re.compile(r"\A.*?(?=<svg)", re.DOTALL)
 _METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.DOTALL)
 _ROOT_SIZE = re.compile(r'(<svg[^>]*?)\s+width="[^"]*"\s+height="[^"]*"')
 _ID = re.compile(r'\bid="([^"]+)"')
+_FONTS = re.compile(r"font-family: [^;\"]*")
 _REF = re.compile(r"url\(#([^)]+)\)|(xlink:href|href)=\"#([^\"]+)\"")
 
 
@@ -108,6 +109,8 @@ def _svg(figure, name: str, alt: str, kind: str) -> str:
     )
     # The viewBox keeps the proportions; CSS sets the size, so the plot fits any screen.
     text = _ROOT_SIZE.sub(r"\1", text, count=1)
+    # The page's own sans-serif, named once per label rather than matplotlib's long list.
+    text = _FONTS.sub("font-family: system-ui, sans-serif", text)
     title = f'<title id="{name}-title">{escape(alt)}</title>'
     return re.sub(
         r"<svg\b([^>]*)>",

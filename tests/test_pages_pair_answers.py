@@ -205,3 +205,13 @@ def test_a_cpu_page_offers_no_command_the_agent_would_refuse(client, catalog):
         "you can try the whole path with the tiny test model: its page on the CPU shows the "
         "commands."
     ) in text
+
+
+def test_pages_are_compressed_for_browsers_that_accept_gzip(client, catalog):
+    fill_rtx_4090(client)
+
+    plain = client.get(RTX_4090_PAGE)
+    packed = client.get(RTX_4090_PAGE, HTTP_ACCEPT_ENCODING="gzip")
+
+    assert packed["Content-Encoding"] == "gzip"
+    assert len(packed.content) < len(plain.content) / 4
