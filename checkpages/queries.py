@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from statistics import median
 
 from django.db.models import QuerySet
-from packaging.version import InvalidVersion, Version
 
 from benchmarks.models import Gpu, ImageModel, PublishedClaim, Result, Summary
 from benchmarks.services import estimates as est
@@ -28,6 +27,7 @@ from checkpages.presentation import (
     recommended,
     sorted_rows,
 )
+from checkpages.trends import Trend, trends
 
 RECENT_RESULTS = 10
 CPU_SLUG = "cpu"
@@ -273,20 +273,6 @@ class NearCard:
 
 
 @dataclass
-class TrendSeries:
-    label: str
-    colour: str
-    points: list[tuple[str, float]]
-
-
-@dataclass
-class Trend:
-    dimension: str  # "driver" or "diffusers" (whatever the aggregation records)
-    versions: list[str]  # oldest to newest
-    series: list[TrendSeries]
-
-
-@dataclass
 class PairPage:
     model: ImageModel
     gpu: Gpu
@@ -377,43 +363,6 @@ def usable_vram(gpu: Gpu, claims: list[PublishedClaim], recent: list[Result]):
             f"{count(len(baselines), 'recent result')} from machines driving a display",
         )
     return None
-
-
-def version_key(version: str) -> tuple:
-    """Versions in release order: 580.82.09 before 580.95.05, 0.9.2 before 0.10.0."""
-    try:
-        return (0, Version(version), version)
-    except InvalidVersion:
-        numbers = tuple(int(part) for part in re.findall(r"\d+", version))
-        return (1, numbers, version)
-
-
-def _trend_value(value) -> float | None:
-    if isinstance(value, dict):
-        value = value.get("median", value.get("seconds_median"))
-    return float(value) if isinstance(value, (int, float)) else None
-
-
-def trends(rows: list[ConfigSummary]) -> list[Trend]:
-    """Per-version medians from Summary.trend, where some configuration has two versions."""
-    dimensions: dict[str, list[TrendSeries]] = defaultdict(list)
-    for row in rows:
-        for dimension, values in (row.summary.trend or {}).items():
-            if not isinstance(values, dict):
-                continue
-            points = [
-                (str(version), seconds)
-                for version, value in values.items()
-                if (seconds := _trend_value(value)) is not None
-            ]
-            if len(points) >= 2:
-                points.sort(key=lambda point: version_key(point[0]))
-                dimensions[dimension].append(TrendSeries(row.label, row.colour, points))
-    found = []
-    for dimension, series in sorted(dimensions.items()):
-        versions = sorted({v for s in series for v, _ in s.points}, key=version_key)
-        found.append(Trend(dimension, versions, series))
-    return found
 
 
 def _difference(name: str, mine: float | None, theirs: float | None, unit: str) -> str:
