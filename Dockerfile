@@ -17,14 +17,15 @@ COPY . .
 RUN pip install ./agent -e .
 
 # Static files are collected with production settings, so WhiteNoise finds the manifest it
-# serves from. The values only satisfy the settings checks: collectstatic connects to
-# nothing and signs nothing.
+# serves from; the agent's wheel, which the site serves at /agent/ for its install command,
+# is built from the same checkout. The values only satisfy the settings checks: neither
+# command connects to the database or Redis, and nothing is signed.
 RUN DJANGO_DEBUG=0 \
     SECRET_KEY=collectstatic-at-build-time-only-this-key-signs-nothing-0123456789 \
     ALLOWED_HOSTS=build.invalid \
     DATABASE_URL=postgres://build@build.invalid/build \
     REDIS_URL=redis://build.invalid:6379/0 \
-    python manage.py collectstatic --no-input
+    sh -c "python manage.py collectstatic --no-input && python manage.py buildagent"
 
 RUN useradd --system --no-create-home --home-dir /app app \
     && mkdir -p /app/data /var/lib/klein-bench \

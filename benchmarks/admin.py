@@ -29,6 +29,11 @@ from benchmarks.models import (
 )
 from benchmarks.services import moderation
 
+# The moderators' site says whose it is (Django's default reads "Django administration").
+admin.site.site_header = "klein-bench moderation"
+admin.site.site_title = "klein-bench admin"
+admin.site.index_title = "Results, keys and the catalog"
+
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(
@@ -174,16 +179,27 @@ class SubmissionAdmin(ReadOnlyRecordAdmin):
         return format_html('<a href="{}">{}</a>', result.get_absolute_url(), result.pk)
 
 
+def _short_configuration(configuration: Configuration) -> str:
+    """'bf16-resident, diffusers' (plus the size when it is not the standard one)."""
+    name = configuration.preset or f"{configuration.precision} {configuration.offload}"
+    return f"{name}, {configuration.get_runtime_display()}"
+
+
+def _gib(mib: float | None) -> str:
+    return "-" if mib is None else f"{mib / 1024:.1f} GiB"
+
+
 @admin.register(Result)
 class ResultAdmin(ReadOnlyRecordAdmin):
+    # Short columns, so the list fits a laptop screen without cutting any off.
     list_display = [
         "id",
-        "model",
-        "gpu",
-        "configuration",
+        "model_slug",
+        "gpu_slug",
+        "config",
         "outcome",
-        "seconds_median",
-        "peak_device_mb",
+        "seconds",
+        "peak",
         "status",
         "is_outlier",
         "synthetic",
@@ -199,12 +215,53 @@ class ResultAdmin(ReadOnlyRecordAdmin):
     def status(self, obj: Result) -> str:
         return obj.submission.status
 
+    @admin.display(description="model", ordering="model__slug")
+    def model_slug(self, obj: Result) -> str:
+        return obj.model.slug
+
+    @admin.display(description="GPU", ordering="gpu__slug")
+    def gpu_slug(self, obj: Result) -> str:
+        return obj.gpu.slug
+
+    @admin.display(description="configuration", ordering="configuration")
+    def config(self, obj: Result) -> str:
+        return _short_configuration(obj.configuration)
+
+    @admin.display(description="s/image", ordering="seconds_median")
+    def seconds(self, obj: Result) -> str:
+        return "-" if obj.seconds_median is None else f"{obj.seconds_median:.2f}"
+
+    @admin.display(description="peak VRAM", ordering="peak_process_mb")
+    def peak(self, obj: Result) -> str:
+        return _gib(obj.peak_process_mb if obj.peak_process_mb is not None else obj.peak_device_mb)
+
 
 @admin.register(Summary)
 class SummaryAdmin(ReadOnlyRecordAdmin):
-    list_display = ["model", "gpu", "configuration", "synthetic", "verdict", "n_results",
-                    "seconds_median", "peak_device_mb_max", "computed_at"]  # fmt: skip
+    list_display = ["model_slug", "gpu_slug", "config", "synthetic", "verdict", "n_results",
+                    "seconds", "peak", "computed_at"]  # fmt: skip
     list_filter = ["verdict", "synthetic", "model", "gpu"]
+    list_select_related = ["model", "gpu", "configuration"]
+
+    @admin.display(description="model", ordering="model__slug")
+    def model_slug(self, obj: Summary) -> str:
+        return obj.model.slug
+
+    @admin.display(description="GPU", ordering="gpu__slug")
+    def gpu_slug(self, obj: Summary) -> str:
+        return obj.gpu.slug
+
+    @admin.display(description="configuration", ordering="configuration")
+    def config(self, obj: Summary) -> str:
+        return _short_configuration(obj.configuration)
+
+    @admin.display(description="median s/image", ordering="seconds_median")
+    def seconds(self, obj: Summary) -> str:
+        return "-" if obj.seconds_median is None else f"{obj.seconds_median:.2f}"
+
+    @admin.display(description="largest peak", ordering="peak_process_mb_max")
+    def peak(self, obj: Summary) -> str:
+        return _gib(obj.peak_process_mb_max)
 
 
 @admin.register(ImageModel)

@@ -327,7 +327,8 @@ CLAIMS = [
         "gpu": "rtx-5070",
         "gpu_label": "RTX 5070 12 GB",
         "path": "display attached",
-        "configuration": None,
+        # The recipe's claim is about its own path: FP8 in ComfyUI on a display card.
+        "configuration": ("comfyui", "fp8-storage", "none"),
         "figure": "~10.5-11.3 GB usable VRAM",
         "seconds_per_image": None,
         "peak_vram_gb": None,

@@ -17,11 +17,15 @@ urlpatterns = [
     path("api/v1/gpus", views.GpuList.as_view(), name="api-gpus"),
     path("api/v1/checks/<str:model>/<str:gpu>", views.Check.as_view(), name="api-check"),
     path("api/v1/results", views.ResultList.as_view(), name="api-results"),
+    path("api/v1/results/", views.ResultListWithSlash.as_view()),
     path("api/v1/results/<str:id>", views.ResultDetail.as_view(), name="api-result"),
+    path("api/v1/results/<str:id>/", views.ResultDetailWithSlash.as_view()),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
         "api/docs/",
-        SpectacularSwaggerView.as_view(url_name="benchmarks:api-schema"),
+        SpectacularSwaggerView.as_view(
+            url_name="benchmarks:api-schema", template_name="benchmarks/swagger_ui.html"
+        ),
         name="api-docs",
     ),
     # Anything else under /api/ answers a JSON 404 like the endpoints do.

@@ -1,8 +1,8 @@
 """How figures read on the pages. The same functions write the sentences and the tables,
 so "2.3 s" in the verdict is "2.3 s" in the table below it.
 
-Memory is stored in MiB and shown in GB of 1024 MiB, the unit nvidia-smi and the cards'
-marketing use ("24 GB").
+Memory is stored in MiB and shown in GiB (MiB / 1024), labelled "GiB" everywhere: the
+unit nvidia-smi counts in, and what a "24 GB" card holds.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ def gb_number(mib: float | None) -> str:
 
 
 def gb(mib: float | None) -> str:
-    """'19.8 GB' from MiB."""
+    """'19.8 GiB' from MiB."""
     if mib is None:
         return MISSING
-    return f"{gb_number(mib)} GB"
+    return f"{gb_number(mib)} GiB"
 
 
 def gib(mib: float | None) -> str:
@@ -44,11 +44,28 @@ def gib(mib: float | None) -> str:
 
 
 def card_gb(mib: float | None) -> str:
-    """A card's memory as marketed: '12 GB', '141 GB'."""
+    """A card's memory, whole where it is: '12 GiB', '141 GiB'."""
     if mib is None:
         return MISSING
     value = mib / 1024
-    return f"{value:.0f} GB" if abs(value - round(value)) < 0.05 else f"{value:.1f} GB"
+    return f"{value:.0f} GiB" if abs(value - round(value)) < 0.05 else f"{value:.1f} GiB"
+
+
+def gb_range(low: float, high: float) -> str:
+    """'8.1-9.4 GiB' from MiB."""
+    return f"{gb_number(low)}\u2013{gb_number(high)} GiB"
+
+
+def seconds_range(low: float, high: float) -> str:
+    """'2.1-2.9 s': both ends to the precision of the lower one."""
+    return f"{seconds(low).removesuffix(' s')}\u2013{seconds(high)}"
+
+
+def number(n: int | float | None) -> str:
+    """'19,799': thousands separated."""
+    if n is None:
+        return MISSING
+    return f"{n:,}"
 
 
 def joules(value: float | None) -> str:
@@ -78,8 +95,8 @@ def names_memory(name: str) -> bool:
 
 
 def count(n: int, singular: str, plural: str | None = None) -> str:
-    """'1 result', '41 results'."""
-    return f"{n} {singular if n == 1 else (plural or singular + 's')}"
+    """'1 result', '19,799 results'."""
+    return f"{n:,} {singular if n == 1 else (plural or singular + 's')}"
 
 
 def plain(value: object) -> str:
@@ -93,3 +110,39 @@ def plain(value: object) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k}: {plain(v)}" for k, v in value.items())
     return str(value)
+
+
+def _unit(suffix: str, digits: int = 0):
+    def write(value: object) -> str:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return plain(value)
+        return f"{value:,.{digits}f} {suffix}"
+
+    return write
+
+
+# Telemetry the agent reports, with the words and units pages use.
+TELEMETRY = {
+    "warmup_seconds": ("Warm-up image (not timed)", seconds),
+    "average_power_w": ("Average power while generating", _unit("W")),
+    "max_sm_clock_mhz": ("Highest GPU clock", _unit("MHz")),
+    "max_memory_clock_mhz": ("Highest memory clock", _unit("MHz")),
+    "max_temperature_c": ("Highest temperature", _unit("\u00b0C")),
+    "throttle_reasons": ("Why clocks dropped", lambda v: plain(v) if v else "none reported"),
+    "memory_sample_interval_ms": ("Memory sampled every", _unit("ms")),
+}
+
+
+def telemetry(values: dict) -> list[tuple[str, str]]:
+    """(label, text) for each telemetry value: known ones in words and units, others by
+    name, numbers to at most three decimals."""
+    rows = []
+    for name, (label, write) in TELEMETRY.items():
+        if name in values:
+            rows.append((label, write(values[name])))
+    for name in sorted(set(values) - set(TELEMETRY)):
+        value = values[name]
+        if isinstance(value, float):
+            value = f"{value:,.3f}".rstrip("0").rstrip(".")
+        rows.append((name, plain(value)))
+    return rows

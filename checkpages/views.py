@@ -28,7 +28,7 @@ from benchmarks.models import (
 )
 from benchmarks.services import aggregation
 from checkpages import cache as pair_cache
-from checkpages import formatting, plots, queries
+from checkpages import formatting, install, plots, presentation, queries
 from checkpages.cache import PAGE_TIMEOUT, PLOT_TIMEOUT, cached, key
 from checkpages.contribute import collected_fields
 from checkpages.formatting import count
@@ -117,17 +117,22 @@ def home(request: HttpRequest) -> HttpResponse:
             "n_results": totals["results"] or 0,
             "n_cards": totals["cards"],
             "examples": Gpu.objects.filter(slug__in=["rtx-4090", "rtx-5070", "rtx-4070"]),
+            "groups": queries.ordered_gpus(Gpu.objects.listed()),
         },
     )
 
 
+def preset_parameter(request: HttpRequest) -> tuple[str, str]:
+    """The ?preset= asked for, and a sentence when it names no configuration."""
+    preset = request.GET.get("preset", "")
+    if preset and preset not in Preset.values:
+        return "", f"There is no configuration called “{preset}”; showing all configurations."
+    return preset, ""
+
+
 @require_safe
 def index(request: HttpRequest) -> HttpResponse:
-    preset = request.GET.get("preset", "")
-    problem = ""
-    if preset and preset not in Preset.values:
-        problem = f"There is no configuration called “{preset}”; showing all configurations."
-        preset = ""
+    preset, problem = preset_parameter(request)
     version = Summary.objects.version()
 
     def render() -> str:
@@ -155,24 +160,25 @@ def _ranking_plot(page: queries.ModelPage, version: str) -> str:
         return ""
     bars = [
         plots.RankedBar(
-            f"{formatting.short_gpu_name(entry.gpu.name)} · {entry.row.label}",
+            formatting.short_gpu_name(entry.gpu.name),
             entry.row.summary.seconds_median,
             entry.row.summary.seconds_p10,
             entry.row.summary.seconds_p90,
-            plots.COLOURS.get(entry.row.verdict, plots.COLOURS["unknown"]),
+            entry.row.colour,
         )
         for entry in page.ranked
     ]
     fastest = page.ranked[0]
     alt = (
         f"Bar chart of median seconds per image for {page.model.name} on "
-        f"{count(len(bars), 'card and configuration', 'cards and configurations')}; fastest: "
-        f"{formatting.short_gpu_name(fastest.gpu.name)} in {fastest.row.label} at "
+        f"{count(len(bars), 'card')}, each in "
+        + (f"{page.preset}" if page.preset else "the configuration its users should run")
+        + f"; fastest: {formatting.short_gpu_name(fastest.gpu.name)} in {fastest.row.label} at "
         f"{formatting.seconds(fastest.row.summary.seconds_median)} per image. The table "
         "below lists every value."
     )
     return cached(
-        key("plot", "ranking", page.model.pk, version),
+        key("plot", "ranking", page.model.pk, page.preset or "best", version),
         lambda: plots.ranking("ranking", bars, alt),
         PLOT_TIMEOUT,
     )
@@ -185,22 +191,31 @@ def model_page(request: HttpRequest, model: str) -> HttpResponse:
         return _unknown_model(request, model)
     if found.slug != model:
         return HttpResponsePermanentRedirect(reverse("checkpages:model", args=[found.slug]))
-    version = Summary.objects.filter(model=found).version()
+    preset, problem = preset_parameter(request)
+    # Estimates for unmeasured cards read every card's summaries.
+    version = Summary.objects.version()
 
     def render() -> str:
-        page = queries.model_page(found)
+        page = queries.model_page(found, preset)
         return render_to_string(
             "checkpages/model.html",
             {
                 "page": page,
                 "model": found,
                 "plot": _ranking_plot(page, version),
-                "agent_measures": queries.agent_measures(found),
+                "agent_measures": install.agent_measures(found),
+                "presets": Preset.choices,
+                "preset": preset,
+                "problem": problem,
             },
             request,
         )
 
-    return HttpResponse(cached(key("model", found.pk, version), render, PAGE_TIMEOUT))
+    if problem:
+        return HttpResponse(render())
+    return HttpResponse(
+        cached(key("model", found.pk, preset or "best", version), render, PAGE_TIMEOUT)
+    )
 
 
 # Dots per configuration in the speed plot: at the plot's width more of them only overlap,
@@ -220,7 +235,7 @@ def _dots(values: list[float]) -> list[float]:
 def _pair_plots(page: queries.PairPage) -> dict:
     """The pair's plots as SVG, each cached under the pair's summaries' version."""
     where = f"{page.model.name} on the {page.gpu.name}"
-    drawn: dict = {}
+    drawn: dict = {"trends": []}
 
     speed_rows = page.speed_rows
     if speed_rows:
@@ -231,7 +246,7 @@ def _pair_plots(page: queries.PairPage) -> dict:
                 row.summary.seconds_median,
                 row.summary.seconds_p10,
                 row.summary.seconds_p90,
-                plots.COLOURS.get(row.verdict, plots.COLOURS["unknown"]),
+                row.colour,
             )
             for row in speed_rows
         ]
@@ -259,7 +274,7 @@ def _pair_plots(page: queries.PairPage) -> dict:
                 row.label,
                 row.peak_mb,
                 row.peak_max_mb,
-                plots.COLOURS.get(row.verdict, plots.COLOURS["unknown"]),
+                row.colour,
             )
             for row in memory_rows
         ]
@@ -291,7 +306,7 @@ def _pair_plots(page: queries.PairPage) -> dict:
     drawn_trends = []
     for trend in page.trends:
         name = f"trend-{trend.dimension}"
-        lines = [plots.Line(series.label, series.points) for series in trend.series]
+        lines = [plots.Line(series.label, series.points, series.colour) for series in trend.series]
         alt = f"Median seconds per image by {trend.dimension} version for {where}: " + "; ".join(
             f"{series.label}: "
             + ", ".join(f"{v} {formatting.seconds(s)}" for v, s in series.points)
@@ -299,8 +314,8 @@ def _pair_plots(page: queries.PairPage) -> dict:
         )
         svg = cached(
             key("plot", name, page.model.pk, page.gpu.pk, page.version),
-            lambda name=name, lines=lines, alt=alt, dimension=trend.dimension: plots.version_trend(
-                name, dimension, lines, alt + "."
+            lambda name=name, lines=lines, alt=alt, trend=trend: plots.version_trend(
+                name, trend.dimension, trend.versions, lines, alt + "."
             ),
             PLOT_TIMEOUT,
         )
@@ -311,7 +326,10 @@ def _pair_plots(page: queries.PairPage) -> dict:
 
 @require_safe
 def pair(request: HttpRequest, model: str, gpu: str) -> HttpResponse:
-    stored = pair_cache.pair_page(model, gpu)
+    # A ?preset= page leads with that configuration: it is cached under its own key.
+    preset, problem = preset_parameter(request)
+    asked = request.GET.get("preset", "")
+    stored = None if asked else pair_cache.pair_page(model, gpu)
     if stored is not None:
         return HttpResponse(stored)
     found_model = _canonical(ImageModel.objects, model)
@@ -326,15 +344,16 @@ def pair(request: HttpRequest, model: str, gpu: str) -> HttpResponse:
             _pair_suggestions(found_model.slug, gpu),
         )
     if (found_model.slug, found_gpu.slug) != (model, gpu):
+        query = f"?{request.GET.urlencode()}" if request.GET else ""
         return HttpResponsePermanentRedirect(
-            reverse("checkpages:pair", args=[found_model.slug, found_gpu.slug])
+            reverse("checkpages:pair", args=[found_model.slug, found_gpu.slug]) + query
         )
     # Read before the summaries, so a change while rendering leaves this page unmatched.
     token = aggregation.pair_version(found_model.pk, found_gpu.pk, create=True)
     version = Summary.objects.for_pair(found_model, found_gpu).version()
 
     def render() -> str:
-        page = queries.pair_page(found_model, found_gpu, version)
+        page = queries.pair_page(found_model, found_gpu, version, preset)
         return render_to_string(
             "checkpages/pair.html",
             {
@@ -344,10 +363,18 @@ def pair(request: HttpRequest, model: str, gpu: str) -> HttpResponse:
                 "plots": _pair_plots(page),
                 "api_url": reverse("benchmarks:api-check", args=[found_model.slug, found_gpu.slug]),
                 "presets": Preset.choices,
+                "glossary": list(install.PRESETS.values()),
+                "problem": problem,
             },
             request,
         )
 
+    if asked:
+        if problem:
+            return HttpResponse(render())
+        return HttpResponse(
+            cached(key("pair", found_model.pk, found_gpu.pk, preset, version), render, PAGE_TIMEOUT)
+        )
     if token is None:
         return HttpResponse(
             cached(key("pair", found_model.pk, found_gpu.pk, version), render, PAGE_TIMEOUT)
@@ -420,7 +447,7 @@ def result(request: HttpRequest, pk: int) -> HttpResponse:
         "model": found.model,
         "gpu": found.gpu,
         "configuration": found.configuration,
-        "configuration_words": queries.configuration_words(
+        "configuration_words": presentation.configuration_words(
             found.configuration, queries.is_cpu(found.gpu)
         ),
         "submission": submission,
@@ -440,9 +467,12 @@ def result(request: HttpRequest, pk: int) -> HttpResponse:
             (name, value) for name, value in environment.items() if name != "gpu"
         ),
         "reported_gpu": sorted((environment.get("gpu") or {}).items()),
-        "telemetry": sorted((found.telemetry or {}).items()),
+        "telemetry": formatting.telemetry(
+            found.telemetry if isinstance(found.telemetry, dict) else {}
+        ),
         "phases": _phase_rows(found),
         "kernels": found.kernels if isinstance(found.kernels, dict) else {},
+        "capacity_flag": presentation.peak_flag(found),
     }
     return _page(request, "checkpages/result.html", row_context)
 
@@ -465,7 +495,10 @@ def contribute_page(request: HttpRequest) -> HttpResponse:
         "checkpages/contribute.html",
         {
             "model": model,
-            "presets": Preset.choices,
+            "presets": list(install.PRESETS.values()),
             "collected": collected_fields(),
+            "install": install.install(),
+            "cpu_install": install.install(on_cpu=True),
+            "server": install.server_option(),
         },
     )

@@ -49,6 +49,12 @@ else:
 
 # The public address of the site, used for permalinks in API answers.
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# The platform the agent talks to without --server (klein_bench.upload.DEFAULT_SERVER, which
+# the server may not import; a test keeps the two equal). Commands the pages show add
+# --server SITE_URL when the site is another one.
+AGENT_DEFAULT_SERVER = "https://klein-bench.org"
+# Where `manage.py buildagent` puts the agent's wheel, served at /agent/<wheel file>.
+AGENT_WHEEL_DIR = Path(env_str("AGENT_WHEEL_DIR") or BASE_DIR / "build" / "agent")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -69,6 +75,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Below WhiteNoise, which serves its own precompressed static files. Against BREACH,
+    # Django masks the CSRF token afresh in every response (only the admin's forms carry one).
+    "django.middleware.gzip.GZipMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -212,6 +221,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Fields without a value are null (never ""), so no "BlankEnum" component is needed.
+    "ENUM_ADD_EXPLICIT_BLANK_NULL_CHOICE": False,
+    # The measured verdict, apart from the estimated one (benchmarks.services.estimates).
+    "ENUM_NAME_OVERRIDES": {"VerdictEnum": "benchmarks.models.Verdict"},
 }
 
 # Production hardening (manage.py check --deploy is clean with DJANGO_DEBUG off).

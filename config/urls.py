@@ -2,11 +2,14 @@ from django.contrib import admin
 from django.urls import include, path
 
 from benchmarks.views import healthz
+from checkpages.tool_views import agent_wheel
 from config.dispatch import by_method
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    # The agent's wheel, at an address pip can install from (no hashed static file name).
+    path("agent/<str:filename>", agent_wheel, name="agent-wheel"),
     path(
         "contribute",
         by_method(

@@ -24,12 +24,13 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-BENCHMARKS = ("pages", "ingest", "aggregation", "agent")
+BENCHMARKS = ("pages", "ingest", "aggregation", "agent", "estimates")
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="klein-bench's own speed: pages, ingest, aggregation, agent overhead.",
+        description="klein-bench's own speed: pages, ingest, aggregation, agent overhead; "
+        "and the estimates' error on held-out cards.",
         epilog="Example: python perf/run.py aggregation --keep",
     )
     parser.add_argument(
@@ -139,6 +140,10 @@ def _run(name: str, database: str, redis: str, quick: bool) -> dict:
 
         sizes = (1_000, 10_000, 100_000) if quick else aggregation.SIZES
         return aggregation.run(database, sizes=sizes)
+    if name == "estimates":
+        from perf import estimates
+
+        return estimates.run(datasets=10 if quick else estimates.DATASETS)
     from perf import agent_overhead
 
     return agent_overhead.run(rounds=6 if quick else agent_overhead.ROUNDS)

@@ -13,3 +13,10 @@ def catalog(db):
     from benchmarks.services.catalog import load_catalog
 
     load_catalog()
+
+
+@pytest.fixture(autouse=True)
+def _no_agent_wheel(settings, tmp_path_factory):
+    """Pages show the clone's install command unless a test serves a built wheel (the
+    worktree's own build/agent must not change what tests see)."""
+    settings.AGENT_WHEEL_DIR = tmp_path_factory.mktemp("no-agent-wheel")

@@ -58,6 +58,8 @@ def visible_text(response, selector_start: str = "<main", selector_end: str = "<
     start = page.find(selector_start)
     end = page.find(selector_end, start)
     page = page[start : end if end != -1 else None]
+    # Each plot is drawn wide and narrow; a person sees one of them.
+    page = re.sub(r'<svg\b[^>]*class="plot plot-narrow".*?</svg>', " ", page, flags=re.S)
     page = re.sub(r"<svg\b.*?<title[^>]*>(.*?)</title>.*?</svg>", r" [plot: \1] ", page, flags=re.S)
     page = re.sub(rf"</?(?:{_BLOCKS})\b[^>]*>", " ", page)
     page = re.sub(r"<[^>]+>", "", page)

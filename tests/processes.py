@@ -33,6 +33,7 @@ SETTINGS_VARIABLES = (
     "CSRF_TRUSTED_ORIGINS",
     "KLEIN_BENCH_DATA_DIR",
     "STATIC_ROOT",
+    "AGENT_WHEEL_DIR",
     "DJANGO_SETTINGS_MODULE",
     # Set by the browser tests for their own process; never meant for a started server.
     "DJANGO_ALLOW_ASYNC_UNSAFE",

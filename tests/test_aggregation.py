@@ -78,7 +78,10 @@ def test_a_group_summary_matches_hand_computed_figures(mixed_group):
     assert summary.n_contributors == 3
     assert (summary.n_success, summary.n_out_of_memory, summary.n_error) == (6, 2, 1)
     assert summary.n_outliers == 1
-    assert summary.failures_by_stage == {"denoising": 1, "load": 1, "vae_decode": 1}
+    assert summary.failures_by_stage == {
+        "error": {"load": 1},
+        "out_of_memory": {"denoising": 1, "vae_decode": 1},
+    }
     # Without the outlier: 1.9 2.0 2.0 2.1 2.2.
     assert summary.seconds_median == pytest.approx(2.0)
     assert summary.seconds_p10 == pytest.approx(1.94)

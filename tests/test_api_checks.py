@@ -103,3 +103,68 @@ def test_a_check_of_an_unknown_model_or_gpu_is_404(client, catalog, path, detail
 
     assert response.status_code == 404
     assert response.json() == {"error": "not_found", "detail": detail}
+
+
+def test_failures_are_counted_by_outcome_and_stage(client, catalog):
+    make_result(outcome="out_of_memory", failed_stage="vae_decode")
+    make_result(outcome="out_of_memory", failed_stage="denoising")
+    make_result(outcome="error", failed_stage="load")
+    reconcile()
+
+    summary = client.get(CHECK).json()["summaries"][0]
+
+    assert summary["failures_by_stage"] == {
+        "error": {"load": 1},
+        "out_of_memory": {"denoising": 1, "vae_decode": 1},
+    }
+
+
+def test_an_unmeasured_card_has_an_estimate_block_apart_from_the_summaries(client, catalog):
+    fill_rtx_4090(client)
+
+    body = client.get("/api/v1/checks/flux-2-klein-4b/rtx-3090").json()
+
+    assert (body["verdict"], body["summaries"]) == ("unknown", [])
+    estimate = body["estimate"]
+    assert estimate["verdict"] == "expected_to_fit"
+    lead = estimate["configurations"][estimate["lead"]]
+    assert {k: lead[k] for k in ("runtime", "precision", "offload", "width", "steps")} == {
+        "runtime": "diffusers",
+        "precision": "bf16",
+        "offload": "none",
+        "width": 1024,
+        "steps": 4,
+    }
+    # Memory from the 4090's measurements of the same configuration, speed scaled from the
+    # 4090 (another architecture than the 3090's Ampere), so the range is wide.
+    assert (lead["memory_basis"], lead["memory_cards"], lead["fit"]) == (
+        "measured",
+        ["rtx-4090"],
+        "fits",
+    )
+    assert (lead["speed_basis"], lead["speed_cards"]) == ("other_architectures", ["rtx-4090"])
+    assert 19000 < lead["peak_vram_mb"]["value"] < 20300
+    seconds = lead["seconds_per_image"]
+    assert seconds["low"] < seconds["value"] < seconds["high"]
+    presets = [
+        (c["precision"], c["offload"], c["memory_basis"]) for c in estimate["configurations"]
+    ]
+    assert presets == [
+        ("bf16", "none", "measured"),
+        ("bf16", "model", "architecture_only"),
+        ("fp8-storage", "none", "architecture_only"),
+    ]
+
+
+def test_a_measured_configuration_is_not_estimated_and_a_cpu_has_no_estimate(client, catalog):
+    fill_rtx_4090(client)
+
+    measured = client.get(CHECK).json()["estimate"]
+    cpu = client.get("/api/v1/checks/flux-2-klein-4b/cpu").json()["estimate"]
+    tiny = client.get("/api/v1/checks/klein-tiny-random/rtx-4090").json()["estimate"]
+
+    assert [(c["precision"], c["offload"]) for c in measured["configurations"]] == [
+        ("bf16", "model"),
+        ("fp8-storage", "none"),
+    ]
+    assert (cpu, tiny) == (None, None)

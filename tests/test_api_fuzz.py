@@ -80,4 +80,5 @@ schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 def test_every_api_operation_answers_as_its_schema_says_without_server_errors(case, api_data):
-    case.call_and_validate(checks=CHECKS)
+    # The in-process WSGI client does not undo gzip; compression has its own test.
+    case.call_and_validate(checks=CHECKS, headers={"Accept-Encoding": "identity"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 from datetime import timedelta
 
@@ -56,7 +57,7 @@ def test_a_listed_result_has_its_flat_figures(client, catalog, key):
         "synthetic": False,
         "protocol_version": "klein4b-t2i-v1",
         "outcome": "success",
-        "failed_stage": "",
+        "failed_stage": None,
         "n_runs": 5,
         "seconds_median": 2.0,
         "seconds_p10": 2.0,
@@ -209,7 +210,7 @@ def test_results_export_as_csv(client, catalog):
 
 
 def test_an_empty_csv_export_still_has_its_header(client, catalog):
-    response = client.get("/api/v1/results?format=csv&gpu=none")
+    response = client.get("/api/v1/results?format=csv&gpu=rtx-3090")
 
     header = response.content.decode().splitlines()
     assert header[0].startswith("id,permalink,status,created_at,model,gpu,")
@@ -270,3 +271,65 @@ def test_an_unknown_result_is_404(client, catalog, result_id):
 
     assert response.status_code == 404
     assert response.json() == {"error": "not_found", "detail": f"There is no result {result_id}."}
+
+
+def test_the_list_answers_with_a_trailing_slash_too(client, catalog):
+    made = make_result()
+
+    for path in ("/api/v1/results/", f"/api/v1/results/{made.pk}/"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+    assert ids(client.get("/api/v1/results/")) == [made.pk]
+
+
+@pytest.mark.parametrize(
+    ("query", "detail"),
+    [
+        ("gpu=nope", "There is no GPU 'nope' in the catalog."),
+        ("model=sdxl", "There is no model 'sdxl' in the catalog."),
+        ("gpu=gtx-1080&format=csv", "There is no GPU 'gtx-1080' in the catalog."),
+    ],
+)  # fmt: skip
+def test_a_model_or_gpu_not_in_the_catalog_is_a_404_like_the_checks(client, catalog, query, detail):
+    make_result()
+
+    response = client.get(f"/api/v1/results?{query}")
+
+    assert response.status_code == 404
+    assert response.json() == {"error": "not_found", "detail": detail}
+
+
+def test_test_model_results_are_listed_only_when_asked_for_by_name(client, catalog):
+    real = make_result()
+    tiny = make_result(model="klein-tiny-random", gpu="cpu")
+
+    listed = ids(client.get("/api/v1/results"))
+    exported = client.get("/api/v1/results?format=csv").content.decode().splitlines()
+    asked = ids(client.get("/api/v1/results?model=klein-tiny-random"))
+
+    assert listed == [real.pk]
+    assert [line.split(",")[0] for line in exported[1:]] == [str(real.pk)]
+    assert asked == [tiny.pk]
+
+
+def test_a_csv_export_is_a_file_to_save_with_true_and_false(client, catalog):
+    make_result(synthetic=True)
+
+    response = client.get("/api/v1/results?format=csv")
+
+    assert response["Content-Disposition"] == 'attachment; filename="klein-bench-results.csv"'
+    row = next(csv.DictReader(io.StringIO(response.content.decode())))
+    assert (row["synthetic"], row["is_outlier"], row["drives_display"]) == ("true", "false", "")
+
+
+def test_answers_are_compressed_for_clients_that_accept_gzip(client, catalog):
+    for _ in range(20):
+        make_result()
+
+    plain = client.get("/api/v1/results")
+    packed = client.get("/api/v1/results", HTTP_ACCEPT_ENCODING="gzip")
+
+    assert packed["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in packed["Vary"]
+    assert gzip.decompress(packed.content) == plain.content
+    assert len(packed.content) < len(plain.content) / 4

@@ -42,3 +42,18 @@ def test_the_docs_page_loads_its_assets_from_this_site_not_a_cdn(client):
     page = response.content.decode()
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in page
     assert "cdn.jsdelivr.net" not in page
+
+
+def test_fields_without_a_value_are_null_so_the_schema_has_no_blank_enum(client):
+    components = client.get("/api/schema/?format=json").json()["components"]["schemas"]
+
+    assert "BlankEnum" not in components
+    assert components["Result"]["properties"]["failed_stage"]["nullable"] is True
+
+
+def test_the_docs_page_without_javascript_links_to_the_schema(client):
+    page = client.get("/api/docs/").content.decode()
+
+    noscript = page[page.index("<noscript>") : page.index("</noscript>")]
+    assert '<a href="/api/schema/">/api/schema/</a>' in noscript
+    assert '<a href="/api/schema/?format=json">as JSON</a>' in noscript

@@ -189,11 +189,16 @@ def collected_static(tmp_path_factory) -> Path:
     step = next(line for line in runs if "collectstatic" in line)
     root = tmp_path_factory.mktemp("static")
     tmp = tmp_path_factory.mktemp("build")
+    wheels = tmp / "agent"
     result = run(
-        ["sh", "-c", step.removeprefix("RUN ")], environment(tmp, STATIC_ROOT=str(root)), 120
+        ["sh", "-c", step.removeprefix("RUN ")],
+        environment(tmp, STATIC_ROOT=str(root), AGENT_WHEEL_DIR=str(wheels)),
+        180,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert (root / "staticfiles.json").is_file()
+    # The same step builds the agent's wheel that the site serves at /agent/.
+    assert [p.name for p in wheels.glob("klein_bench-*.whl")] != []
     return root
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 
@@ -155,3 +157,21 @@ def test_approving_a_flagged_gpu_lists_it(admin_client, catalog):
 
     gpu.refresh_from_db()
     assert not gpu.is_flagged
+
+
+def test_the_admin_says_whose_it_is(client):
+    page = client.get("/admin/login/").content.decode()
+
+    assert "<title>Log in | klein-bench admin</title>" in page
+    assert "klein-bench moderation" in page
+    assert "Django administration" not in page
+
+
+def test_the_results_list_has_short_columns_with_memory_in_gib(admin_client, results):
+    page = admin_client.get("/admin/benchmarks/result/").content.decode()
+
+    headers = re.findall(r'<th scope="col" class="[^"]*column-(\w+)', page)
+    assert headers == ["id", "model_slug", "gpu_slug", "config", "outcome", "seconds", "peak",
+                       "status", "is_outlier", "synthetic", "created_at"]  # fmt: skip
+    assert '<td class="field-config">bf16-resident, diffusers</td>' in page
+    assert '<td class="field-seconds">2.00</td>' in page

@@ -91,11 +91,11 @@ def test_pages_render_in_full_when_the_cache_fails(client, catalog, monkeypatch,
 
 
 def test_the_overview_changes_when_a_summary_does(client, catalog):
-    assert "RTX 4090 24 GB unknown" in visible_text(client.get("/check/"))
+    assert "RTX 4090 24 GiB unknown" in visible_text(client.get("/check/"))
 
     fill_rtx_4090(client)
 
-    assert "RTX 4090 24 GB runs 1.9 s" in visible_text(client.get("/check/"))
+    assert "RTX 4090 24 GiB runs 1.9 s" in visible_text(client.get("/check/"))
 
 
 def test_a_renamed_card_is_shown_under_its_new_name_at_once(client, catalog):

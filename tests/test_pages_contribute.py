@@ -23,15 +23,21 @@ def test_the_page_says_how_to_install_run_submit_and_withdraw(client, catalog):
         "FLUX.2 [klein] 4B on your card"
     )
     for command in (
-        'pip install "klein-bench[diffusers]"',
-        "pip install ./agent",
+        "pip install torch --index-url https://download.pytorch.org/whl/cu128 "
+        'pip install "./agent[diffusers]"',
         "klein-bench doctor",
-        "klein-bench submit --model flux-2-klein-4b --preset bf16-resident",
+        "klein-bench submit --model flux-2-klein-4b --preset bf16-resident --server "
+        "http://127.0.0.1:8000",
         "--dry-run --print-payload",
-        "klein-bench submit --model klein-tiny-random",
+        "pip install torch --index-url https://download.pytorch.org/whl/cpu "
+        'pip install "./agent[diffusers]" '
+        "klein-bench submit --model klein-tiny-random --server http://127.0.0.1:8000",
         "klein-bench withdraw ID",
     ):
         assert command in text, command
+    assert 'pip install "klein-bench[diffusers]"' not in text, "a name on no index"
+    for preset in ("bf16-resident", "bf16-model-offload", "fp8-storage"):
+        assert f"--preset {preset} " in text
     assert '<a href="/check/klein-tiny-random/cpu/">' in response.content.decode()
 
 

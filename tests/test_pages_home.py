@@ -38,3 +38,22 @@ def test_an_address_that_is_no_page_gets_the_site_s_own_404(client, catalog):
         "Page not found There is no page at this address. Every GPU and model How to "
         "contribute a result"
     )
+
+
+def test_the_card_picker_is_a_plain_get_form_that_leads_to_the_pair(client, catalog):
+    page = client.get("/").content.decode()
+
+    assert '<form class="picker" method="get" action="/pick">' in page
+    assert '<option value="rtx-5070">NVIDIA GeForce RTX 5070</option>' in page
+    assert "klein-tiny-random" not in page.split('id="pick-model"')[1].split("</select>")[0]
+    response = client.get("/pick", {"model": "flux-2-klein-4b", "gpu": "rtx-5070"})
+    assert (response.status_code, response["Location"]) == (302, "/check/flux-2-klein-4b/rtx-5070/")
+
+
+def test_the_picker_without_a_card_explains_what_to_choose(client, catalog):
+    response = client.get("/pick", {"model": "flux-2-klein-4b", "gpu": "nope"})
+
+    assert response.status_code == 404
+    assert visible_text(response).startswith(
+        "Pick a model and a card Choose both a model and a card to see whether it runs."
+    )

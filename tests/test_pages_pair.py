@@ -45,37 +45,41 @@ def test_the_rtx_5070_page_says_whether_how_fast_how_much_memory_and_how_sure(cl
     assert text.startswith(
         "All checks > FLUX.2 [klein] 4B > RTX 5070 "
         "Does FLUX.2 [klein] 4B run on the NVIDIA GeForce RTX 5070? "
-        "12 GB of memory · Blackwell (sm_120) · 672 GB/s · FLUX.2 [klein] 4B at 1024x1024, 4 steps "
-        "runs "
+        "12 GiB of memory · Blackwell (sm_120) · 672 GB/s · FLUX.2 [klein] 4B at 1024x1024, "
+        "4 steps runs "
         "Runs fully on the GPU in FP8 weights, BF16 compute (ComfyUI) at 1024x1024: median 2.4 s "
-        "per image, 8.5 GB "
-        "peak of the card's 12 GB, from 6 results by 5 contributors. "
+        "per image, 8.5 GiB "
+        "peak of the card's 12 GiB, from 6 results by 5 contributors. "
         "How sure we are: high. 6 results by 5 contributors, and they agree: the middle 80% of "
         "results lie between 2.3 s and 2.6 s per image. "
         "Every configuration measured on this card: "
         ""
         "runs FP8 weights, BF16 compute, fully on the GPU (ComfyUI) at 1024x1024, 4 steps: "
         "median 2.4 s per image, "
-        "8.5 GB peak (6 results). "
+        "8.5 GiB peak (6 results). "
         "needs offload BF16 with model CPU offload (diffusers) at 1024x1024, 4 steps: median "
-        "6.7 s per image, 9.7 GB peak (3 results). "
-        "does not fit BF16, fully on the GPU (diffusers) at 1024x1024, 4 steps: 3 of 3 "
-        "bf16-resident results ran out of memory during model load. "
+        "6.7 s per image, 9.7 GiB peak (3 results: 1 out of memory in VAE decode). "
+        "does not fit BF16, fully on the GPU (diffusers) at 1024x1024, 4 steps: 3 tried: 3 "
+        "out of memory in model load. "
+        "Lead with a configuration: bf16-resident · bf16-model-offload · fp8-storage · "
+        "fp8-compute · "
+        "Compare with other cards "
         "By configuration"
     )
     assert (
         "fp8-storage (ComfyUI) FP8 weights, BF16 compute, fully on the GPU (ComfyUI), 1024x1024, "
         "4 steps runs 2.4 s "
-        "2.3 s - 2.6 s 8.5 GB (8.6 GB) 468 J (0.13 Wh) 6 5"
+        "2.3 s - 2.6 s 8.5 GiB (8.6 GiB) 468 J (0.13 Wh) 6 5"
     ) in text
     assert (
         "bf16-model-offload (diffusers) BF16 with model CPU offload (diffusers), 1024x1024, "
-        "4 steps needs offload 6.7 s 6.5 s - 6.9 s 9.7 GB (9.8 GB) 1150 J (0.32 Wh) 3 2 finished 3"
+        "4 steps needs offload 6.7 s 6.5 s - 6.9 s 9.7 GiB (9.8 GiB) 1150 J (0.32 Wh) 3 "
+        "2 finished 3"
     ) in text
     assert (
         "What failed, and where "
-        "1 of 3 bf16-model-offload results ran out of memory during VAE decode. "
-        "3 of 3 bf16-resident results ran out of memory during model load."
+        "bf16-model-offload (diffusers): 3 tried: 1 out of memory in VAE decode. "
+        "bf16-resident (diffusers): 3 tried: 3 out of memory in model load."
     ) in text
 
 
@@ -98,14 +102,14 @@ def test_the_pair_page_draws_speed_memory_and_driver_trend_plots_with_their_numb
     )
     assert (
         "[plot: Peak GPU memory for FLUX.2 [klein] 4B on the NVIDIA GeForce RTX 5070 against "
-        "the card's 12 GB: fp8-storage (ComfyUI): median 8.5 GB, largest 8.6 GB; "
+        "the card's 12 GiB: fp8-storage (ComfyUI): median 8.5 GiB, largest 8.6 GiB; "
         "bf16-model-offload "
-        "(diffusers): median 9.7 GB, largest 9.8 GB. Usable with a display attached: about "
-        "10.5 GB.]"
+        "(diffusers): median 9.7 GiB, largest 9.8 GiB. Usable with a display attached: about "
+        "10.5 GiB.]"
     ) in text
     assert (
-        "fp8-storage (ComfyUI) 8.5 GB (8.6 GB) 8.3 GB (8.4 GB) 7.9 GB (8.0 GB) 9.2 GB (9.2 GB) "
-        "5.3 GB (5.3 GB)"
+        "fp8-storage (ComfyUI) 8.5 GiB (8.6 GiB) 8.3 GiB (8.4 GiB) 7.9 GiB (8.0 GiB) "
+        "9.2 GiB (9.2 GiB) 5.3 GiB (5.3 GiB)"
     ) in text
     assert (
         "Across driver versions [plot: Median seconds per image by driver version for FLUX.2 "
@@ -125,34 +129,41 @@ def test_published_claims_sit_beside_the_community_medians_with_their_sources(cl
     assert (
         "BFL model card 16 GB-class cards diffusers BF16 + enable_model_cpu_offload() ~13 GB "
         'VRAM "Fits in ~13GB VRAM and is accessible on NVIDIA RTX 3090/4070 and above." '
-        "6.7 s per image, 9.7 GB peak (needs offload, 3 results)"
+        "bf16-model-offload (diffusers): 6.7 s per image, 9.7 GiB peak (needs offload, 3 results)"
     ) in text
-    assert "RTX 5070 recipe RTX 5070 12 GB display attached ~10.5-11.3 GB usable VRAM" in text
+    # The recipe's claim is attached to its own configuration, FP8 in ComfyUI.
+    assert (
+        "RTX 5070 recipe RTX 5070 12 GB display attached ~10.5-11.3 GB usable VRAM A 12 GB card "
+        "that drives a display has about 10.5-11.3 GB free for the model: the BF16 + offload "
+        "path (~13 GB) is too tight; FP8 (~8.4 GB) fits. fp8-storage (ComfyUI): 2.4 s per "
+        "image, 8.5 GiB peak (runs, 6 results)"
+    ) in text
     assert "docs.comfy.org Klein tutorial" not in text, "a claim about another card"
     assert b'href="https://huggingface.co/black-forest-labs/FLUX.2-klein-4B"' in response.content
 
 
-def test_synthetic_results_are_shown_apart_as_estimates_from_random_weights(client, catalog):
+def test_synthetic_results_are_shown_apart_as_runs_with_random_weights(client, catalog):
     fill_rtx_5070(client)
 
     text = visible_text(client.get(RTX_5070_PAGE))
 
-    estimates = text[text.index("Estimates from random weights") : text.index("Recent results")]
-    assert estimates == (
-        "Estimates from random weights These runs used the full-size architecture with random "
-        ""
+    section = text[text.index("Runs with random weights") : text.index("Recent results")]
+    assert section == (
+        "Runs with random weights These runs used the full-size architecture with random "
         "weights: the speed and memory match the real model, but no real image was made. "
         "They are kept apart from the measurements above. Runs fully on the GPU in FP8 weights, "
         "BF16 compute "
-        "(diffusers) at 1024x1024: median 2.9 s per image, 8.9 GB peak of the card's 12 GB, "
-        "from 1 result by 1 contributor. Synthetic runs (estimates) on the RTX 5070 "
+        "(diffusers) at 1024x1024: median 2.9 s per image, 8.9 GiB peak of the card's 12 GiB, "
+        "from 1 result by 1 contributor. Synthetic runs (random weights) on the RTX 5070 "
         "Configuration Verdict Median s/image p10-p90 Peak VRAM Results "
-        "fp8-storage (diffusers) runs estimate 2.9 s 2.9 s - 2.9 s 8.9 GB 1 "
+        "fp8-storage (diffusers) runs random weights 2.9 s 2.9 s - 2.9 s 8.9 GiB 1 "
     )
-    assert "fp8-storage (diffusers)" not in text[: text.index("Estimates from random weights")]
+    assert "fp8-storage (diffusers)" not in text[: text.index("Runs with random weights")], (
+        "and no estimate for it either: a run with random weights measured it"
+    )
 
 
-def test_recent_results_link_to_their_permalinks_and_the_contribute_command_is_exact(
+def test_recent_results_link_to_their_permalinks_and_the_contribute_commands_are_exact(
     client, catalog
 ):
     posted = fill_rtx_5070(client)
@@ -164,17 +175,26 @@ def test_recent_results_link_to_their_permalinks_and_the_contribute_command_is_e
     assert f'href="/r/{newest}"'.encode() in response.content
     assert (
         f"#{newest} " in text
-        and "fp8-storage (diffusers) random weights success 2.9 s 8.9 GB 580.95.05 counted" in text
+        and "fp8-storage (diffusers) random weights success 2.9 s 8.9 GiB 580.95.05 counted" in text
     )
     assert f'href="/r/{posted.ids["fp8-0"]}"'.encode() not in response.content, "only ten"
+    server = "--server http://127.0.0.1:8000"
     assert text.endswith(
-        "klein-bench submit --model flux-2-klein-4b --preset fp8-storage FP8 weights, BF16 "
-        "compute, not measured on this card "
-        "yet klein-bench submit --model flux-2-klein-4b --preset fp8-compute FP8 matmuls "
-        "(torchao), not measured on this card yet klein-bench submit --model flux-2-klein-4b "
-        "--preset bf16-resident BF16, fully "
-        "resident klein-bench submit --model flux-2-klein-4b --preset bf16-model-offload BF16, "
-        "model CPU offload klein-bench submit --runtime comfyui FP8 in your running ComfyUI (the "
+        "Add your own result Have an RTX 5070? Install torch for your card first, then the "
+        "agent from a clone of the repository: pip install torch --index-url "
+        'https://download.pytorch.org/whl/cu128 pip install "./agent[diffusers]" Then run one '
+        "of these: it benchmarks, prints the figures and uploads a signed result. Add "
+        "--dry-run --print-payload to see exactly what would be sent without sending it. What "
+        "is sent, and how to withdraw it. "
+        f"klein-bench submit --model flux-2-klein-4b --preset fp8-storage {server} FP8 weights, "
+        "BF16 compute, not measured on this card yet "
+        f"klein-bench submit --model flux-2-klein-4b --preset fp8-compute {server} FP8 matmuls "
+        "(torchao), not measured on this card yet "
+        f"klein-bench submit --model flux-2-klein-4b --preset bf16-resident {server} BF16, "
+        "fully resident "
+        f"klein-bench submit --model flux-2-klein-4b --preset bf16-model-offload {server} "
+        "BF16, model CPU offload "
+        f"klein-bench submit --runtime comfyui {server} FP8 in your running ComfyUI (the "
         "recipes' path) The same data as JSON: /api/v1/checks/flux-2-klein-4b/rtx-5070"
     )
     assert b'href="/api/v1/checks/flux-2-klein-4b/rtx-5070"' in response.content
@@ -190,34 +210,62 @@ def test_a_catalog_card_with_no_results_is_unknown_with_specs_nearest_cards_and_
 
     assert response.status_code == 200
     text = visible_text(response)
+    assert text.startswith(
+        "All checks > FLUX.2 [klein] 4B > RTX 4070 Does FLUX.2 [klein] 4B run on the NVIDIA "
+        "GeForce RTX 4070? 12 GiB of memory · Ada Lovelace (sm_89) · 504 GB/s · FLUX.2 [klein] "
+        "4B at 1024x1024, 4 steps unknown Unknown: no measurements yet. "
+        "expected to fit estimate Estimate: expected to fit, fully on the GPU, in fp8-storage "
+        "(ComfyUI): about 8.5 GiB (8.3-8.8 GiB) at the peak, within the card's 12 GiB, about "
+    )
     assert (
-        "unknown Unknown: no measurements yet. Nobody has submitted a result for FLUX.2 [klein] "
-        "4B on this card yet."
+        "Memory from fp8-storage (ComfyUI) measured on the RTX 5070; speed scaled from the RTX "
+        "5070 (Blackwell) by tensor throughput and memory bandwidth: other architectures, so "
+        "the range is wide. Nobody has submitted a result for FLUX.2 [klein] 4B on this card "
+        "yet: this is an estimate from the model's architecture and the card's specifications, "
+        "calibrated by other cards' measurements, not a measurement."
+    ) in text
+    # Every preset estimated, apart from the measurements and labelled: BF16 fully resident
+    # was measured at 19.2 GiB on the 4090, more than this card has.
+    assert (
+        "bf16-resident (diffusers) BF16, fully on the GPU (diffusers) expected not to fit "
+        "estimate about 19.2 GiB (18.6-19.7 GiB) - Memory from bf16-resident (diffusers) "
+        "measured on the RTX 4090."
     ) in text
     assert (
-        "The card The NVIDIA GeForce RTX 4070 Memory 12 GB Memory bandwidth 504 GB/s "
+        "The card The NVIDIA GeForce RTX 4070 Memory 12 GiB Memory bandwidth 504 GB/s "
         "Architecture Ada Lovelace (sm_89, compute capability 8.9) BF16 tensor throughput "
         "58.3 TFLOPS (dense) Board power 200 W Kind GeForce RTX 40"
     ) in text
     assert (
-        "runs NVIDIA GeForce RTX 5070 (12 GB, the same memory; 672 GB/s, 33% more memory "
+        "runs NVIDIA GeForce RTX 5070 (12 GiB, the same memory; 672 GB/s, 33% more memory "
         "bandwidth): Runs fully on the GPU in FP8 weights, BF16 compute (ComfyUI) at 1024x1024: "
         "median 2.4 s per "
-        "image, 8.5 GB peak of the card's 12 GB, from 6 results by 5 contributors. "
-        "runs NVIDIA GeForce RTX 4090 (24 GB, 100% more memory; 1008 GB/s, 100% more memory "
+        "image, 8.5 GiB peak of the card's 12 GiB, from 6 results by 5 contributors. "
+        "runs NVIDIA GeForce RTX 4090 (24 GiB, 100% more memory; 1008 GB/s, 100% more memory "
         "bandwidth): Runs fully on the GPU in BF16 (diffusers)"
     ) in text
     assert (
-        "klein-bench submit --model flux-2-klein-4b --preset bf16-resident BF16, fully "
-        "resident, not measured on this card yet"
+        "klein-bench submit --model flux-2-klein-4b --preset bf16-resident --server "
+        "http://127.0.0.1:8000 BF16, fully resident, not measured on this card yet"
     ) in text
     assert "svg" not in response.content.decode().split("<main", 1)[1]
+    compare = '<a href="/compare/flux-2-klein-4b/?gpu=rtx-4070&amp;gpu=rtx-5070&amp;gpu=rtx-4090">'
+    assert compare in response.content.decode()
 
 
-def test_an_unknown_card_with_nothing_measured_anywhere_still_answers(client, catalog):
+def test_an_unknown_card_with_nothing_measured_anywhere_is_estimated_from_its_architecture(
+    client, catalog
+):
     text = visible_text(client.get("/check/flux-2-klein-4b/rtx-4080/"))
 
-    assert "Unknown: no measurements yet." in text
+    assert (
+        "unknown Unknown: no measurements yet. expected to fit estimate Estimate: expected to "
+        "fit, fully on the GPU, in fp8-storage (diffusers): about 10.0 GiB (8.0-12.0 GiB) at "
+        "the peak, within the card's 16 GiB, about 3.2 s per image (2.3-5.4 s). Memory from "
+        "the architecture alone: nobody has measured this configuration yet; speed from the "
+        "architecture alone, assuming 30-70% of the card's tensor peak: nobody has measured "
+        "this configuration yet."
+    ) in text
     assert "What the most similar measured cards show" not in text
 
 
@@ -275,8 +323,13 @@ def test_the_test_model_is_reachable_directly_on_the_cpu(client, catalog):
         "one contributor: a first indication, not yet a figure to rely on;"
     )
     assert text.endswith(
-        "klein-bench submit --model klein-tiny-random the tiny test model, on any CPU or GPU "
-        "The same data as JSON: /api/v1/checks/klein-tiny-random/cpu"
+        "Have no GPU? Install torch for your CPU first, then the agent from a clone of the "
+        "repository: pip install torch --index-url https://download.pytorch.org/whl/cpu pip "
+        'install "./agent[diffusers]" Then run one of these: it benchmarks, prints the figures '
+        "and uploads a signed result. Add --dry-run --print-payload to see exactly what would "
+        "be sent without sending it. What is sent, and how to withdraw it. klein-bench submit "
+        "--model klein-tiny-random --server http://127.0.0.1:8000 the tiny test model, on any "
+        "CPU or GPU The same data as JSON: /api/v1/checks/klein-tiny-random/cpu"
     )
 
 
@@ -290,7 +343,8 @@ def test_a_withdrawn_result_leaves_the_summary_and_shows_as_withdrawn(client, ca
     assert "from 2 results by 2 contributors." in text
     assert (
         f"#{posted.ids['resident-0']} " in text
-        and "bf16-resident (diffusers) success 1.9 s 19.2 GB 580.95.05 withdrawn by its contributor"
+        and "bf16-resident (diffusers) success 1.9 s 19.2 GiB 580.95.05 withdrawn by its "
+        "contributor"
         in text
     )
 
@@ -313,9 +367,11 @@ def test_a_card_whose_runs_all_ran_out_of_memory_does_not_run(client, catalog):
 
     assert (
         "does not fit Does not run: every configuration measured on this card ran out of "
-        "memory (2 results from at least 1 contributor)."
+        "memory or spilled into system memory (2 results from at least 1 contributor)."
     ) in text
-    assert "1 of 2 bf16-resident results ran out of memory during denoising." in text
+    assert (
+        "bf16-resident (diffusers): 2 tried: 2 out of memory (1 in model load, 1 in denoising)."
+    ) in text
     assert "How sure we are" not in text
 
 
@@ -341,7 +397,7 @@ def test_a_card_that_only_runs_with_offload_says_so(client, catalog):
 
     assert (
         "needs offload Runs only with model CPU offload in BF16 (diffusers) at 1024x1024: "
-        "median 6.5 s per image, 9.7 GB peak of the card's 12 GB, from 1 result by 1 "
+        "median 6.5 s per image, 9.7 GiB peak of the card's 12 GiB, from 1 result by 1 "
         "contributor. How sure we are: low. Based on a single result"
     ) in text
 
@@ -387,8 +443,8 @@ def test_a_display_card_without_a_published_usable_figure_gets_it_from_its_resul
     text = visible_text(client.get("/check/flux-2-klein-4b/rtx-4070/"))
 
     assert (
-        "Card memory: 12 GB. Usable with a display attached: about 11.0 GB (card size less the "
-        "median 1.0 GB in use before loading on 2 recent results from machines driving a "
+        "Card memory: 12 GiB. Usable with a display attached: about 11.0 GiB (card size less the "
+        "median 1.0 GiB in use before loading on 2 recent results from machines driving a "
         "display)."
     ) in text
 

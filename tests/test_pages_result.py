@@ -7,7 +7,8 @@ import pytest
 from benchmarks.models import Submission, SubmissionStatus
 from benchmarks.services import moderation
 from tests.contribute_support import _fresh_rate_limits  # noqa: F401 - autouse fixture
-from tests.pages_data import fill_rtx_4090, fill_rtx_5070, visible_text, withdraw
+from tests.factories import make_result
+from tests.pages_data import fill_rtx_4090, fill_rtx_5070, fill_tiny_on_cpu, visible_text, withdraw
 
 pytestmark = pytest.mark.django_db
 
@@ -24,8 +25,9 @@ def test_a_result_shows_every_figure_its_configuration_and_environment(client, c
         f"All checks > FLUX.2 [klein] 4B > RTX 5070 > Result #{result_id} "
         f"Result #{result_id}: FLUX.2 [klein] 4B on the NVIDIA GeForce RTX 5070 "
         "Accepted. This result counts in the summary for FLUX.2 [klein] 4B on the RTX 5070. "
-        "Outcome Median 2.3 s per image over 5 timed images (warm-up excluded), 8.4 GiB peak GPU "
-        "memory, in FP8 weights, BF16 compute, fully on the GPU (ComfyUI) at 1024x1024. "
+        "Outcome Median 2.3 s per image over 5 timed images (warm-up excluded), 8.4 GiB peak VRAM "
+        "of the card's 12 GiB, in FP8 weights, BF16 compute, fully on the GPU (ComfyUI) "
+        "at 1024x1024. "
         "Configuration How it was run Preset fp8-storage Runtime ComfyUI 0.3.66 Precision FP8 "
         "weights, BF16 compute Offload "
         "none (fully resident) Size 1024x1024 Steps 4 Protocol klein4b-t2i-v1 sha256:"
@@ -37,16 +39,19 @@ def test_a_result_shows_every_figure_its_configuration_and_environment(client, c
     ) in text
     assert "1 2.218 0.111 1.774 0.333 0 0" in text, "every timed image"
     assert (
-        "Memory Peak memory in GiB (1024 MiB); the card has 12 GB Peak VRAM (the headline: the "
-        "process with its CUDA context) - In use on the card before loading 0.6 GiB Process on "
-        "the GPU (NVML) 8.4 GiB PyTorch reserved 8.2 GiB PyTorch allocated 7.8 GiB Whole card, "
-        "including the display (NVML) 9.1 GiB System RAM used by the process 5.3 GiB System RAM "
-        "installed 32.0 GiB PCIe link while working Gen5 x16 Drives a display yes"
+        "Memory Peak memory in GiB; the card has 12 GiB Peak VRAM (the headline: the process "
+        "with its CUDA context) - In use on the card before loading 0.6 GiB Process on the GPU "
+        "(NVML) 8.4 GiB PyTorch reserved 8.2 GiB PyTorch allocated 7.8 GiB Whole card, "
+        "including the display (NVML) 9.1 GiB System RAM used by the process 5.3 GiB System "
+        "RAM installed 32.0 GiB PCIe link while working Gen5 x16 Drives a display yes"
     ) in text
     assert (
         "Energy per image 455 J (0.13 Wh) Power limit - Throttling while timing not reported "
-        "average_power_w 190"
+        "Warm-up image (not timed) 6.1 s Average power while "
+        "generating 190 W Highest GPU clock 2,745 MHz Highest memory clock 10,501 MHz Highest "
+        "temperature 71 °C Why clocks dropped none reported Memory sampled every 10 ms"
     ) in text
+    assert "Weights real" in text
     assert "driver 570.133.07" in text and "runtime_version 0.3.66" in text
     assert "uuid_hash 5070aa00bb11cc22" in text
     assert b'<img class="thumbnail" src="data:image/png;base64,iVBORw0KGgo' in response.content
@@ -122,6 +127,9 @@ def test_an_out_of_memory_result_names_the_stage_and_the_message(client, catalog
         "1024x1024. CUDA out of memory."
     ) in text
     assert "System RAM used by the process 15.4 GiB System RAM installed 16.0 GiB" in text
+    # No column of dashes for the timings of a run that never got to time an image.
+    assert "Timings No timed image: the run stopped in VAE decode. Model load took 14 s." in text
+    assert "Mean (standard deviation)" not in text
 
 
 @pytest.mark.parametrize("result_id", ["987654", "99999999999999999999999"])
@@ -132,3 +140,22 @@ def test_an_unknown_result_id_is_a_404_page(client, catalog, result_id):
     assert visible_text(response).startswith(
         f"No such result There is no result with id {result_id}."
     )
+
+
+def test_the_test_models_weights_are_random_not_real(client, catalog):
+    posted = fill_tiny_on_cpu(client)
+
+    text = visible_text(client.get(f"/r/{posted.ids['tiny']}"))
+
+    assert "Weights random (the built-in test model)" in text
+
+
+def test_a_result_whose_peak_is_above_its_cards_memory_is_flagged(client, catalog):
+    result = make_result(gpu="rtx-5070", seconds=9.5, peak_process_mb=13_619.0)
+
+    text = visible_text(client.get(f"/r/{result.pk}"))
+
+    assert (
+        "Outcome Its peak, 13.3 GiB, is above the card's 12 GiB: the run only finished by "
+        "spilling into system memory, so it counts as not fitting."
+    ) in text

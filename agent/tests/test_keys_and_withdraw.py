@@ -132,3 +132,30 @@ def test_withdrawing_someone_elses_result_shows_the_servers_reason(cli, home, ti
     assert result.exit_code == 1
     assert "Result 1 is not in this machine's history" in result.stderr
     assert "Only the key that submitted a result can withdraw it." in result.stderr
+
+
+def test_withdraw_without_server_goes_where_the_history_says_the_result_was_sent(
+    cli, home, tiny_payload
+):
+    with PlatformServer() as platform:
+        local_id = home.save_result(tiny_payload)
+        assert cli("submit", local_id, "--server", platform.url).exit_code == 0
+
+        result = cli("withdraw", "1", "--yes")
+
+        assert result.exit_code == 0, result.output
+        assert [(r.method, r.path) for r in platform.requests][-1] == ("DELETE", "/contribute/1")
+        assert platform.withdrawn == {1}
+    assert home.history()[0]["status"] == "withdrawn"
+
+
+def test_withdraw_asks_about_the_recorded_server_before_sending(cli, home, tiny_payload):
+    with PlatformServer() as platform:
+        local_id = home.save_result(tiny_payload)
+        assert cli("submit", local_id, "--server", platform.url).exit_code == 0
+
+        result = cli("withdraw", "1", input="n\n")
+
+        assert result.exit_code == 1
+        assert f"Withdraw result 1 from {platform.url}?" in result.output
+        assert platform.withdrawn == set()

@@ -1,4 +1,5 @@
-"""CSV for result lists (`?format=csv`): one row per result, the list's fields as columns."""
+"""CSV for result lists (`?format=csv`): one row per result, the list's fields as columns,
+booleans as true and false (as in the JSON), offered as a file to save."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ class CSVRenderer(BaseRenderer):
     charset = "utf-8"
 
     def render(self, data: Any, accepted_media_type=None, renderer_context=None) -> bytes:
+        response = (renderer_context or {}).get("response")
+        if response is not None and response.status_code == 200:
+            response["Content-Disposition"] = 'attachment; filename="klein-bench-results.csv"'
         rows = data.get("results", []) if isinstance(data, dict) else data or []
         columns = list(renderer_context["view"].get_serializer().fields)
         out = io.StringIO()
@@ -29,6 +33,8 @@ class CSVRenderer(BaseRenderer):
 def _cell(value: Any) -> Any:
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, (dict, list)):
         return json.dumps(value, separators=(",", ":"))
     return value

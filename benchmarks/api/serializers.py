@@ -14,12 +14,15 @@ from benchmarks.models import (
     Configuration,
     Gpu,
     ImageModel,
+    Preset,
     PublishedClaim,
     Result,
+    Stage,
     SubmissionStatus,
     Summary,
     Verdict,
 )
+from benchmarks.services import estimates
 
 
 def absolute(path: str) -> str:
@@ -80,6 +83,7 @@ class GpuSerializer(serializers.ModelSerializer):
 class ConfigurationSerializer(serializers.ModelSerializer):
     slug = serializers.CharField(read_only=True)
     label = serializers.CharField(read_only=True)
+    preset = serializers.SerializerMethodField()
 
     class Meta:
         model = Configuration
@@ -95,11 +99,24 @@ class ConfigurationSerializer(serializers.ModelSerializer):
             "preset",
         ]
 
+    # "No value" is null, never "": the schema then needs no "BlankEnum" beside the enum.
+    @extend_schema_field(
+        serializers.ChoiceField(
+            choices=Preset.choices,
+            allow_null=True,
+            help_text="The standard preset with this precision and offload; null if none",
+        )
+    )
+    def get_preset(self, obj: Configuration) -> str | None:
+        return obj.preset or None
+
 
 class SummarySerializer(serializers.ModelSerializer):
     configuration = ConfigurationSerializer()
     failures_by_stage = serializers.DictField(
-        child=serializers.IntegerField(), help_text="Out-of-memory and error counts by stage"
+        child=serializers.DictField(child=serializers.IntegerField()),
+        help_text='Failed results by outcome, then stage: {"out_of_memory": {"vae_decode": 3}, '
+        '"error": {"load": 1}}',
     )
     seconds_values = serializers.ListField(
         child=serializers.FloatField(),
@@ -170,6 +187,94 @@ class ClaimSerializer(serializers.ModelSerializer):
         ]
 
 
+class RangeSerializer(serializers.Serializer):
+    value = serializers.FloatField(help_text="The estimate")
+    low = serializers.FloatField()
+    high = serializers.FloatField()
+
+
+class EstimatedConfigurationSerializer(serializers.Serializer):
+    runtime = serializers.CharField(source="setup.runtime")
+    precision = serializers.CharField(source="setup.precision")
+    offload = serializers.CharField(source="setup.offload")
+    width = serializers.IntegerField(source="setup.width")
+    height = serializers.IntegerField(source="setup.height")
+    steps = serializers.IntegerField(source="setup.steps")
+    peak_vram_mb = RangeSerializer(source="memory.mib", help_text="Peak GPU memory, MiB")
+    memory_basis = serializers.ChoiceField(
+        source="memory.basis",
+        choices=[estimates.MEASURED, estimates.ARCHITECTURE_ONLY],
+        help_text="measured: the same configuration measured on other cards calibrates the "
+        "formula; architecture_only: nobody has measured it",
+    )
+    memory_cards = serializers.ListField(
+        source="memory.cards", child=serializers.CharField(), help_text="GPU slugs"
+    )
+    fit = serializers.SerializerMethodField()
+    seconds_per_image = serializers.SerializerMethodField(
+        help_text="Null when the card has no tensor peak or the configuration is not "
+        "expected to fit"
+    )
+    speed_basis = serializers.SerializerMethodField(
+        help_text="same_architecture, other_architectures or architecture_only"
+    )
+    speed_cards = serializers.SerializerMethodField(help_text="GPU slugs")
+    efficiency = serializers.SerializerMethodField(
+        help_text="The share of the card's least possible time assumed (from those cards)"
+    )
+
+    @extend_schema_field(
+        serializers.ChoiceField(
+            choices=[estimates.FITS, estimates.TIGHT, estimates.DOES_NOT_FIT],
+            allow_null=True,
+            help_text="Against the card's memory (and what a display leaves, where known); "
+            "null when the card's memory is unknown",
+        )
+    )
+    def get_fit(self, obj) -> str | None:
+        return obj.memory.fit or None
+
+    @extend_schema_field(RangeSerializer(allow_null=True))
+    def get_seconds_per_image(self, obj) -> dict | None:
+        return RangeSerializer(obj.speed.seconds).data if obj.speed else None
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_speed_basis(self, obj) -> str | None:
+        return obj.speed.basis if obj.speed else None
+
+    def get_speed_cards(self, obj) -> list[str]:
+        return list(obj.speed.cards) if obj.speed else []
+
+    @extend_schema_field(RangeSerializer(allow_null=True))
+    def get_efficiency(self, obj) -> dict | None:
+        return RangeSerializer(obj.speed.efficiency).data if obj.speed else None
+
+
+class EstimateSerializer(serializers.Serializer):
+    """Estimates for a pair, kept apart from the measured summaries (docs/estimates.md)."""
+
+    verdict = serializers.SerializerMethodField()
+    lead = serializers.SerializerMethodField(
+        help_text="Index in configurations of the one the verdict is about"
+    )
+    configurations = EstimatedConfigurationSerializer(source="estimates", many=True)
+
+    @extend_schema_field(
+        serializers.ChoiceField(
+            choices=list(estimates.VERDICT_LABELS),
+            allow_null=True,
+            help_text="Over the estimated configurations: expected_to_fit (fully resident), "
+            "needs_offload, expected_not_to_fit; null when the card's memory is unknown",
+        )
+    )
+    def get_verdict(self, obj) -> str | None:
+        return obj.verdict or None
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_lead(self, obj) -> int | None:
+        return obj.estimates.index(obj.lead) if obj.lead is not None else None
+
+
 class CheckSerializer(serializers.Serializer):
     model = ImageModelSerializer()
     gpu = GpuSerializer()
@@ -183,6 +288,11 @@ class CheckSerializer(serializers.Serializer):
     )
     claims = ClaimSerializer(
         many=True, help_text="Published figures for this card, and model-wide ones (gpu null)"
+    )
+    estimate = EstimateSerializer(
+        allow_null=True,
+        help_text="Estimates (never measurements) for the configurations this card has no "
+        "result in; null for a test model, a model of unknown architecture, or a CPU",
     )
 
 
@@ -205,6 +315,7 @@ class ResultSerializer(serializers.ModelSerializer):
     height = serializers.IntegerField(source="configuration.height")
     steps = serializers.IntegerField(source="configuration.steps")
     contributor = serializers.CharField(source="contributor.key_id", help_text="Key id")
+    failed_stage = serializers.SerializerMethodField()
 
     class Meta:
         model = Result
@@ -273,6 +384,16 @@ class ResultSerializer(serializers.ModelSerializer):
     @extend_schema_field(OpenApiTypes.URI)
     def get_permalink(self, obj: Result) -> str:
         return absolute(reverse("checkpages:result", args=[obj.pk]))
+
+    @extend_schema_field(
+        serializers.ChoiceField(
+            choices=Stage.choices,
+            allow_null=True,
+            help_text="Where a failed run stopped; null for a success",
+        )
+    )
+    def get_failed_stage(self, obj: Result) -> str | None:
+        return obj.failed_stage or None
 
 
 class RunSerializer(serializers.Serializer):

@@ -27,6 +27,7 @@ from benchmarks.api.serializers import (
     ResultSerializer,
 )
 from benchmarks.models import Gpu, ImageModel, PublishedClaim, Result, Summary
+from benchmarks.services import estimates
 from benchmarks.services.aggregation import pair_verdict, pair_version
 
 NOT_MODIFIED = OpenApiResponse(description="Not modified: the If-None-Match ETag still matches")
@@ -82,12 +83,19 @@ class Check(ApiViewMixin, APIView):
             .filter(Q(gpu=card) | Q(gpu__isnull=True))
             .select_related("gpu", "configuration")
         )
+        size = (image_model.default_width, image_model.default_height, image_model.default_steps)
+        measured = {
+            (s.configuration.runtime, s.configuration.precision, s.configuration.offload)
+            for s in summaries
+            if (s.configuration.width, s.configuration.height, s.configuration.steps) == size
+        }
         data = {
             "model": image_model,
             "gpu": card,
             "verdict": pair_verdict(image_model, card),
             "summaries": summaries,
             "claims": claims,
+            "estimate": estimates.for_pair(image_model, card, exclude=measured),
         }
         body = CheckSerializer(data).data
         if token is not None:
@@ -123,12 +131,14 @@ _CONFIGURATION_ORDER = ("runtime", "precision", "offload", "width", "height", "s
         304: NOT_MODIFIED,
         (400, "application/json"): BAD_QUERY,
         (404, "application/json"): OpenApiResponse(
-            ErrorSerializer, description="The cursor is not valid"
+            ErrorSerializer,
+            description="The model or GPU named is not in the catalog, or the cursor is not valid",
         ),
     },
 )
 class ResultList(ApiViewMixin, generics.ListAPIView):
-    """Results, newest first, every status (only accepted ones count in summaries)."""
+    """Results, newest first, every status (only accepted ones count in summaries). Test
+    models' results (the tiny random pipeline) are listed only when `model` names one."""
 
     serializer_class = ResultSerializer
     renderer_classes = [JSONRenderer, CSVRenderer]
@@ -138,6 +148,23 @@ class ResultList(ApiViewMixin, generics.ListAPIView):
     queryset = Result.objects.select_related(
         "model", "gpu", "configuration", "submission", "contributor"
     ).defer("runs", "environment", "telemetry", "thumbnail_png", "error_message")
+
+    def get_queryset(self):
+        params = self.request.query_params
+        # A slug that names nothing is a 404, as for the checks, not an empty list.
+        for name, model_class, noun in (("model", ImageModel, "model"), ("gpu", Gpu, "GPU")):
+            slug = params.get(name)
+            if slug and _by_slug(model_class, slug) is None:
+                raise NotFound(f"There is no {noun} {slug!r} in the catalog.")
+        queryset = super().get_queryset()
+        if not params.get("model"):
+            queryset = queryset.filter(model__is_test_model=False)
+        return queryset
+
+
+@extend_schema(exclude=True)
+class ResultListWithSlash(ResultList):
+    """/api/v1/results/ answers like /api/v1/results (left out of the schema)."""
 
 
 @extend_schema(
@@ -161,3 +188,8 @@ class ResultDetail(ApiViewMixin, generics.RetrieveAPIView):
         if result is None:
             raise NotFound(f"There is no result {raw}.")
         return result
+
+
+@extend_schema(exclude=True)
+class ResultDetailWithSlash(ResultDetail):
+    """/api/v1/results/<id>/ answers like /api/v1/results/<id> (left out of the schema)."""

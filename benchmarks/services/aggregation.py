@@ -181,9 +181,16 @@ def update_summary(
     clean = [r for r in timed if not r["is_outlier"]]
     seconds = [r["seconds_median"] for r in clean]
 
-    failures = Counter(
-        r["failed_stage"] or "other" for r in rows if r["outcome"] != Outcome.SUCCESS
-    )
+    failures = {
+        outcome: dict(
+            sorted(
+                Counter(
+                    r["failed_stage"] or "other" for r in rows if r["outcome"] == outcome
+                ).items()
+            )
+        )
+        for outcome in {r["outcome"] for r in rows} - {Outcome.SUCCESS}
+    }
     outcomes = Counter(r["outcome"] for r in rows)
     values = {
         "n_results": len(rows),

@@ -565,11 +565,13 @@ def results(as_json: bool) -> None:
 @click.argument("result_id", type=click.IntRange(min=1), metavar="ID")
 @server_option
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def withdraw(result_id: int, server: str, yes: bool) -> None:
+@click.pass_context
+def withdraw(ctx: click.Context, result_id: int, server: str, yes: bool) -> None:
     """Withdraw one of your results from the platform (signed with the key that sent it).
 
     ID is the server's result id: the number in the permalink /r/ID, also shown by
-    `klein-bench results`.
+    `klein-bench results`. Without --server the withdrawal goes where this machine's
+    history says the result was sent.
 
     \b
     Examples:
@@ -579,20 +581,24 @@ def withdraw(result_id: int, server: str, yes: bool) -> None:
     from klein_bench import submit as submission
     from klein_bench.upload import normalize_server
 
-    server = normalize_server(server)
     home = _home()
+    if _explicit(ctx, "server"):
+        server = normalize_server(server)
+    else:
+        sent = home.find_result(result_id)
+        server = normalize_server((sent or {}).get("server") or server)
     if not yes:
         click.confirm(f"Withdraw result {result_id} from {server}?", abort=True)
-    body, key_id, known = submission.withdrawal(home, result_id)
+    body, key_id, known = submission.withdrawal(home, result_id, server)
     err = _err()
     if not known:
         err.print(
-            f"Result {result_id} is not in this machine's history; signing with the current "
-            f"key {key_id}.",
+            f"Result {result_id} is not in this machine's history for {escape(server)}; "
+            f"signing with the current key {key_id}.",
             soft_wrap=True,
         )
     _client(server, err).withdraw(result_id, body)
-    entry = home.find_result(result_id)
+    entry = home.find_result(result_id, server)
     if entry is not None:
         home.update_history(entry["local_id"], status="withdrawn")
     _out().print(f"[green]Result {result_id} withdrawn.[/] It no longer counts on the check pages.")

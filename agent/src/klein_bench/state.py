@@ -272,9 +272,11 @@ class Home:
                 entry.update(fields)
         self._save_history(entries)
 
-    def find_result(self, result_id: int) -> dict[str, Any] | None:
+    def find_result(self, result_id: int, server: str | None = None) -> dict[str, Any] | None:
+        """The newest history entry of this server result id (ids are per server: with
+        `server`, only an entry sent there)."""
         for entry in reversed(self.history()):
-            if entry.get("result_id") == result_id:
+            if entry.get("result_id") == result_id and server in (None, entry.get("server")):
                 return entry
         return None
 

@@ -190,10 +190,10 @@ def _refreshed(home: Home, document: QueuedDocument) -> QueuedDocument | None:
     )
 
 
-def withdrawal(home: Home, result_id: int) -> tuple[bytes, str, bool]:
+def withdrawal(home: Home, result_id: int, server: str | None = None) -> tuple[bytes, str, bool]:
     """The signed withdrawal body, the key id that signed it, and whether that key is the
-    one the history says submitted the result."""
-    entry = home.find_result(result_id)
+    one the history says submitted the result (to `server`, when given)."""
+    entry = home.find_result(result_id, server)
     key = None
     if entry and entry.get("key_id"):
         key = home.key_by_id(entry["key_id"])

@@ -1,0 +1,485 @@
+"""Estimates for a model on a card in a configuration nobody has measured there.
+
+Memory hardly depends on the card: the peak is each component's weights at its precision
+(the contract's parameter counts), plus activation memory at the resolution, plus the
+runtime's overhead; measurements of the same configuration on any card (real or
+synthetic) calibrate that formula. Speed follows the work per image (the contract's
+floating-point count) and the card's tensor peak and memory bandwidth: the least time the
+card could take, divided by the share of it that cards of the same architecture reach in
+that configuration (a wider range when only other architectures were measured). With no
+measurement of the configuration anywhere, both come from the architecture alone, and say
+so. docs/estimates.md gives the method and its measured error.
+
+Everything here returns estimates only: callers show them apart from measurements and
+label them as estimates. The pure functions (`estimate`, `estimate_pair`) take plain
+values, so tests and the held-out evaluation (perf/estimates.py) run them without a
+database; `observations`, `card` and `setups_for` read the rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from statistics import median
+
+from klein_bench.contract.catalog import PRESETS
+from klein_bench.contract.figures import PEAK_VRAM_FIGURES, PRECISIONS, RUNTIMES
+from klein_bench.contract.protocol import CURRENT
+from klein_bench.contract.work import ARCHITECTURES, Architecture, work_per_image
+
+MIB = 2**20
+
+# Bytes per weight by precision and component: FP8 storage keeps the transformer and the
+# text encoder in 8 bits; the VAE stays in BF16. A precision missing here counts as BF16.
+WEIGHT_BYTES = {
+    "bf16": {"transformer": 2, "text_encoder": 2, "vae": 2},
+    "fp8-storage": {"transformer": 1, "text_encoder": 1, "vae": 2},
+    "fp8-compute": {"transformer": 1, "text_encoder": 1, "vae": 2},
+}
+# Activation memory: the transformer holds about this many bytes per token and hidden unit
+# at its peak (attention through SDPA, so linear in tokens); the VAE decoder's full-
+# resolution feature maps about this many bytes per output pixel. The larger of the two
+# is the peak, since they never run at once.
+TRANSFORMER_BYTES_PER_TOKEN_UNIT = 48
+VAE_DECODE_BYTES_PER_PIXEL = 1536
+# The CUDA context, cuBLAS workspaces and the caching allocator's slack.
+RUNTIME_OVERHEAD_MIB = 1024
+# Without any measurement of the configuration the memory estimate is this uncertain.
+ARCHITECTURE_MEMORY_SPREAD = 0.20
+# The least a measured memory range is widened by, each side.
+MEMORY_MARGIN_SHARE = 0.03
+MEMORY_MARGIN_MIB = 256
+
+# Share of the card's least possible time that is reached, with no measurement at all:
+# (typical, low, high) by offload mode. Offload adds transfers over PCIe.
+PRIOR_EFFICIENCY = {
+    "none": (0.5, 0.3, 0.7),
+    "model": (0.3, 0.15, 0.5),
+    "sequential": (0.1, 0.03, 0.3),
+}
+# How far a measured efficiency range is widened: a little for cards of the same
+# architecture (one card alone: a little more), a lot for other architectures.
+SAME_ARCHITECTURE_MARGIN = 0.08
+SINGLE_CARD_MARGIN = 0.15
+OTHER_ARCHITECTURES_MARGIN = 0.20
+
+# What an estimate rests on.
+MEASURED = "measured"  # the same configuration, measured on other cards
+SAME_ARCHITECTURE = "same_architecture"
+OTHER_ARCHITECTURES = "other_architectures"
+ARCHITECTURE_ONLY = "architecture_only"
+
+# Fit of an estimated peak on a card.
+FITS = "fits"
+TIGHT = "tight"  # within the card's memory, but not safely (or not beside a display)
+DOES_NOT_FIT = "does_not_fit"
+
+# The pair's estimated verdict.
+EXPECTED_TO_FIT = "expected_to_fit"
+NEEDS_OFFLOAD = "needs_offload"
+EXPECTED_NOT_TO_FIT = "expected_not_to_fit"
+VERDICT_LABELS = {
+    EXPECTED_TO_FIT: "expected to fit",
+    NEEDS_OFFLOAD: "expected to need offload",
+    EXPECTED_NOT_TO_FIT: "expected not to fit",
+}
+
+
+@dataclass(frozen=True)
+class Card:
+    slug: str
+    name: str
+    architecture: str
+    vram_mb: float | None
+    bf16_tflops: float | None
+    fp8_tflops: float | None
+    bandwidth_gbs: float | None
+
+
+@dataclass(frozen=True, order=True)
+class Setup:
+    """The configuration fields that change the numbers."""
+
+    runtime: str
+    precision: str
+    offload: str
+    width: int
+    height: int
+    steps: int
+
+    @property
+    def family(self) -> tuple[str, str, str]:
+        return (self.runtime, self.precision, self.offload)
+
+    @property
+    def resident(self) -> bool:
+        return self.offload == "none"
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One measured group: a configuration's median seconds and peak on one card."""
+
+    card: Card
+    setup: Setup
+    seconds: float | None
+    peak_mib: float | None
+    synthetic: bool = False
+
+
+@dataclass(frozen=True)
+class Range:
+    value: float
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    mib: Range
+    basis: str  # MEASURED or ARCHITECTURE_ONLY
+    cards: tuple[str, ...]  # slugs of the cards whose measurements calibrated it
+    fit: str  # FITS, TIGHT, DOES_NOT_FIT, or "" when the card's memory is unknown
+
+
+@dataclass(frozen=True)
+class SpeedEstimate:
+    seconds: Range
+    basis: str  # SAME_ARCHITECTURE, OTHER_ARCHITECTURES or ARCHITECTURE_ONLY
+    cards: tuple[str, ...]
+    efficiency: Range  # share of the card's least possible time reached
+    bound_seconds: float
+
+
+@dataclass(frozen=True)
+class Estimate:
+    setup: Setup
+    memory: MemoryEstimate
+    # None when the card has no tensor peak (a CPU) or the configuration is not expected
+    # to fit: no speed for a run that would not finish.
+    speed: SpeedEstimate | None
+
+
+@dataclass(frozen=True)
+class PairEstimate:
+    verdict: str  # EXPECTED_TO_FIT, NEEDS_OFFLOAD, EXPECTED_NOT_TO_FIT, or "" (unknown)
+    lead: Estimate | None  # the configuration the verdict is about
+    estimates: list[Estimate] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return VERDICT_LABELS.get(self.verdict, "unknown")
+
+
+# -- the formulas ----------------------------------------------------------------------------
+
+
+def guidance_passes(default_guidance: float) -> int:
+    """A model run with guidance above 1 runs its transformer twice per step (CFG)."""
+    return 2 if default_guidance > 1 else 1
+
+
+def weights_mib(architecture: Architecture, setup: Setup) -> float:
+    """The weights on the GPU at the peak: all of them fully resident, the largest
+    component under model offload (one at a time), next to none under sequential offload."""
+    sizes = WEIGHT_BYTES.get(setup.precision, WEIGHT_BYTES["bf16"])
+    components = [n * sizes[name] / MIB for name, n in architecture.parameters.items()]
+    if setup.offload == "none":
+        return sum(components)
+    if setup.offload == "model":
+        return max(components)
+    return 0.0
+
+
+def activation_mib(architecture: Architecture, setup: Setup) -> float:
+    side = architecture.pixels_per_token_side
+    tokens = (setup.width // side) * (setup.height // side) + CURRENT.max_sequence_length
+    transformer = tokens * architecture.transformer.hidden * TRANSFORMER_BYTES_PER_TOKEN_UNIT
+    vae = setup.width * setup.height * VAE_DECODE_BYTES_PER_PIXEL
+    return max(transformer, vae) / MIB
+
+
+def formula_mib(architecture: Architecture, setup: Setup) -> float:
+    """Peak GPU memory from the architecture alone."""
+    return (
+        weights_mib(architecture, setup)
+        + activation_mib(architecture, setup)
+        + RUNTIME_OVERHEAD_MIB
+    )
+
+
+def bound_seconds(
+    architecture: Architecture, card: Card, setup: Setup, passes: int
+) -> float | None:
+    """The least time one image can take on the card: its floating-point work at the dense
+    tensor peak, plus reading the weights once per use at the memory bandwidth."""
+    fp8 = setup.precision == "fp8-compute" and card.fp8_tflops
+    peak = card.fp8_tflops if fp8 else card.bf16_tflops
+    if not peak:
+        return None
+    work = work_per_image(
+        architecture,
+        width=setup.width,
+        height=setup.height,
+        steps=setup.steps,
+        text_tokens=CURRENT.max_sequence_length,
+        guidance_passes=passes,
+    )
+    seconds = work.total_flop / (peak * 1e12)
+    if card.bandwidth_gbs:
+        sizes = WEIGHT_BYTES.get(setup.precision, WEIGHT_BYTES["bf16"])
+        uses = {"transformer": setup.steps * passes, "text_encoder": 1, "vae": 1}
+        read = sum(n * sizes[name] * uses[name] for name, n in architecture.parameters.items())
+        seconds += read / (card.bandwidth_gbs * 1e9)
+    return seconds
+
+
+# -- calibration -----------------------------------------------------------------------------
+
+
+def _per_card(observations: list[Observation], value) -> dict[str, tuple[Card, float]]:
+    """One value per card: from real results where the card has them, else synthetic."""
+    chosen: dict[str, tuple[bool, Card, float]] = {}
+    for obs in observations:
+        found = value(obs)
+        if found is None:
+            continue
+        previous = chosen.get(obs.card.slug)
+        if previous is None or (previous[0] and not obs.synthetic):
+            chosen[obs.card.slug] = (obs.synthetic, obs.card, found)
+    return {slug: (card, found) for slug, (_, card, found) in chosen.items()}
+
+
+def fit_on(memory: Range, capacity_mib: float | None, usable_mib: float | None) -> str:
+    if not capacity_mib:
+        return ""
+    if memory.value > capacity_mib:
+        return DOES_NOT_FIT
+    if memory.high <= (usable_mib or capacity_mib):
+        return FITS
+    return TIGHT
+
+
+def estimate_memory(
+    architecture: Architecture,
+    setup: Setup,
+    observations: list[Observation],
+    capacity_mib: float | None = None,
+    usable_mib: float | None = None,
+) -> MemoryEstimate:
+    formula = formula_mib(architecture, setup)
+    family = [o for o in observations if o.setup.family == setup.family and o.peak_mib]
+    exact = [o for o in family if o.setup == setup]
+    residuals = _per_card(
+        exact or family, lambda o: o.peak_mib - formula_mib(architecture, o.setup)
+    )
+    if residuals:
+        values = [r for _, r in residuals.values()]
+        centre = median(values)
+        value = formula + centre
+        margin = max(MEMORY_MARGIN_SHARE * value, MEMORY_MARGIN_MIB)
+        memory = Range(
+            value, value + min(values) - centre - margin, value + max(values) - centre + margin
+        )
+        basis, cards = MEASURED, tuple(sorted(residuals))
+    else:
+        spread = ARCHITECTURE_MEMORY_SPREAD
+        memory = Range(formula, formula * (1 - spread), formula * (1 + spread))
+        basis, cards = ARCHITECTURE_ONLY, ()
+    return MemoryEstimate(memory, basis, cards, fit_on(memory, capacity_mib, usable_mib))
+
+
+def estimate_speed(
+    architecture: Architecture,
+    card: Card,
+    setup: Setup,
+    observations: list[Observation],
+    passes: int = 1,
+) -> SpeedEstimate | None:
+    bound = bound_seconds(architecture, card, setup, passes)
+    if bound is None:
+        return None
+
+    def efficiency(o: Observation) -> float | None:
+        if not o.seconds or o.card.slug == card.slug:
+            return None
+        theirs = bound_seconds(architecture, o.card, o.setup, passes)
+        return theirs / o.seconds if theirs else None
+
+    measured = _per_card([o for o in observations if o.setup == setup], efficiency)
+    same = {
+        slug: e
+        for slug, (other, e) in measured.items()
+        if card.architecture and other.architecture == card.architecture
+    }
+    if same:
+        basis, chosen = SAME_ARCHITECTURE, same
+        margin = SAME_ARCHITECTURE_MARGIN if len(same) > 1 else SINGLE_CARD_MARGIN
+    elif measured:
+        basis, chosen = OTHER_ARCHITECTURES, {slug: e for slug, (_, e) in measured.items()}
+        margin = OTHER_ARCHITECTURES_MARGIN
+    else:
+        typical, low, high = PRIOR_EFFICIENCY.get(setup.offload, PRIOR_EFFICIENCY["none"])
+        eff = Range(typical, low, high)
+        return SpeedEstimate(_seconds(bound, eff), ARCHITECTURE_ONLY, (), eff, bound)
+    values = list(chosen.values())
+    eff = Range(median(values), min(values) * (1 - margin), max(values) * (1 + margin))
+    return SpeedEstimate(_seconds(bound, eff), basis, tuple(sorted(chosen)), eff, bound)
+
+
+def _seconds(bound: float, efficiency: Range) -> Range:
+    return Range(bound / efficiency.value, bound / efficiency.high, bound / efficiency.low)
+
+
+def estimate(
+    architecture: Architecture,
+    card: Card,
+    setup: Setup,
+    observations: list[Observation],
+    *,
+    passes: int = 1,
+    usable_mib: float | None = None,
+) -> Estimate:
+    """Peak memory and seconds per image for the setup on the card, from measurements of
+    the same setup on other cards (the card's own are left out)."""
+    others = [o for o in observations if o.card.slug != card.slug]
+    memory = estimate_memory(architecture, setup, others, card.vram_mb, usable_mib)
+    speed = None
+    if memory.fit != DOES_NOT_FIT:
+        speed = estimate_speed(architecture, card, setup, others, passes)
+    return Estimate(setup, memory, speed)
+
+
+def _precision_rank(setup: Setup) -> int:
+    order = list(PRECISIONS)
+    return order.index(setup.precision) if setup.precision in order else len(order)
+
+
+def _preference(item: Estimate) -> tuple:
+    """Safely fitting first, then the fuller precision, then the faster."""
+    seconds = item.speed.seconds.value if item.speed else float("inf")
+    return (item.memory.fit != FITS, _precision_rank(item.setup), seconds)
+
+
+def estimate_pair(
+    architecture: Architecture,
+    card: Card,
+    setups: list[Setup],
+    observations: list[Observation],
+    *,
+    passes: int = 1,
+    usable_mib: float | None = None,
+) -> PairEstimate:
+    """Every setup's estimate, and the pair's: expected to fit fully resident, expected
+    to need offload, or expected not to fit."""
+    estimates = [
+        estimate(architecture, card, s, observations, passes=passes, usable_mib=usable_mib)
+        for s in setups
+    ]
+    if not card.vram_mb:
+        return PairEstimate("", None, estimates)
+    fitting = [e for e in estimates if e.memory.fit in (FITS, TIGHT)]
+    resident = sorted((e for e in fitting if e.setup.resident), key=_preference)
+    offloaded = sorted((e for e in fitting if not e.setup.resident), key=_preference)
+    if resident:
+        return PairEstimate(EXPECTED_TO_FIT, resident[0], estimates)
+    if offloaded:
+        return PairEstimate(NEEDS_OFFLOAD, offloaded[0], estimates)
+    return PairEstimate(EXPECTED_NOT_TO_FIT, None, estimates)
+
+
+# -- reading the rows --------------------------------------------------------------------------
+
+
+def architecture_of(model) -> Architecture | None:
+    """The model's architecture, for the models estimates describe: real ones only (a
+    test model's figures describe no real model)."""
+    if model.is_test_model:
+        return None
+    return ARCHITECTURES.get(model.slug)
+
+
+def card(gpu) -> Card:
+    return Card(
+        slug=gpu.slug,
+        name=gpu.name,
+        architecture=gpu.architecture,
+        vram_mb=float(gpu.vram_mb) if gpu.vram_mb else None,
+        bf16_tflops=gpu.bf16_tflops,
+        fp8_tflops=gpu.fp8_tflops,
+        bandwidth_gbs=gpu.memory_bandwidth_gbs,
+    )
+
+
+def setup_of(configuration) -> Setup:
+    c = configuration
+    return Setup(c.runtime, c.precision, c.offload, c.width, c.height, c.steps)
+
+
+def headline_peak(summary) -> float | None:
+    """The summary's headline peak VRAM median (the first figure pages lead with)."""
+    for name in PEAK_VRAM_FIGURES:
+        value = getattr(summary, f"{name}_median", None)
+        if value is not None:
+            return value
+    return None
+
+
+def observation(summary) -> Observation:
+    """A summary (with its gpu and configuration loaded) as an observation."""
+    return Observation(
+        card=card(summary.gpu),
+        setup=setup_of(summary.configuration),
+        seconds=summary.seconds_median,
+        peak_mib=headline_peak(summary),
+        synthetic=summary.synthetic,
+    )
+
+
+def observations(model) -> list[Observation]:
+    """Every measured group of the model, on every card, real and synthetic."""
+    from benchmarks.models import Summary
+
+    summaries = Summary.objects.filter(model=model).select_related("gpu", "configuration")
+    return [observation(s) for s in summaries if s.seconds_median or headline_peak(s)]
+
+
+def setups_for(model, observations: list[Observation]) -> list[Setup]:
+    """What to estimate, at the model's standard size and steps: every preset in the
+    default runtime, and every other configuration measured on some card."""
+    size = (model.default_width, model.default_height, model.default_steps)
+    runtime = next(iter(RUNTIMES))
+    setups = [Setup(runtime, p.precision, p.offload, *size) for p in PRESETS.values()]
+    measured = {
+        obs.setup
+        for obs in observations
+        if (obs.setup.width, obs.setup.height, obs.setup.steps) == size
+    }
+    setups += sorted(s for s in measured if s not in setups)
+    return setups
+
+
+def for_pair(
+    model,
+    gpu,
+    observations_: list[Observation] | None = None,
+    *,
+    usable_mib: float | None = None,
+    exclude: set[tuple[str, str, str]] | frozenset = frozenset(),
+) -> PairEstimate | None:
+    """The estimates for the model on the card; None when estimates cannot describe it
+    (a test model, an architecture we do not know, a CPU). `exclude` leaves out configuration
+    families (runtime, precision, offload) the card has measurements of."""
+    architecture = architecture_of(model)
+    if architecture is None or not (gpu.vram_mb or gpu.bf16_tflops):
+        # A test model, an unknown architecture, or a CPU: nothing to estimate from.
+        return None
+    found = observations(model) if observations_ is None else observations_
+    setups = [s for s in setups_for(model, found) if s.family not in exclude]
+    return estimate_pair(
+        architecture,
+        card(gpu),
+        setups,
+        found,
+        passes=guidance_passes(model.default_guidance),
+        usable_mib=usable_mib,
+    )
