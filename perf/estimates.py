@@ -89,7 +89,7 @@ def true_seconds(card: est.Card, setup: est.Setup, card_factor: float) -> float:
 
 
 def true_peak_mib(card: est.Card, setup: est.Setup) -> float:
-    sizes = est.WEIGHT_BYTES[setup.precision]
+    sizes = est.storage_bytes(setup.precision)
     parts = {name: n * sizes[name] / est.MIB for name, n in KLEIN_4B.parameters.items()}
     if setup.offload == "model":
         weights = max(parts.values())

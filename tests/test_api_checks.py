@@ -153,7 +153,7 @@ def test_an_unmeasured_card_has_an_estimate_block_apart_from_the_summaries(clien
         ("bf16", "none", "measured"),
         ("bf16", "model", "architecture_only"),
         ("fp8-storage", "none", "architecture_only"),
-    ]
+    ], "no fp8-compute estimate: the RTX 3090 has no FP8 tensor cores"
 
 
 def test_a_measured_configuration_is_not_estimated_and_a_cpu_has_no_estimate(client, catalog):
@@ -166,5 +166,6 @@ def test_a_measured_configuration_is_not_estimated_and_a_cpu_has_no_estimate(cli
     assert [(c["precision"], c["offload"]) for c in measured["configurations"]] == [
         ("bf16", "model"),
         ("fp8-storage", "none"),
+        ("fp8-compute", "none"),
     ]
     assert (cpu, tiny) == (None, None)

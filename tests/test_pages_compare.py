@@ -28,7 +28,8 @@ def test_cards_sit_side_by_side_with_verdicts_and_each_configuration(client, cat
         "12 GiB, from 6 results by 5 contributors. fp8-storage (ComfyUI) runs 2.4 s per image, "
         "8.5 GiB peak (6 results) bf16-model-offload (diffusers) needs offload 6.7 s per image, "
         "9.7 GiB peak (3 results) bf16-resident (diffusers) does not fit 3 tried: 3 out of "
-        "memory in model load fp8-storage (diffusers) -"
+        "memory in model load fp8-compute (diffusers) estimate expected not to fit: about "
+        "13.8 GiB (11.0-16.5 GiB) fp8-storage (diffusers) -"
     ), "a configuration run with random weights on the card needs no estimate"
     assert (
         "RTX 4090 24 GiB · Ada Lovelace · 1008 GB/s runs Runs fully on the GPU in BF16 (diffusers)"

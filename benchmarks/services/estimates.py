@@ -28,13 +28,20 @@ from klein_bench.contract.work import ARCHITECTURES, Architecture, work_per_imag
 
 MIB = 2**20
 
-# Bytes per weight by precision and component: FP8 storage keeps the transformer and the
-# text encoder in 8 bits; the VAE stays in BF16. A precision missing here counts as BF16.
-WEIGHT_BYTES = {
-    "bf16": {"transformer": 2, "text_encoder": 2, "vae": 2},
-    "fp8-storage": {"transformer": 1, "text_encoder": 1, "vae": 2},
-    "fp8-compute": {"transformer": 1, "text_encoder": 1, "vae": 2},
-}
+
+def storage_bytes(precision: str) -> dict[str, float]:
+    """Bytes per weight of each component at a precision, as the contract's presets store
+    them (a precision no preset has counts as BF16)."""
+    for preset in PRESETS.values():
+        if preset.precision == precision:
+            return preset.storage_bytes
+    return PRESETS["bf16-resident"].storage_bytes
+
+
+def needs_fp8_tensor_cores(precision: str) -> bool:
+    return any(p.needs_fp8_tensor_cores for p in PRESETS.values() if p.precision == precision)
+
+
 # Activation memory: the transformer holds about this many bytes per token and hidden unit
 # at its peak (attention through SDPA, so linear in tokens); the VAE decoder's full-
 # resolution feature maps about this many bytes per output pixel. The larger of the two
@@ -181,7 +188,7 @@ def guidance_passes(default_guidance: float) -> int:
 def weights_mib(architecture: Architecture, setup: Setup) -> float:
     """The weights on the GPU at the peak: all of them fully resident, the largest
     component under model offload (one at a time), next to none under sequential offload."""
-    sizes = WEIGHT_BYTES.get(setup.precision, WEIGHT_BYTES["bf16"])
+    sizes = storage_bytes(setup.precision)
     components = [n * sizes[name] / MIB for name, n in architecture.parameters.items()]
     if setup.offload == "none":
         return sum(components)
@@ -226,7 +233,7 @@ def bound_seconds(
     )
     seconds = work.total_flop / (peak * 1e12)
     if card.bandwidth_gbs:
-        sizes = WEIGHT_BYTES.get(setup.precision, WEIGHT_BYTES["bf16"])
+        sizes = storage_bytes(setup.precision)
         uses = {"transformer": setup.steps * passes, "text_encoder": 1, "vae": 1}
         read = sum(n * sizes[name] * uses[name] for name, n in architecture.parameters.items())
         seconds += read / (card.bandwidth_gbs * 1e9)
@@ -474,7 +481,13 @@ def for_pair(
         # A test model, an unknown architecture, or a CPU: nothing to estimate from.
         return None
     found = observations(model) if observations_ is None else observations_
-    setups = [s for s in setups_for(model, found) if s.family not in exclude]
+    setups = [
+        s
+        for s in setups_for(model, found)
+        if s.family not in exclude
+        # FP8 matmuls cannot run on a card without FP8 tensor cores: nothing to estimate.
+        and not (needs_fp8_tensor_cores(s.precision) and not gpu.fp8_tflops)
+    ]
     return estimate_pair(
         architecture,
         card(gpu),

@@ -160,7 +160,7 @@ def test_an_unmeasured_pair_answers_with_a_labelled_estimate(site, filled, phone
     estimates = phone.locator("section.estimates")
     assert estimates.locator("h2").inner_text() == "Estimates, until someone measures this card"
     # Every preset, and FP8 in ComfyUI, which other cards measured.
-    assert estimates.locator("tbody .estimate-tag").count() == 4
+    assert estimates.locator("tbody .estimate-tag").count() == 5
 
 
 def test_a_preset_link_leads_with_that_configuration(site, filled, desktop):
