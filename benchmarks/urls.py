@@ -13,6 +13,8 @@ app_name = "benchmarks"
 
 urlpatterns = [
     path("contribute/<int:result_id>", contribute.withdraw, name="withdraw"),
+    # Anything else under /contribute/ (/contribute/-1, /contribute/abc) is a JSON 404.
+    re_path(r"^contribute/", contribute.not_found),
     path("api/v1/models", views.ModelList.as_view(), name="api-models"),
     path("api/v1/gpus", views.GpuList.as_view(), name="api-gpus"),
     path("api/v1/checks/<str:model>/<str:gpu>", views.Check.as_view(), name="api-check"),

@@ -1,15 +1,17 @@
 """Accepting signed contributions and signed withdrawals (POST and DELETE /contribute).
 
 The checks run in a fixed order, and the first that fails answers (docs/protocol.md
-lists every answer): size (in the view), rate limits, document structure, purpose, key,
-signature, identical retry, time window, submission id, nonce, payload. A contribution is
-stored in one transaction: the submission with the body verbatim first, then the result,
-then the summary update is queued for after the commit.
+lists every answer): content type and size (in the view), rate limits, document
+structure, purpose, key, signature, identical retry, time window, submission id, nonce,
+payload. A contribution is stored in one transaction: the nonce and the submission with
+the body verbatim first, then the result, then the summary update is queued for after
+the commit. A nonce is used once per key, whatever the purpose (UsedNonce).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,7 +24,7 @@ from django.utils import timezone
 from klein_bench.contract import stats, wire
 from klein_bench.contract.figures import MEMORY_FIGURES
 
-from benchmarks.models import Contributor, Result, Submission, SubmissionStatus
+from benchmarks.models import Contributor, Result, Submission, SubmissionStatus, UsedNonce
 from benchmarks.services import ratelimit
 from benchmarks.services.catalog import forget_lookups, remembering_lookups
 from benchmarks.services.validation import (
@@ -37,6 +39,10 @@ from benchmarks.tasks import update_summary
 log = logging.getLogger(__name__)
 
 WITHDRAW_REASON_MAX = 2000
+# The largest id a result can have (a 64-bit signed primary key).
+MAX_RESULT_ID = 2**63 - 1
+# An error answer names at most this many fields, so that it stays small whatever was sent.
+MAX_FIELDS = 50
 
 
 @dataclass
@@ -67,7 +73,9 @@ class Refused(Exception):
     def reply(self) -> Reply:
         body: dict[str, Any] = {"error": self.code, "detail": self.detail}
         if self.fields:
-            body["fields"] = self.fields
+            body["fields"] = dict(list(self.fields.items())[:MAX_FIELDS])
+            if len(self.fields) > MAX_FIELDS:
+                body["detail"] += f" The first {MAX_FIELDS} of {len(self.fields)} are listed."
         return Reply(self.status, body, self.headers)
 
 
@@ -76,6 +84,26 @@ def too_large(limit: int) -> Refused:
         413,
         "too_large",
         f"The request body is larger than the limit of {limit} bytes.",
+    )
+
+
+def unsupported_media_type() -> Refused:
+    return Refused(
+        415,
+        "unsupported_media_type",
+        "Send the signed document as JSON, with Content-Type: application/json (UTF-8).",
+        headers={"Accept": "application/json"},
+    )
+
+
+def server_error() -> Refused:
+    """The answer to a failure of the server's own (a bug): nothing was stored, since every
+    write happens in one transaction that the failure rolled back."""
+    return Refused(
+        500,
+        "server_error",
+        "The server failed to handle this request and stored nothing; the failure is "
+        "logged. Try again later.",
     )
 
 
@@ -94,6 +122,15 @@ def _check_page(model_slug: str, gpu_slug: str) -> str:
     return _site_url(reverse("checkpages:pair", args=[model_slug, gpu_slug]))
 
 
+def _rate_limited(exc: ratelimit.RateLimited) -> Refused:
+    return Refused(
+        429,
+        "rate_limited",
+        f"Too many requests from this {exc.scope}; try again in {exc.retry_after} seconds.",
+        headers={"Retry-After": str(exc.retry_after)},
+    )
+
+
 def _parse(body: bytes, client_ip: str) -> wire.SignedDocument:
     """Rate limits, then structure. A key's own limit is only checked here and counted
     once its signature is verified, so nobody can use up another contributor's quota."""
@@ -107,19 +144,13 @@ def _parse(body: bytes, client_ip: str) -> wire.SignedDocument:
     except wire.MalformedDocument as exc:
         problem = exc
     try:
-        ratelimit.limit(
-            hits=[("address", client_ip, ratelimit.Rate.parse(settings.CONTRIBUTE_RATE_PER_IP))],
-            checks=[]
-            if document is None
-            else [("key", document.key_id, ratelimit.Rate.parse(settings.CONTRIBUTE_RATE_PER_KEY))],
+        ratelimit.count(
+            "address", ratelimit.address_key(client_ip), settings.CONTRIBUTE_RATE_PER_IP
         )
+        if document is not None:
+            ratelimit.check("key", document.key_id, settings.CONTRIBUTE_RATE_PER_KEY)
     except ratelimit.RateLimited as exc:
-        raise Refused(
-            429,
-            "rate_limited",
-            f"Too many requests from this {exc.scope}; try again in {exc.retry_after} seconds.",
-            headers={"Retry-After": str(exc.retry_after)},
-        ) from exc
+        raise _rate_limited(exc) from exc
     if problem is not None:
         raise Refused(
             400,
@@ -136,14 +167,23 @@ def _require_purpose(document: wire.SignedDocument, purpose: str, what: str) -> 
         raise Refused(
             400,
             "wrong_purpose",
-            f"This document was signed for another purpose; {what} needs {purpose!r}.",
-            {"envelope.purpose": f"must be {purpose!r}"},
+            f"This document was signed for another purpose; {what} needs {json.dumps(purpose)}.",
+            {"envelope.purpose": f"must be {json.dumps(purpose)}"},
         )
 
 
 def _authenticate(document: wire.SignedDocument) -> Contributor | None:
     """The known contributor of the document's key (None for a first use), after checking
     that the key is not revoked and that it signed the envelope."""
+    if document.public_key is not None and wire.key_id_for(document.public_key) != document.key_id:
+        why = "does not hash to the envelope's key_id"
+        raise Refused(
+            401,
+            "bad_signature",
+            f"The public key {why}; send the key that made the key_id, or none.",
+            {"public_key": why},
+            _AUTHENTICATE,
+        )
     contributor = Contributor.objects.filter(key_id=document.key_id).first()
     if contributor is None and document.public_key is None:
         raise Refused(
@@ -179,16 +219,9 @@ def _authenticate(document: wire.SignedDocument) -> Contributor | None:
 
 def _count_key(document: wire.SignedDocument) -> None:
     try:
-        ratelimit.hit(
-            "key", document.key_id, ratelimit.Rate.parse(settings.CONTRIBUTE_RATE_PER_KEY)
-        )
+        ratelimit.count("key", document.key_id, settings.CONTRIBUTE_RATE_PER_KEY)
     except ratelimit.RateLimited as exc:
-        raise Refused(
-            429,
-            "rate_limited",
-            f"Too many requests from this key; try again in {exc.retry_after} seconds.",
-            headers={"Retry-After": str(exc.retry_after)},
-        ) from exc
+        raise _rate_limited(exc) from exc
 
 
 def _require_fresh(document: wire.SignedDocument) -> None:
@@ -281,9 +314,7 @@ def _after_race(document: wire.SignedDocument, digest: str) -> Reply | None:
         if earlier.body_sha256 == digest:
             return _replay(earlier)
         raise _conflict()
-    if Submission.objects.filter(
-        contributor__key_id=document.key_id, nonce=document.nonce
-    ).exists():
+    if UsedNonce.objects.filter(contributor__key_id=document.key_id, nonce=document.nonce).exists():
         raise _nonce_reused()
     return None
 
@@ -298,8 +329,12 @@ def _store(
             contributor, _ = Contributor.objects.get_or_create(
                 key_id=document.key_id, defaults={"public_key": document.public_key.hex()}
             )
-        # The signed document goes in first; a payload that fails validation below rolls
-        # it back with everything else (including any GPU or configuration row it made).
+        # The nonce and the signed document go in first; a payload that fails validation
+        # below rolls them back with everything else (including any GPU or configuration
+        # row it made).
+        UsedNonce.objects.create(
+            contributor=contributor, nonce=document.nonce, purpose=document.purpose
+        )
         submission = Submission.objects.create(
             contributor=contributor,
             client_submission_id=document.submission_id,
@@ -462,18 +497,32 @@ def _withdrawn_response(result: Result, withdrawn_at: datetime) -> dict[str, Any
     }
 
 
+def _use_nonce(contributor: Contributor | None, document: wire.SignedDocument) -> None:
+    """Record the document's nonce as used by its key, or refuse it as a replay."""
+    assert contributor is not None
+    try:
+        with transaction.atomic():
+            UsedNonce.objects.create(
+                contributor=contributor, nonce=document.nonce, purpose=document.purpose
+            )
+    except IntegrityError as exc:
+        raise _nonce_reused() from exc
+
+
 def withdraw(result_id: int, body: bytes, client_ip: str) -> Reply:
     """Answer one DELETE /contribute/<result_id>: withdraw the key's own result."""
     document = _parse(body, client_ip)
     _require_purpose(document, wire.PURPOSE_WITHDRAW, "DELETE /contribute/<id>")
     reason = _withdraw_request(document, result_id)
-    _authenticate(document)
+    contributor = _authenticate(document)
     _count_key(document)
     _require_fresh(document)
     result = (
         Result.objects.select_related("submission", "contributor", "model", "gpu")
         .filter(pk=result_id)
         .first()
+        if result_id <= MAX_RESULT_ID
+        else None
     )
     if result is None:
         raise Refused(404, "not_found", f"There is no result {result_id}.")
@@ -487,11 +536,15 @@ def withdraw(result_id: int, body: bytes, client_ip: str) -> Reply:
     text = body.decode("utf-8")
     with transaction.atomic():
         submission = Submission.objects.select_for_update().get(pk=result.submission_id)
-        if submission.status == SubmissionStatus.WITHDRAWN:
-            return Reply(200, _withdrawn_response(result, submission.withdrawn_at))
         if submission.withdrawal_body == text:
+            if submission.status == SubmissionStatus.WITHDRAWN:
+                # An identical retry: the original answer.
+                return Reply(200, _withdrawn_response(result, submission.withdrawn_at))
             # The same signed withdrawal again after a moderator restored the result.
             raise _nonce_reused()
+        _use_nonce(contributor, document)
+        if submission.status == SubmissionStatus.WITHDRAWN:
+            return Reply(200, _withdrawn_response(result, submission.withdrawn_at))
         now = timezone.now()
         submission.status = SubmissionStatus.WITHDRAWN
         submission.withdrawn_at = now
