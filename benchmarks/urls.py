@@ -1,4 +1,4 @@
-"""Routes of the benchmarks app: signed withdrawal, the REST API and its schema.
+"""Routes of the benchmarks app: signed withdrawal, the REST API and the schemas.
 
 POST /contribute is routed in config/urls.py, where it shares its address with the
 contribute page.
@@ -7,7 +7,7 @@ contribute page.
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from benchmarks.api import contribute, errors, views
+from benchmarks.api import contribute, errors, schemas, views
 
 app_name = "benchmarks"
 
@@ -20,6 +20,7 @@ urlpatterns = [
     path("api/v1/checks/<str:model>/<str:gpu>", views.Check.as_view(), name="api-check"),
     path("api/v1/results", views.ResultList.as_view(), name="api-results"),
     path("api/v1/results/<str:id>", views.ResultDetail.as_view(), name="api-result"),
+    path("schemas/result-v1.json", schemas.result_schema_view, name="result-schema"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
         "api/docs/",

@@ -229,6 +229,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The signed POST and DELETE /contribute are plain Django views; this adds them.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "benchmarks.api.schemas.contribution_endpoints",
+    ],
 }
 
 # Production hardening (manage.py check --deploy is clean with DJANGO_DEBUG off).

@@ -16,7 +16,7 @@ from django.test import Client
 from klein_bench.contract import wire
 from klein_bench.contract.protocol import CURRENT
 
-from benchmarks.services import contributions
+from benchmarks.services import contributions, signed, withdrawals
 from benchmarks.services.validation import validate_result
 from tests.contribute_support import _fresh_rate_limits  # noqa: F401 - fixtures
 from tests.factories import result_payload, runs
@@ -88,7 +88,7 @@ def test_the_worked_examples_payload_is_a_valid_result(catalog):
 
 
 def test_every_error_the_server_answers_is_in_the_status_table():
-    source = Path(contributions.__file__).read_text()
+    source = "".join(Path(m.__file__).read_text() for m in (signed, contributions, withdrawals))
     answered = set(re.findall(r'Refused\(\s*(\d{3}),\s*"([a-z_]+)"', source))
     documented = set(re.findall(r"^\| (\d{3}) \| `([a-z_]+)` \|", DOC.read_text(), re.M))
 

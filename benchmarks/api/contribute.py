@@ -17,8 +17,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
-from benchmarks.services import contributions
-from benchmarks.services.contributions import Refused, Reply
+from benchmarks.services import contributions, signed, withdrawals
+from benchmarks.services.signed import Refused, Reply
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def _require_json(request: HttpRequest) -> None:
     """Only a JSON body in UTF-8: a form or text body is not a signed document."""
     charset = request.content_params.get("charset", "utf-8").lower()
     if request.content_type.lower() != "application/json" or charset not in ("utf-8", "utf8"):
-        raise contributions.unsupported_media_type()
+        raise signed.unsupported_media_type()
 
 
 def _read_body(request: HttpRequest) -> bytes:
@@ -38,10 +38,10 @@ def _read_body(request: HttpRequest) -> bytes:
     except ValueError:
         declared = 0
     if declared > limit:
-        raise contributions.too_large(limit)
+        raise signed.too_large(limit)
     body = request.read(limit + 1)
     if len(body) > limit:
-        raise contributions.too_large(limit)
+        raise signed.too_large(limit)
     return body
 
 
@@ -82,7 +82,7 @@ def _answer(request: HttpRequest, handle: Callable[[], Reply]) -> JsonResponse:
         raise  # the database is unreachable: DatabaseUnavailableMiddleware answers 503
     except Exception:
         log.exception("%s %s failed", request.method, request.path)
-        return _respond(contributions.server_error().reply())
+        return _respond(signed.server_error().reply())
 
 
 def _method_not_allowed(allowed: tuple[str, ...]) -> JsonResponse:
@@ -121,7 +121,7 @@ def withdraw(request: HttpRequest, result_id: int) -> JsonResponse:
 
     def handle() -> Reply:
         _require_json(request)
-        return contributions.withdraw(result_id, _read_body(request), client_address(request))
+        return withdrawals.withdraw(result_id, _read_body(request), client_address(request))
 
     return _answer(request, handle)
 

@@ -1,32 +1,36 @@
-"""Accepting signed contributions and signed withdrawals (POST and DELETE /contribute).
+"""Accepting signed contributions (POST /contribute).
 
-The checks run in a fixed order, and the first that fails answers (docs/protocol.md
-lists every answer): content type and size (in the view), rate limits, document
-structure, purpose, key, signature, identical retry, time window, submission id, nonce,
-payload. A contribution is stored in one transaction: the nonce and the submission with
-the body verbatim first, then the result, then the summary update is queued for after
-the commit. A nonce is used once per key, whatever the purpose (UsedNonce).
+After the checks both signed endpoints share (benchmarks.services.signed), in this
+order: identical retry, time window, submission id, nonce, payload. A contribution is
+stored in one transaction: the nonce and the submission with the body verbatim first,
+then the result, then the summary update is queued for after the commit. A nonce is used
+once per key, whatever the purpose (UsedNonce).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.urls import reverse
-from django.utils import timezone
 from klein_bench.contract import stats, wire
 from klein_bench.contract.figures import MEMORY_FIGURES
 
 from benchmarks.models import Contributor, Result, Submission, SubmissionStatus, UsedNonce
-from benchmarks.services import ratelimit
 from benchmarks.services.catalog import forget_lookups, remembering_lookups
+from benchmarks.services.signed import (
+    Refused,
+    Reply,
+    authenticate,
+    check_page,
+    count_key,
+    nonce_reused,
+    parse,
+    permalink,
+    require_fresh,
+    require_purpose,
+)
 from benchmarks.services.validation import (
     PayloadInvalid,
     ValidResult,
@@ -37,203 +41,6 @@ from benchmarks.services.validation import (
 from benchmarks.tasks import update_summary
 
 log = logging.getLogger(__name__)
-
-WITHDRAW_REASON_MAX = 2000
-# The largest id a result can have (a 64-bit signed primary key).
-MAX_RESULT_ID = 2**63 - 1
-# An error answer names at most this many fields, so that it stays small whatever was sent.
-MAX_FIELDS = 50
-
-
-@dataclass
-class Reply:
-    status: int
-    body: dict[str, Any]
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-class Refused(Exception):
-    """A request the server answers with an error: status, code, one sentence, fields."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        detail: str,
-        fields: dict[str, str] | None = None,
-        headers: dict[str, str] | None = None,
-    ):
-        self.status = status
-        self.code = code
-        self.detail = detail
-        self.fields = fields or {}
-        self.headers = headers or {}
-        super().__init__(detail)
-
-    def reply(self) -> Reply:
-        body: dict[str, Any] = {"error": self.code, "detail": self.detail}
-        if self.fields:
-            body["fields"] = dict(list(self.fields.items())[:MAX_FIELDS])
-            if len(self.fields) > MAX_FIELDS:
-                body["detail"] += f" The first {MAX_FIELDS} of {len(self.fields)} are listed."
-        return Reply(self.status, body, self.headers)
-
-
-def too_large(limit: int) -> Refused:
-    return Refused(
-        413,
-        "too_large",
-        f"The request body is larger than the limit of {limit} bytes.",
-    )
-
-
-def unsupported_media_type() -> Refused:
-    return Refused(
-        415,
-        "unsupported_media_type",
-        "Send the signed document as JSON, with Content-Type: application/json (UTF-8).",
-        headers={"Accept": "application/json"},
-    )
-
-
-def server_error() -> Refused:
-    """The answer to a failure of the server's own (a bug): nothing was stored, since every
-    write happens in one transaction that the failure rolled back."""
-    return Refused(
-        500,
-        "server_error",
-        "The server failed to handle this request and stored nothing; the failure is "
-        "logged. Try again later.",
-    )
-
-
-_AUTHENTICATE = {"WWW-Authenticate": 'KleinBench-Ed25519 realm="klein-bench"'}
-
-
-def _site_url(path: str) -> str:
-    return settings.SITE_URL + path
-
-
-def _permalink(result_id: int) -> str:
-    return _site_url(reverse("checkpages:result", args=[result_id]))
-
-
-def _check_page(model_slug: str, gpu_slug: str) -> str:
-    return _site_url(reverse("checkpages:pair", args=[model_slug, gpu_slug]))
-
-
-def _rate_limited(exc: ratelimit.RateLimited) -> Refused:
-    return Refused(
-        429,
-        "rate_limited",
-        f"Too many requests from this {exc.scope}; try again in {exc.retry_after} seconds.",
-        headers={"Retry-After": str(exc.retry_after)},
-    )
-
-
-def _parse(body: bytes, client_ip: str) -> wire.SignedDocument:
-    """Rate limits, then structure. A key's own limit is only checked here and counted
-    once its signature is verified, so nobody can use up another contributor's quota."""
-    document: wire.SignedDocument | None = None
-    problem = None
-    try:
-        # Only UTF-8: json.loads would also guess UTF-16 and UTF-32 from raw bytes.
-        document = wire.parse_document(body.decode("utf-8"))
-    except UnicodeDecodeError:
-        problem = wire.MalformedDocument({"body": "must be JSON encoded as UTF-8"})
-    except wire.MalformedDocument as exc:
-        problem = exc
-    try:
-        ratelimit.count(
-            "address", ratelimit.address_key(client_ip), settings.CONTRIBUTE_RATE_PER_IP
-        )
-        if document is not None:
-            ratelimit.check("key", document.key_id, settings.CONTRIBUTE_RATE_PER_KEY)
-    except ratelimit.RateLimited as exc:
-        raise _rate_limited(exc) from exc
-    if problem is not None:
-        raise Refused(
-            400,
-            "malformed_document",
-            "The body is not a signed klein-bench document; see the fields for what is wrong.",
-            problem.errors,
-        )
-    assert document is not None
-    return document
-
-
-def _require_purpose(document: wire.SignedDocument, purpose: str, what: str) -> None:
-    if document.purpose != purpose:
-        raise Refused(
-            400,
-            "wrong_purpose",
-            f"This document was signed for another purpose; {what} needs {json.dumps(purpose)}.",
-            {"envelope.purpose": f"must be {json.dumps(purpose)}"},
-        )
-
-
-def _authenticate(document: wire.SignedDocument) -> Contributor | None:
-    """The known contributor of the document's key (None for a first use), after checking
-    that the key is not revoked and that it signed the envelope."""
-    if document.public_key is not None and wire.key_id_for(document.public_key) != document.key_id:
-        why = "does not hash to the envelope's key_id"
-        raise Refused(
-            401,
-            "bad_signature",
-            f"The public key {why}; send the key that made the key_id, or none.",
-            {"public_key": why},
-            _AUTHENTICATE,
-        )
-    contributor = Contributor.objects.filter(key_id=document.key_id).first()
-    if contributor is None and document.public_key is None:
-        raise Refused(
-            401,
-            "unknown_key",
-            "The server does not know this key yet; include public_key in the document.",
-            {"public_key": "is required the first time a key is used"},
-            _AUTHENTICATE,
-        )
-    if contributor is not None and contributor.is_revoked:
-        reason = contributor.revoked_reason.strip().rstrip(".")
-        raise Refused(
-            403,
-            "key_revoked",
-            f"This key was revoked by a moderator{': ' + reason if reason else ''}.",
-        )
-    public_key = (
-        bytes.fromhex(contributor.public_key) if contributor is not None else document.public_key
-    )
-    assert public_key is not None
-    try:
-        document.verify(public_key)
-    except wire.BadSignature as exc:
-        raise Refused(
-            401,
-            "bad_signature",
-            f"The signature does not verify: {exc}.",
-            {"signature": str(exc)},
-            _AUTHENTICATE,
-        ) from exc
-    return contributor
-
-
-def _count_key(document: wire.SignedDocument) -> None:
-    try:
-        ratelimit.count("key", document.key_id, settings.CONTRIBUTE_RATE_PER_KEY)
-    except ratelimit.RateLimited as exc:
-        raise _rate_limited(exc) from exc
-
-
-def _require_fresh(document: wire.SignedDocument) -> None:
-    skew = settings.CONTRIBUTE_CLOCK_SKEW_SECONDS
-    if abs(timezone.now() - document.created_at) > timedelta(seconds=skew):
-        raise Refused(
-            400,
-            "stale",
-            f"created_at is more than {skew} seconds away from the server's clock "
-            f"({wire.format_created_at(timezone.now())}); check the clock and sign again.",
-            {"envelope.created_at": f"must be within {skew} seconds of the server's time"},
-        )
 
 
 def _sha256(body: bytes) -> str:
@@ -247,13 +54,13 @@ def _replay(submission: Submission) -> Reply:
 
 def submit(body: bytes, client_ip: str) -> Reply:
     """Answer one POST /contribute: store a signed result, or say why not."""
-    document = _parse(body, client_ip)
-    _require_purpose(document, wire.PURPOSE_CONTRIBUTE, "POST /contribute")
-    contributor = _authenticate(document)
-    _count_key(document)
+    document = parse(body, client_ip)
+    require_purpose(document, wire.PURPOSE_CONTRIBUTE, "POST /contribute")
+    contributor = authenticate(document)
+    count_key(document)
     digest = _sha256(body)
     try:
-        _require_fresh(document)
+        require_fresh(document)
     except Refused:
         # An identical retry is answered with the original response at any time: the same
         # signed bytes were verified and stored already, so answering them again stores
@@ -295,15 +102,6 @@ def _conflict() -> Refused:
     )
 
 
-def _nonce_reused() -> Refused:
-    return Refused(
-        409,
-        "nonce_reused",
-        "This nonce was already used by this key: the document is a replay.",
-        {"envelope.nonce": "already used by this key"},
-    )
-
-
 def _after_race(document: wire.SignedDocument, digest: str) -> Reply | None:
     """The answer to an insert the unique constraints refused: the original response for
     an identical retry, or a conflict; None when it was not a duplicate after all."""
@@ -315,7 +113,7 @@ def _after_race(document: wire.SignedDocument, digest: str) -> Reply | None:
             return _replay(earlier)
         raise _conflict()
     if UsedNonce.objects.filter(contributor__key_id=document.key_id, nonce=document.nonce).exists():
-        raise _nonce_reused()
+        raise nonce_reused()
     return None
 
 
@@ -369,8 +167,8 @@ def _created_response(result: Result) -> dict[str, Any]:
     c = result.configuration
     return {
         "result_id": result.pk,
-        "permalink": _permalink(result.pk),
-        "check_page": _check_page(result.model.slug, result.gpu.slug),
+        "permalink": permalink(result.pk),
+        "check_page": check_page(result.model.slug, result.gpu.slug),
         "status": SubmissionStatus.ACCEPTED.value,
         "model": result.model.slug,
         "gpu": result.gpu.slug,
@@ -447,115 +245,3 @@ def _result_fields(valid: ValidResult) -> dict[str, Any]:
 
 def _fp8_method(payload: dict[str, Any]) -> str | None:
     return payload["configuration"].get("fp8_method")
-
-
-# Withdrawal ---------------------------------------------------------------------------
-
-
-def _withdraw_request(document: wire.SignedDocument, result_id: int) -> str:
-    """The withdrawal's reason, after checking its payload names this result."""
-    payload = document.payload
-    path = "envelope.payload"
-    if not isinstance(payload, dict):
-        raise _bad_withdrawal({path: "must be a JSON object"})
-    errors = {}
-    extra = sorted(set(payload) - {"result_id", "reason"})
-    for name in extra:
-        errors[f"{path}.{name}"] = "is not a field of a withdrawal"
-    given = payload.get("result_id")
-    if "result_id" not in payload:
-        errors[f"{path}.result_id"] = "is required"
-    elif isinstance(given, bool) or not isinstance(given, int):
-        errors[f"{path}.result_id"] = "must be an integer"
-    elif given != result_id:
-        errors[f"{path}.result_id"] = f"must be {result_id}, the id in the URL"
-    reason = payload.get("reason", "")
-    if not isinstance(reason, str) or len(reason) > WITHDRAW_REASON_MAX or "\x00" in reason:
-        errors[f"{path}.reason"] = f"must be a string of at most {WITHDRAW_REASON_MAX} characters"
-    if errors:
-        raise _bad_withdrawal(errors)
-    return reason
-
-
-def _bad_withdrawal(errors: dict[str, str]) -> Refused:
-    return Refused(
-        400,
-        "invalid_payload",
-        'The withdrawal\'s payload must be {"result_id": <the id in the URL>} with an '
-        'optional "reason".',
-        errors,
-    )
-
-
-def _withdrawn_response(result: Result, withdrawn_at: datetime) -> dict[str, Any]:
-    return {
-        "result_id": result.pk,
-        "permalink": _permalink(result.pk),
-        "check_page": _check_page(result.model.slug, result.gpu.slug),
-        "status": SubmissionStatus.WITHDRAWN.value,
-        "withdrawn_at": wire.format_created_at(withdrawn_at),
-    }
-
-
-def _use_nonce(contributor: Contributor | None, document: wire.SignedDocument) -> None:
-    """Record the document's nonce as used by its key, or refuse it as a replay."""
-    assert contributor is not None
-    try:
-        with transaction.atomic():
-            UsedNonce.objects.create(
-                contributor=contributor, nonce=document.nonce, purpose=document.purpose
-            )
-    except IntegrityError as exc:
-        raise _nonce_reused() from exc
-
-
-def withdraw(result_id: int, body: bytes, client_ip: str) -> Reply:
-    """Answer one DELETE /contribute/<result_id>: withdraw the key's own result."""
-    document = _parse(body, client_ip)
-    _require_purpose(document, wire.PURPOSE_WITHDRAW, "DELETE /contribute/<id>")
-    reason = _withdraw_request(document, result_id)
-    contributor = _authenticate(document)
-    _count_key(document)
-    _require_fresh(document)
-    result = (
-        Result.objects.select_related("submission", "contributor", "model", "gpu")
-        .filter(pk=result_id)
-        .first()
-        if result_id <= MAX_RESULT_ID
-        else None
-    )
-    if result is None:
-        raise Refused(404, "not_found", f"There is no result {result_id}.")
-    if result.contributor.key_id != document.key_id:
-        raise Refused(
-            403,
-            "not_owner",
-            "Only the key that submitted a result can withdraw it.",
-            {"envelope.key_id": "is not the key that submitted this result"},
-        )
-    text = body.decode("utf-8")
-    with transaction.atomic():
-        submission = Submission.objects.select_for_update().get(pk=result.submission_id)
-        if submission.withdrawal_body == text:
-            if submission.status == SubmissionStatus.WITHDRAWN:
-                # An identical retry: the original answer.
-                return Reply(200, _withdrawn_response(result, submission.withdrawn_at))
-            # The same signed withdrawal again after a moderator restored the result.
-            raise _nonce_reused()
-        _use_nonce(contributor, document)
-        if submission.status == SubmissionStatus.WITHDRAWN:
-            return Reply(200, _withdrawn_response(result, submission.withdrawn_at))
-        now = timezone.now()
-        submission.status = SubmissionStatus.WITHDRAWN
-        submission.withdrawn_at = now
-        submission.withdrawal_reason = reason
-        submission.withdrawal_body = text
-        submission.save(
-            update_fields=["status", "withdrawn_at", "withdrawal_reason", "withdrawal_body"]
-        )
-        Result.objects.filter(pk=result.pk).update(changed_at=now)
-        update_summary.delay_on_commit(
-            result.model_id, result.gpu_id, result.configuration_id, result.synthetic
-        )
-    log.info("result %s withdrawn by %s", result.pk, document.key_id)
-    return Reply(200, _withdrawn_response(result, now))
