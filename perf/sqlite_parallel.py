@@ -1,12 +1,13 @@
-"""Parallel submissions on the embedded defaults (`make run`: runserver on SQLite).
+"""Parallel submissions on the embedded defaults (`make run`: SQLite, tasks in process).
 
-Starts `manage.py runserver` on a fresh SQLite data directory, exactly as `make run` does
-(no DATABASE_URL, no REDIS_URL: tasks run in the web process), then sends rounds of
-parallel POST /contribute, each from its own key and connection, released together.
-For every answer it checks the database afterwards: an answer that says nothing was
-stored (503) while its submission is in the database is a lie, and counted as one.
+Starts the server on a fresh SQLite data directory as `make run` does (no DATABASE_URL,
+no REDIS_URL: tasks run in the web process), then sends rounds of parallel
+POST /contribute, each from its own key and connection, released together. For every
+answer it checks the database afterwards: an answer that says nothing was stored while
+the submission is in the database (or the reverse) is untrue, and counted.
 
-    python perf/sqlite_parallel.py                 # 3 rounds of 50
+    python perf/sqlite_parallel.py                      # make run's gunicorn, 3 rounds of 50
+    python perf/sqlite_parallel.py --server runserver   # Django's runserver instead
     python perf/sqlite_parallel.py --rounds 5 --parallel 100
 
 docs/benchmarks.md has the figures.
@@ -17,7 +18,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import sqlite3
 import statistics
 import sys
@@ -108,6 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--parallel", type=int, default=50)
+    parser.add_argument(
+        "--server",
+        choices=("make-run", "runserver"),
+        default="make-run",
+        help="make run's gunicorn (default) or manage.py runserver",
+    )
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="kb-sqlite-") as data:
@@ -120,14 +126,14 @@ def main(argv: list[str] | None = None) -> int:
         common.manage("migrate", "--no-input", "-v", "0", env=env)
         common.manage("loadcatalog", env=env)
         port = common.free_port()
-        args_ = [
-            sys.executable,
-            os.environ.get("KB_MANAGE", "manage.py"),
-            "runserver",
-            "--noreload",
-            f"127.0.0.1:{port}",
-        ]
-        with common.started(args_, env, "runserver") as server:
+        if args.server == "runserver":
+            command = [sys.executable, "manage.py", "runserver", "--noreload"]
+            command.append(f"127.0.0.1:{port}")
+        else:
+            # The Makefile's RUN_SERVER, without --reload.
+            command = [str(common.BIN / "gunicorn"), "config.wsgi", "--workers", "1"]
+            command += ["--threads", "8", "--bind", f"127.0.0.1:{port}"]
+        with common.started(command, env, args.server) as server:
             deadline = time.monotonic() + 60
             while True:
                 try:
@@ -135,10 +141,15 @@ def main(argv: list[str] | None = None) -> int:
                     break
                 except OSError:
                     if not server.alive() or time.monotonic() > deadline:
-                        raise RuntimeError(f"runserver did not start:\n{server.output()}") from None
+                        raise RuntimeError(
+                            f"the server did not start:\n{server.output()}"
+                        ) from None
                     time.sleep(0.3)
             database = Path(data) / "klein-bench.sqlite3"
-            print(f"{args.rounds} rounds of {args.parallel} parallel submissions on SQLite")
+            print(
+                f"{args.rounds} rounds of {args.parallel} parallel submissions on SQLite "
+                f"({args.server})"
+            )
             totals: Counter = Counter()
             for number in range(1, args.rounds + 1):
                 figures = _round(port, database, args.parallel)
