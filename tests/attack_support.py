@@ -8,7 +8,8 @@ Each attack runs against both deployments a contributor can meet:
 - "postgresql": production settings under gunicorn (two workers) on the test PostgreSQL
   database, with a redis-server of its own for the cache, the limiter and the broker.
 
-Both servers start once per session. A test asks for `platform` (parametrized over both)
+Both servers start once per session. A test asks for `platform` (parametrized over both;
+import its three fixtures, as tests/contribute_support.py explains)
 and compares `platform.rows()` before and after: a refusal must store nothing. The
 PostgreSQL tests are transactional (the server must see what the test wrote, and the
 test what the server wrote), so each test starts from the freshly loaded catalog.
@@ -172,23 +173,25 @@ def postgres_platform(tmp_path: Path, **env: str) -> Iterator[PostgresPlatform]:
             yield PostgresPlatform(port, process)
 
 
-@pytest.fixture(scope="session")
-def sqlite_server(tmp_path_factory) -> Iterator[SqlitePlatform]:
+@pytest.fixture(name="sqlite_server", scope="session")
+def sqlite_server_fixture(tmp_path_factory) -> Iterator[SqlitePlatform]:
     with sqlite_platform(tmp_path_factory.mktemp("attack-sqlite")) as platform:
         yield platform
 
 
-@pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory, django_db_setup, django_db_blocker):
+@pytest.fixture(name="postgres_server", scope="session")
+def postgres_server_fixture(tmp_path_factory, django_db_setup, django_db_blocker):
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         pytest.skip("needs DATABASE_URL for PostgreSQL (make test sets it)")
-    with django_db_blocker.unblock():
-        with postgres_platform(tmp_path_factory.mktemp("attack-postgres")) as platform:
-            yield platform
+    with (
+        django_db_blocker.unblock(),
+        postgres_platform(tmp_path_factory.mktemp("attack-postgres")) as platform,
+    ):
+        yield platform
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def platform(request) -> Platform:
+@pytest.fixture(name="platform", params=["sqlite", "postgresql"])
+def platform_fixture(request) -> Platform:
     """Each attack against the embedded defaults and against PostgreSQL + gunicorn."""
     if request.param == "sqlite":
         return request.getfixturevalue("sqlite_server")
@@ -197,4 +200,3 @@ def platform(request) -> Platform:
     # (ATTACK_MARKS), and each test starts from the freshly loaded catalog.
     request.getfixturevalue("catalog")
     return server
-

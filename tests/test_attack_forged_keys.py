@@ -10,9 +10,9 @@ from klein_bench.contract import wire
 
 from tests.attack_support import (  # noqa: F401 - fixtures
     ATTACK_MARKS,
-    platform,
-    postgres_server,
-    sqlite_server,
+    platform_fixture,
+    postgres_server_fixture,
+    sqlite_server_fixture,
 )
 from tests.factories import result_payload, signed_body
 

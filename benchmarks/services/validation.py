@@ -164,10 +164,10 @@ def validate_result(payload: Any) -> ValidResult:
     if not isinstance(payload, dict):
         raise PayloadInvalid({PAYLOAD_PATH: "must be a JSON object"})
     errors = _schema_errors(payload)
-    for path in _unstorable_strings(payload):
-        # PostgreSQL cannot store NUL in text or jsonb, nor anything an unpaired surrogate
-        # (a lone \\ud800 escape) in UTF-8.
-        errors.setdefault(path, "must not contain NUL characters or unpaired surrogates")
+    for path in _nul_strings(payload):
+        # PostgreSQL cannot store NUL in text or jsonb. (An unpaired surrogate, the other
+        # string it cannot store, has no canonical JSON: wire.parse_document refuses it.)
+        errors.setdefault(path, "must not contain NUL characters")
 
     model = None
     if not _bad_under(errors, "model"):
@@ -214,21 +214,17 @@ def validate_result(payload: Any) -> ValidResult:
     )
 
 
-def _unstorable(text: str) -> bool:
-    return "\x00" in text or any("\ud800" <= ch <= "\udfff" for ch in text)
-
-
-def _unstorable_strings(payload: Any) -> list[str]:
-    """The paths of every string (member names too) that holds NUL or an unpaired
-    surrogate; walked without recursion (wire.MAX_DEPTH bounds the depth anyway)."""
+def _nul_strings(payload: Any) -> list[str]:
+    """The paths of every string (member names too) that holds NUL, walked without
+    recursion (wire.MAX_DEPTH bounds the depth anyway)."""
     found = []
     pending: list[tuple[Any, tuple[Any, ...]]] = [(payload, ())]
     while pending:
         value, where = pending.pop()
-        if isinstance(value, str) and _unstorable(value):
+        if isinstance(value, str) and "\x00" in value:
             found.append(_path(*where))
         elif isinstance(value, dict):
-            found += [_path(*where, key) for key in value if _unstorable(key)]
+            found += [_path(*where, key) for key in value if "\x00" in key]
             pending += [(item, (*where, key)) for key, item in value.items()]
         elif isinstance(value, list):
             pending += [(item, (*where, index)) for index, item in enumerate(value)]
