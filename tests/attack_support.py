@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 
 from tests.faults_support import (
+    RedisServer,
     current_database_url,
     redis_server,
     server_environment,
@@ -119,8 +120,9 @@ class SqlitePlatform(Platform):
 
 
 class PostgresPlatform(Platform):
-    def __init__(self, port: int, process: Process) -> None:
+    def __init__(self, port: int, process: Process, redis: RedisServer) -> None:
         super().__init__("postgresql", port, process)
+        self.redis = redis
 
     def rows(self) -> dict[str, int]:
         from django.db import connection
@@ -170,7 +172,22 @@ def postgres_platform(tmp_path: Path, **env: str) -> Iterator[PostgresPlatform]:
         args += ["--workers", "2", "--timeout", "60"]
         with started(args, variables, tmp_path / "postgres-web.log") as process:
             wait_until(lambda: _answers(port), 60, process, "gunicorn on PostgreSQL to answer")
-            yield PostgresPlatform(port, process)
+            yield PostgresPlatform(port, process, redis)
+
+
+@contextmanager
+def started_platform(kind: str, request: pytest.FixtureRequest, **env: str) -> Iterator[Platform]:
+    """A platform of its own, with these settings (e.g. low rate limits), for one test."""
+    tmp_path = request.getfixturevalue("tmp_path")
+    if kind == "sqlite":
+        with sqlite_platform(tmp_path, **env) as platform:
+            yield platform
+        return
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        pytest.skip("needs DATABASE_URL for PostgreSQL (make test sets it)")
+    request.getfixturevalue("catalog")
+    with postgres_platform(tmp_path, **env) as platform:
+        yield platform
 
 
 @pytest.fixture(name="sqlite_server", scope="session")
