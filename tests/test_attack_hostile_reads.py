@@ -122,3 +122,34 @@ def test_other_methods_are_json_405s_naming_the_allowed_ones(platform, method, p
         "detail": f"This address takes {allow} only.",
     }
     platform.no_tracebacks()
+
+
+@pytest.mark.parametrize(
+    ("method", "service"), [("POST", "contributions"), ("DELETE", "withdrawals")]
+)
+def test_a_database_error_of_the_servers_own_is_a_json_500_that_stores_nothing(
+    client, method, service
+):
+    from unittest import mock
+
+    from django.db import DataError
+
+    from benchmarks.models import Result, Submission
+
+    body = b'{"envelope": {}}'
+    failure = DataError("integer out of range")
+    with mock.patch(f"benchmarks.services.{service}.parse", side_effect=failure):
+        if method == "POST":
+            response = client.post("/contribute", body, content_type="application/json")
+        else:
+            response = client.delete("/contribute/1", body, content_type="application/json")
+
+    assert (response.status_code, response.json()) == (
+        500,
+        {
+            "error": "server_error",
+            "detail": "The server failed to handle this request and stored nothing; the "
+            "failure is logged. Try again later.",
+        },
+    )
+    assert (Submission.objects.count(), Result.objects.count()) == (0, 0)
