@@ -23,12 +23,17 @@ $(BIN)/.installed: pyproject.toml agent/pyproject.toml
 
 venv: $(BIN)/.installed
 
+# gunicorn, not runserver: runserver's listen queue holds 10 connections, and parallel
+# submissions beyond that were reset (perf/sqlite_parallel.py). One process, so the
+# local-memory cache and the in-process tasks stay one; threads take requests in parallel.
+RUN_SERVER = $(BIN)/gunicorn config.wsgi --workers 1 --threads 8 --access-logfile -
+
 run: venv
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py loadcatalog
 	# The agent's wheel this site serves at /agent/ (the install command on /contribute).
 	$(BIN)/python manage.py buildagent
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	$(RUN_SERVER) --reload --bind $(HOST):$(PORT)
 
 # Debian's Chromium for the browser tests (skipped with the reason when it is missing).
 browser:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
 from klein_bench.contract import catalog, figures
 
 
@@ -266,11 +267,28 @@ class Submission(models.Model):
             models.UniqueConstraint(
                 fields=["contributor", "client_submission_id"], name="unique_submission_id"
             ),
-            models.UniqueConstraint(fields=["contributor", "nonce"], name="unique_nonce"),
         ]
 
     def __str__(self) -> str:
         return f"{self.contributor.key_id} {self.client_submission_id}"
+
+
+class UsedNonce(models.Model):
+    """A nonce a key has signed with, whatever the purpose: each is accepted once, so no
+    signed document (a contribution or a withdrawal) can be replayed as another."""
+
+    contributor = models.ForeignKey(Contributor, on_delete=models.CASCADE, related_name="nonces")
+    nonce = models.CharField(max_length=64)
+    purpose = models.CharField(max_length=40)
+    used_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["contributor", "nonce"], name="unique_used_nonce")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contributor.key_id} {self.nonce}"
 
 
 Outcome = _choices("Outcome", figures.OUTCOMES)

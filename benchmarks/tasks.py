@@ -27,6 +27,10 @@ class RobustOnCommitTask(DjangoTask):
                 self.delay(*args, **kwargs)
             except OperationalError:
                 log.warning("broker unreachable: %s%r left for reconcile", self.name, args)
+            except Exception:
+                # Eagerly run (the embedded defaults), the task itself fails here, e.g. on a
+                # busy SQLite: the change is committed, and the answer must say so.
+                log.exception("%s%r failed after the commit; left for reconcile", self.name, args)
 
         transaction.on_commit(send)
 

@@ -13,8 +13,9 @@ from django.utils.module_loading import import_string
 from django.views.decorators.csrf import csrf_exempt
 
 
-def by_method(**views: str) -> Callable[..., HttpResponse]:
-    """A view that calls views[method] (dotted paths, imported on first use)."""
+def by_method(otherwise: str | None = None, **views: str) -> Callable[..., HttpResponse]:
+    """A view that calls views[method] (dotted paths, imported on first use), and
+    `otherwise` for every other method (by default an empty 405)."""
     methods = {method.upper(): path for method, path in views.items()}
     if "GET" in methods:
         methods.setdefault("HEAD", methods["GET"])
@@ -22,7 +23,7 @@ def by_method(**views: str) -> Callable[..., HttpResponse]:
     # The POST target is a signed API that authenticates by signature, not by cookie.
     @csrf_exempt
     def dispatch(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        path = methods.get(request.method or "")
+        path = methods.get(request.method or "", otherwise)
         if path is None:
             return HttpResponseNotAllowed(sorted(methods))
         return import_string(path)(request, *args, **kwargs)

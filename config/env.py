@@ -51,14 +51,48 @@ def env_bool(name: str, default: bool = False) -> bool:
     raise ConfigurationError(f"{name} must be true or false (1/0, yes/no), not {raw!r}.")
 
 
-def env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int, minimum: int | None = None) -> int:
     raw = os.environ.get(name)
     if raw is None or not raw.strip():
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise ConfigurationError(f"{name} must be a whole number, not {raw!r}.") from None
+    if minimum is not None and value < minimum:
+        raise ConfigurationError(
+            f"{name} must be a whole number of at least {minimum}, not {raw!r}."
+        )
+    return value
+
+
+_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+def parse_rate(text: str) -> tuple[int, int]:
+    """A rate like '60/hour' (second, minute, hour or day; plurals too) as (60, 3600), the
+    (requests, seconds) pair django-ratelimit takes. Raises ValueError for anything else."""
+    count, slash, unit = text.strip().partition("/")
+    period = _PERIODS.get(unit.strip().lower().removesuffix("s"))
+    if not slash or period is None or not (count.isascii() and count.isdigit()) or int(count) < 1:
+        raise ValueError(f"not a rate: {text!r}")
+    return int(count), period
+
+
+def env_rate(name: str, default: str) -> str:
+    """A request rate like 60/hour, checked at start-up so that a typo cannot reach a
+    request."""
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        parse_rate(raw)
+    except ValueError:
+        raise ConfigurationError(
+            f"{name} must be a number of requests above 0 per second, minute, hour or day, "
+            f"like 60/hour, not {raw!r}."
+        ) from None
+    return raw.strip()
 
 
 def env_list(name: str, default: list[str] | None = None) -> list[str]:

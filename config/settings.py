@@ -14,6 +14,7 @@ from config.env import (
     env_bool,
     env_int,
     env_list,
+    env_rate,
     env_str,
     redis_url,
 )
@@ -120,8 +121,16 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": DATA_DIR / "klein-bench.sqlite3",
-            # Concurrent submissions wait for the write lock instead of failing at once.
-            "OPTIONS": {"timeout": 20},
+            "OPTIONS": {
+                # Concurrent submissions wait for the write lock instead of failing at once:
+                # a transaction takes the lock when it begins (IMMEDIATE), so two of them
+                # never both read and then deadlock on upgrading to write, which SQLite
+                # answers with "database is locked" at once, whatever the timeout. WAL lets
+                # pages read while a submission writes.
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
         }
     }
 
@@ -195,10 +204,18 @@ STORAGES = {
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Contributions
-CONTRIBUTE_CLOCK_SKEW_SECONDS = env_int("CONTRIBUTE_CLOCK_SKEW_SECONDS", 300)
-CONTRIBUTE_MAX_BYTES = env_int("CONTRIBUTE_MAX_BYTES", 256 * 1024)
-CONTRIBUTE_RATE_PER_KEY = env_str("CONTRIBUTE_RATE_PER_KEY", "60/hour")
-CONTRIBUTE_RATE_PER_IP = env_str("CONTRIBUTE_RATE_PER_IP", "120/hour")
+CONTRIBUTE_CLOCK_SKEW_SECONDS = env_int("CONTRIBUTE_CLOCK_SKEW_SECONDS", 300, minimum=0)
+CONTRIBUTE_MAX_BYTES = env_int("CONTRIBUTE_MAX_BYTES", 256 * 1024, minimum=1024)
+CONTRIBUTE_RATE_PER_KEY = env_rate("CONTRIBUTE_RATE_PER_KEY", "60/hour")
+CONTRIBUTE_RATE_PER_IP = env_rate("CONTRIBUTE_RATE_PER_IP", "120/hour")
+# How many reverse proxies in front of the site append to X-Forwarded-For: the client's
+# address is the entry that many places from the right. 0 (the default) trusts no header
+# and takes the connection's address; the compose deployment, behind one proxy, sets 1.
+TRUSTED_PROXY_HOPS = env_int("TRUSTED_PROXY_HOPS", 0, minimum=0)
+# django-ratelimit counts in the default cache; a cache that is down lets requests
+# through (losing a measurement is worse than letting a burst in).
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_FAIL_OPEN = True
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(CONTRIBUTE_MAX_BYTES * 2, 2_621_440)
 
 REST_FRAMEWORK = {
@@ -225,6 +242,11 @@ SPECTACULAR_SETTINGS = {
     "ENUM_ADD_EXPLICIT_BLANK_NULL_CHOICE": False,
     # The measured verdict, apart from the estimated one (benchmarks.services.estimates).
     "ENUM_NAME_OVERRIDES": {"VerdictEnum": "benchmarks.models.Verdict"},
+    # The signed POST and DELETE /contribute are plain Django views; this adds them.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "benchmarks.api.schemas.contribution_endpoints",
+    ],
 }
 
 # Production hardening (manage.py check --deploy is clean with DJANGO_DEBUG off).

@@ -14,7 +14,8 @@ urlpatterns = [
         "contribute",
         by_method(
             get="checkpages.views.contribute_page",
-            post="benchmarks.api.contribute.contribute",
+            # POST, and the JSON 405 for any other method.
+            otherwise="benchmarks.api.contribute.contribute",
         ),
         name="contribute",
     ),

@@ -133,7 +133,9 @@ def fill_rtx_5070(client) -> Posted:
             result_payload(
                 configuration=FP8_COMFYUI,
                 gpu=RTX_5070,
-                timings={"runs": runs(*around(seconds))},
+                # 2 %: an RTX 5070 needs at least 2.26 s per image at its BF16 peak, and
+                # the server refuses faster runs.
+                timings={"runs": runs(*around(seconds, spread=0.02))},
                 memory=_memory(8650 + 40 * i),
                 energy={"joules_per_image": 455.0 + 5 * i, "average_power_w": 190.0},
                 environment={"driver": driver, "runtime_version": "0.3.66", "diffusers": None},

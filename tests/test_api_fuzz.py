@@ -51,6 +51,7 @@ def api_data(db, catalog, client):
             gpu=small_card,
             configuration={"offload": "model", "preset": "bf16-model-offload"},
             memory={f"peak_{m}_mb": 9500.0 for m in PEAKS},
+            timings={"runs": runs(6.1, 6.3, 6.2)},
         ),
         oom_payload(gpu=small_card, memory={f"peak_{m}_mb": 11900.0 for m in PEAKS}),
     ):

@@ -188,11 +188,31 @@ def test_pages_follow_a_cursor_to_the_end(client, catalog):
     assert first["Link"] == f'<{first.json()["next"]}>; rel="next"'
 
 
-def test_an_invalid_cursor_is_a_404(client, catalog):
-    response = client.get("/api/v1/results?cursor=garbage")
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "garbage",
+        "cD0nIE9SIDE9MS0t",  # p=' OR 1=1--
+        "cD0A",  # p=NUL
+        "cD05OTk5LTk5LTk5",  # p=9999-99-99
+        "cD05OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5",  # p beyond a 64-bit id
+        "eD0x",  # x=1, a part no cursor has
+    ],
+)
+def test_every_bad_cursor_is_a_400_naming_the_cursor(client, catalog, cursor):
+    make_result()
 
-    assert response.status_code == 404
-    assert response.json() == {"error": "not_found", "detail": "Invalid cursor."}
+    response = client.get("/api/v1/results", {"cursor": cursor})
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "invalid_query",
+        "detail": "Some query parameters are not valid; see the fields for why.",
+        "fields": {
+            "cursor": "is not a cursor this API gave out; follow the next and previous "
+            "links as they are"
+        },
+    }
 
 
 def test_results_export_as_csv(client, catalog):

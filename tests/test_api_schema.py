@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.management import call_command
+from klein_bench.contract.schema import result_schema
 
 pytestmark = pytest.mark.django_db
 
@@ -20,6 +21,8 @@ def test_the_schema_is_openapi_3_and_lists_every_endpoint(client):
         "/api/v1/models",
         "/api/v1/results",
         "/api/v1/results/{id}",
+        "/contribute",
+        "/contribute/{result_id}",
     ]
 
 
@@ -29,6 +32,18 @@ def test_every_operation_documents_its_error_answers(client):
     assert set(paths["/api/v1/results"]["get"]["responses"]) == {"200", "304", "400", "404"}
     assert set(paths["/api/v1/results/{id}"]["get"]["responses"]) == {"200", "304", "404"}
     assert set(paths["/api/v1/checks/{model}/{gpu}"]["get"]["responses"]) == {"200", "304", "404"}
+    refusals = {"400", "401", "403", "409", "413", "415", "429", "500", "503"}
+    assert set(paths["/contribute"]["post"]["responses"]) == {"201", *refusals}
+    assert set(paths["/contribute/{result_id}"]["delete"]["responses"]) == {"200", "404", *refusals}
+
+
+def test_the_result_schema_is_served_at_its_stable_address_as_the_server_uses_it(client):
+    response = client.get("/schemas/result-v1.json")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/schema+json"
+    assert response.json() == result_schema()
+    assert response.json()["$id"].endswith("/schemas/result-v1.json")
 
 
 def test_the_schema_generates_without_warnings():

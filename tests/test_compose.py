@@ -115,6 +115,8 @@ def test_every_app_service_gets_the_production_environment():
             "postgres://klein:used-only-inside-compose@postgres:5432/klein_bench"
         ), name
         assert env["REDIS_URL"] == "redis://redis:6379/0", name
+        # Behind the one reverse proxy the deployment expects.
+        assert env["TRUSTED_PROXY_HOPS"] == "1", name
 
 
 @pytest.mark.parametrize("variable", sorted(OPERATOR))

@@ -501,6 +501,7 @@ def test_the_pair_page_reads_summaries_not_every_result(
                     "peak_allocated_mb": 8000.0,
                     "peak_device_mb": 9300.0,
                 },
+                timings={"runs": runs(2.4, 2.4, 2.4)},
             ),
             wire.SigningKey.generate(),
         )

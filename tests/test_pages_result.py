@@ -33,11 +33,11 @@ def test_a_result_shows_every_figure_its_configuration_and_environment(client, c
         "none (fully resident) Size 1024x1024 Steps 4 Protocol klein4b-t2i-v1 sha256:"
     )
     assert (
-        "Timings Seconds per image over the timed images Median 2.3 s p10 - p90 2.2 s - 2.4 s "
-        "Mean (standard deviation) 2.3 s (0.07 s) Coefficient of variation 3% "
+        "Timings Seconds per image over the timed images Median 2.3 s p10 - p90 2.3 s - 2.3 s "
+        "Mean (standard deviation) 2.3 s (0.04 s) Coefficient of variation 2% "
         "Text encoding / denoising / VAE decode (median) 0.12 s / 1.8 s / 0.35 s Model load 14 s"
     ) in text
-    assert "1 2.218 0.111 1.774 0.333 0 0" in text, "every timed image"
+    assert "1 2.264 0.113 1.811 0.340 0 0" in text, "every timed image"
     assert (
         "Memory Peak memory in GiB; the card has 12 GiB Peak VRAM (the headline: the process "
         "with its CUDA context) - In use on the card before loading 0.6 GiB Process on the GPU "

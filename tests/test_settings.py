@@ -94,6 +94,25 @@ BAD_ENVIRONMENTS = {
         {"RECONCILE_INTERVAL_SECONDS": "often"},
         "RECONCILE_INTERVAL_SECONDS must be a whole number, not 'often'.",
     ),
+    "a rate that is not a number": (
+        {"CONTRIBUTE_RATE_PER_KEY": "sixty"},
+        "CONTRIBUTE_RATE_PER_KEY must be a number of requests above 0 per second, minute, "
+        "hour or day, like 60/hour, not 'sixty'.",
+    ),
+    "a rate over an unknown period": (
+        {"CONTRIBUTE_RATE_PER_IP": "60/fortnight"},
+        "CONTRIBUTE_RATE_PER_IP must be a number of requests above 0 per second, minute, "
+        "hour or day, like 60/hour, not '60/fortnight'.",
+    ),
+    "a rate of nothing": (
+        {"CONTRIBUTE_RATE_PER_IP": "0/hour"},
+        "CONTRIBUTE_RATE_PER_IP must be a number of requests above 0 per second, minute, "
+        "hour or day, like 60/hour, not '0/hour'.",
+    ),
+    "a negative number of trusted proxies": (
+        {"TRUSTED_PROXY_HOPS": "-1"},
+        "TRUSTED_PROXY_HOPS must be a whole number of at least 0, not '-1'.",
+    ),
 }
 
 

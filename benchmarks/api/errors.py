@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import HttpRequest, JsonResponse
 from rest_framework import exceptions, serializers
+from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 _CODES = {
@@ -48,6 +50,16 @@ def _flatten(detail: Any, prefix: str = "") -> dict[str, str]:
 
 
 def api_exception_handler(exc: Exception, context: dict) -> Any:
+    if isinstance(exc, (TooManyFieldsSent, RequestDataTooBig)):
+        # Django answers these 400 itself, but in debug its error page reads the same
+        # query again and fails: answer here, in the API's shape, in every mode.
+        return Response(
+            {
+                "error": "invalid_query",
+                "detail": "The request has too many query parameters or too large a body.",
+            },
+            status=400,
+        )
     response = exception_handler(exc, context)
     if response is None:
         return None

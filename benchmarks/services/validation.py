@@ -16,17 +16,26 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import json
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
+from klein_bench.contract import wire
 from klein_bench.contract.figures import PEAK_VRAM_FIGURES
 from klein_bench.contract.protocol import known_protocol
 from klein_bench.contract.schema import result_schema
+from klein_bench.contract.work import ARCHITECTURES, work_per_image
 
 from benchmarks.models import Configuration, Gpu, ImageModel, Outcome, Stage, preset_for
-from benchmarks.services.catalog import configuration_for, gpu_for_reported_name, model_by_slug
+from benchmarks.services.catalog import (
+    ImpossibleMemory,
+    configuration_for,
+    gpu_for_reported_name,
+    model_by_slug,
+)
 
 PAYLOAD_PATH = "envelope.payload"
 # A successful result needs a spread, not a single run.
@@ -35,6 +44,14 @@ MIN_TIMED_RUNS = 3
 # a little above the reported total without being implausible.
 VRAM_TOLERANCE = 1.02
 VRAM_SLACK_MB = 64
+# Figures of the card's own memory, checked against its size.
+CARD_MEMORY_FIGURES = ("baseline_device_mb", "peak_vram_mb", *PEAK_VRAM_FIGURES)
+# A card without a peak in the catalog (the CPU row, a name the catalog does not know) is
+# held to this many times the fastest card the catalog has.
+UNKNOWN_CARD_PEAK_FACTOR = 4
+# Unicode categories a GPU name must not contain: controls, format characters (the
+# bidirectional overrides among them), unpaired surrogates, private use, line breaks.
+_UNPRINTABLE = {"Cc", "Cf", "Cs", "Co", "Zl", "Zp"}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -62,7 +79,7 @@ def _validator() -> Draft202012Validator:
 
 
 def _path(*parts: Any) -> str:
-    return ".".join([PAYLOAD_PATH, *(str(p) for p in parts)])
+    return ".".join([PAYLOAD_PATH, *(wire.path_name(str(p)) for p in parts)])
 
 
 def _schema_errors(payload: Any) -> dict[str, str]:
@@ -73,22 +90,60 @@ def _schema_errors(payload: Any) -> dict[str, str]:
     return dict(sorted(errors.items()))
 
 
+def _json(value: Any) -> str:
+    """A schema value as JSON writes it: null, true, "bf16", 16."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+_TYPE_WORDS = {
+    "string": "a string",
+    "number": "a number",
+    "integer": "a whole number",
+    "boolean": "true or false",
+    "object": "an object",
+    "array": "an array",
+    "null": "null",
+}
+
+
 def _describe(error: ValidationError) -> list[tuple[str, str]]:
-    """(path, reason) pairs naming the field itself, not just its parent."""
+    """(path, reason) pairs naming the field itself, not just its parent, in JSON's terms
+    and without echoing what was sent (which may be huge)."""
     where = list(error.absolute_path)
-    if error.validator == "required":
-        missing = [name for name in error.validator_value if name not in error.instance]
+    rule, limit = error.validator, error.validator_value
+    if rule == "required":
+        missing = [name for name in limit if name not in error.instance]
         return [(_path(*where, name), "is required") for name in missing]
-    if error.validator == "additionalProperties":
+    if rule == "additionalProperties":
         allowed = set(error.schema.get("properties", {}))
         extra = sorted(name for name in error.instance if name not in allowed)
         return [(_path(*where, name), "is not a field of this schema") for name in extra]
-    if error.validator == "const":
-        return [(_path(*where), f"must be {error.validator_value!r}")]
-    if error.validator == "enum":
-        choices = ", ".join("null" if v is None else repr(v) for v in error.validator_value)
-        return [(_path(*where), f"must be one of {choices}")]
-    return [(_path(*where), error.message)]
+    if rule == "type":
+        kinds = [limit] if isinstance(limit, str) else list(limit)
+        why = "must be " + " or ".join(_TYPE_WORDS.get(kind, kind) for kind in kinds)
+    elif rule == "const":
+        why = f"must be {_json(limit)}"
+        if error.schema.get("description"):
+            why += f": {error.schema['description']}"
+    elif rule == "enum":
+        why = f"must be one of {', '.join(_json(choice) for choice in limit)}"
+    elif rule == "minimum":
+        why = f"must be at least {_json(limit)}"
+    elif rule == "exclusiveMinimum":
+        why = f"must be above {_json(limit)}"
+    elif rule == "maximum":
+        why = f"must be at most {_json(limit)}"
+    elif rule == "multipleOf":
+        why = f"must be a multiple of {_json(limit)}"
+    elif rule == "maxLength":
+        why = f"must be at most {limit} characters long"
+    elif rule == "maxItems":
+        why = f"must hold at most {limit} items, not {len(error.instance)}"
+    elif rule == "pattern":
+        why = f"must match the pattern {limit}"
+    else:
+        why = error.message[:200]
+    return [(_path(*where), why)]
 
 
 def _bad_under(errors: dict[str, str], *sections: str) -> bool:
@@ -106,21 +161,22 @@ def validate_result(payload: Any) -> ValidResult:
     if not isinstance(payload, dict):
         raise PayloadInvalid({PAYLOAD_PATH: "must be a JSON object"})
     errors = _schema_errors(payload)
-    for path in _nul_strings(payload, [PAYLOAD_PATH]):
-        # PostgreSQL cannot store NUL in text or jsonb.
+    for path in _nul_strings(payload):
+        # PostgreSQL cannot store NUL in text or jsonb. (An unpaired surrogate, the other
+        # string it cannot store, has no canonical JSON: wire.parse_document refuses it.)
         errors.setdefault(path, "must not contain NUL characters")
 
     model = None
     if not _bad_under(errors, "model"):
         model = model_by_slug(payload["model"])
         if model is None:
-            errors[_path("model")] = f"{payload['model']!r} is not a model in the catalog"
+            errors[_path("model")] = f"{_json(payload['model'])} is not a model in the catalog"
 
     if not _bad_under(errors, "protocol"):
         protocol = payload["protocol"]
         if known_protocol(protocol["id"], protocol["hash"]) is None:
             errors[_path("protocol")] = (
-                f"{protocol['id']!r} with this hash is not a protocol the server knows; "
+                f"{_json(protocol['id'])} with this hash is not a protocol the server knows; "
                 "update the agent"
             )
 
@@ -135,44 +191,57 @@ def validate_result(payload: Any) -> ValidResult:
         errors[_path("evidence", "thumbnail_png")] = "must be a base64-encoded PNG image"
 
     if not _bad_under(errors, "gpu"):
-        gpu_info = payload["gpu"]
-        if gpu_info["device"] == "cuda" and not gpu_info["name"].strip():
-            errors[_path("gpu", "name")] = "is required for a CUDA device"
+        problem = _gpu_name_problem(payload["gpu"])
+        if problem:
+            errors[_path("gpu", "name")] = problem
 
     if errors:
         raise PayloadInvalid(dict(sorted(errors.items())))
 
-    gpu = _gpu_for(payload["gpu"])
-    memory_errors = _memory_errors(payload, gpu)
-    if memory_errors:
-        raise PayloadInvalid(memory_errors)
+    try:
+        gpu = _gpu_for(payload["gpu"])
+    except ImpossibleMemory as exc:
+        raise PayloadInvalid({_path("gpu", "memory_total_mb"): str(exc)}) from exc
     assert model is not None
+    errors = {**_memory_errors(payload, gpu), **_speed_errors(payload, model, gpu)}
+    if errors:
+        raise PayloadInvalid(dict(sorted(errors.items())))
     return ValidResult(
         payload=payload, model=model, gpu=gpu, configuration=_configuration_for(payload)
     )
 
 
-def _nul_strings(value: Any, where: list[str]) -> list[str]:
-    if isinstance(value, str):
-        return [".".join(where)] if "\x00" in value else []
-    if isinstance(value, dict):
-        found = [".".join([*where, k]) for k in value if "\x00" in k]
-        for key, item in value.items():
-            found += _nul_strings(item, [*where, key])
-        return found
-    if isinstance(value, list):
-        return [
-            path for i, item in enumerate(value) for path in _nul_strings(item, [*where, str(i)])
-        ]
-    return []
+def _nul_strings(payload: Any) -> list[str]:
+    """The paths of every string (member names too) that holds NUL, walked without
+    recursion (wire.MAX_DEPTH bounds the depth anyway)."""
+    found = []
+    pending: list[tuple[Any, tuple[Any, ...]]] = [(payload, ())]
+    while pending:
+        value, where = pending.pop()
+        if isinstance(value, str) and "\x00" in value:
+            found.append(_path(*where))
+        elif isinstance(value, dict):
+            found += [_path(*where, key) for key in value if "\x00" in key]
+            pending += [(item, (*where, key)) for key, item in value.items()]
+        elif isinstance(value, list):
+            pending += [(item, (*where, index)) for index, item in enumerate(value)]
+    return found
+
+
+def _gpu_name_problem(gpu_info: dict[str, Any]) -> str | None:
+    name = gpu_info["name"]
+    if not name.strip():
+        return "is required for a CUDA device" if gpu_info["device"] == "cuda" else None
+    if any(unicodedata.category(ch) in _UNPRINTABLE for ch in name):
+        return "must not contain control, formatting or bidirectional characters"
+    if not any(ch.isalnum() for ch in name):
+        return "must name the GPU: it has no letter or digit"
+    return None
 
 
 def _timing_errors(payload: dict[str, Any]) -> dict[str, str]:
     errors = {}
     runs = payload["timings"]["runs"]
-    for index, run in enumerate(runs):
-        if run["seconds"] <= 0:
-            errors[_path("timings", "runs", index, "seconds")] = "must be above 0"
     if payload["outcome"]["status"] == Outcome.SUCCESS and len(runs) < MIN_TIMED_RUNS:
         errors[_path("timings", "runs")] = (
             f"a successful result needs at least {MIN_TIMED_RUNS} timed runs, got {len(runs)}"
@@ -186,7 +255,7 @@ def _configuration_errors(configuration: dict[str, Any]) -> dict[str, str]:
     if given not in (None, "", expected):
         return {
             _path("configuration", "preset"): (
-                f"does not match precision and offload (expected {expected!r})"
+                f"does not match precision and offload (expected {_json(expected)})"
                 if expected
                 else "must be null: no standard preset has this precision and offload"
             )
@@ -195,20 +264,73 @@ def _configuration_errors(configuration: dict[str, Any]) -> dict[str, str]:
 
 
 def _memory_errors(payload: dict[str, Any], gpu: Gpu) -> dict[str, str]:
+    """Memory figures above what holds them: the card's memory for the card's figures,
+    the machine's RAM for the process's resident set (plus VRAM_TOLERANCE and
+    VRAM_SLACK_MB for rounding and sampling)."""
+    memory = payload["memory"]
     reported = payload["gpu"].get("memory_total_mb")
-    capacities = [c for c in (reported, gpu.vram_mb) if c]
-    if not capacities:
-        return {}
-    limit = max(capacities) * VRAM_TOLERANCE + VRAM_SLACK_MB
+    card = max((c for c in (reported, gpu.vram_mb) if c), default=None)
+    checks = [("peak_rss_mb", memory.get("system_ram_mb"), "the machine's system RAM")]
+    # A spilled run's figures exceed the card: the driver lent it system memory.
+    if payload["outcome"]["status"] != Outcome.SPILLED:
+        checks += [(figure, card, "the card's memory") for figure in CARD_MEMORY_FIGURES]
     errors = {}
-    # A spilled run's allocator held more than the card: that is what it reports.
-    if payload["outcome"]["status"] == Outcome.SPILLED:
-        return {}
-    for figure in PEAK_VRAM_FIGURES:
-        value = payload["memory"].get(figure)
-        if value is not None and value > limit:
+    for figure, capacity, what in checks:
+        value = memory.get(figure)
+        if value is not None and capacity and value > capacity * VRAM_TOLERANCE + VRAM_SLACK_MB:
             errors[_path("memory", figure)] = (
-                f"{value:.0f} MiB is more than the card's {max(capacities):.0f} MiB"
+                f"{value:.0f} MiB is more than {what}, {capacity:.0f} MiB"
+            )
+    return errors
+
+
+def _peak_tflops(gpu: Gpu, precision: str) -> tuple[float, str]:
+    """The dense tensor peak the precision that ran computes at on this card, and what it
+    is: FP8 for fp8-compute where the card has FP8 tensor cores, BF16 otherwise (bf16 and
+    fp8-storage compute in BF16). A card without a catalog peak is held to
+    UNKNOWN_CARD_PEAK_FACTOR times the fastest catalog card."""
+    fp8 = precision == "fp8-compute"
+    own = (gpu.fp8_tflops if fp8 else None) or gpu.bf16_tflops
+    if own:
+        kind = "FP8" if fp8 and gpu.fp8_tflops else "BF16"
+        return own, f"the {gpu.name}'s dense {kind} peak of {own:g} TFLOPS"
+    field = "fp8_tflops" if fp8 else "bf16_tflops"
+    fastest = max(
+        Gpu.objects.filter(is_flagged=False).exclude(**{field: None}).values_list(field, flat=True)
+    )
+    peak = fastest * UNKNOWN_CARD_PEAK_FACTOR
+    return peak, (
+        f"{UNKNOWN_CARD_PEAK_FACTOR} times the fastest catalog card's peak ({peak:g} TFLOPS), "
+        "as the catalog has no figure for this card"
+    )
+
+
+def _speed_errors(payload: dict[str, Any], model: ImageModel, gpu: Gpu) -> dict[str, str]:
+    """Runs faster than the card's physics: nothing can do the transformer's work per
+    image (klein_bench.contract.work) faster than the card's dense tensor peak."""
+    architecture = ARCHITECTURES.get(model.slug)
+    runs = payload["timings"]["runs"]
+    if architecture is None or not runs:
+        return {}
+    c = payload["configuration"]
+    protocol = known_protocol(payload["protocol"]["id"], payload["protocol"]["hash"])
+    assert protocol is not None
+    work = work_per_image(
+        architecture,
+        width=int(c["width"]),
+        height=int(c["height"]),
+        steps=int(c["steps"]),
+        text_tokens=protocol.max_sequence_length,
+    )
+    peak, what = _peak_tflops(gpu, c["precision"])
+    least = work.bound_seconds(peak)
+    errors = {}
+    for index, run in enumerate(runs):
+        if run["seconds"] < least:
+            errors[_path("timings", "runs", index, "seconds")] = (
+                f"{run['seconds']:.3g} s is faster than physics allows: the transformer's "
+                f"{work.transformer_flop / 1e12:.3g} TFLOP per image take at least "
+                f"{least:.3g} s at {what}"
             )
     return errors
 

@@ -50,6 +50,7 @@ _KEY_ID_RE = re.compile(r"kb1_[0-9a-f]{32}")
 _HEX_RE = re.compile(r"[0-9a-f]*")
 _CREATED_AT_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 ENVELOPE_FIELDS = ("format", "purpose", "key_id", "created_at", "nonce", "submission_id", "payload")
+DOCUMENT_FIELDS = ("envelope", "signature", "public_key")
 
 
 class WireError(ValueError):
@@ -89,9 +90,134 @@ def _parse_int(text: str) -> int | float:
     return value if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else float(text)
 
 
+class DuplicateMember(ValueError):
+    """An object names one member twice: parsers disagree on which one counts."""
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        seen: set[str] = set()
+        twice = next(name for name, _ in pairs if name in seen or seen.add(name))
+        raise DuplicateMember(f"has the member {_quoted(twice)} twice in one object")
+    return members
+
+
 def loads(raw: bytes | str) -> Any:
-    """Parse JSON the way the wire format reads numbers (see MAX_SAFE_INTEGER)."""
-    return json.loads(raw, parse_int=_parse_int)
+    """Parse JSON the way the wire format reads numbers (see MAX_SAFE_INTEGER).
+
+    An object that names a member twice raises DuplicateMember (a ValueError): one parser
+    keeps the first, another the last, so a verifier could see other figures than the
+    server stored."""
+    return json.loads(raw, parse_int=_parse_int, object_pairs_hook=_unique_members)
+
+
+# The deepest a document may nest arrays and objects. A result payload is six levels deep
+# (envelope.payload.timings.runs.0.seconds); the margin is for later payload versions.
+MAX_DEPTH = 32
+
+
+def nesting_depth(value: Any, stop_after: int = MAX_DEPTH) -> int:
+    """How deeply arrays and objects nest in value (a scalar is 0), counted without
+    recursion, so any depth the JSON parser accepted is measured; stops past stop_after."""
+    deepest = 0
+    pending = [(value, 1)]
+    while pending and deepest <= stop_after:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, depth)
+            pending.extend((child, depth + 1) for child in item)
+    return deepest
+
+
+def _quoted(name: str, limit: int = 64) -> str:
+    """A member name as a message quotes it, in JSON; long ones shortened."""
+    text = json.dumps(name, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 2] + '…"'
+
+
+def path_name(name: str, limit: int = 64) -> str:
+    """A member name as a field path shows it (`envelope.extra`); long ones shortened, so
+    an error answer never echoes a huge name back."""
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
+# Ed25519 (RFC 8032): the field prime, the curve constant d and the order L of the group
+# that honest keys and signatures live in.
+_P = 2**255 - 19
+_D = -121665 * pow(121666, _P - 2, _P) % _P
+_SQRT_M1 = pow(2, (_P - 1) // 4, _P)
+_L = 2**252 + 27742317777372353535851937790883648493
+
+
+def _decode_point(raw: bytes) -> tuple[int, int]:
+    """The curve point (x, y) a 32-byte encoding names; ValueError when the encoding is not
+    canonical or names no point (RFC 8032 section 5.1.3, plus the canonical checks)."""
+    y = int.from_bytes(raw, "little") & ((1 << 255) - 1)
+    sign = raw[31] >> 7
+    if y >= _P:
+        raise ValueError("is not a canonical encoding (its y coordinate is not below 2^255 - 19)")
+    x2 = (y * y - 1) * pow(_D * y * y + 1, _P - 2, _P) % _P
+    if x2 == 0:
+        if sign:
+            raise ValueError("is not a canonical encoding (x is 0 but its sign bit is set)")
+        return 0, y
+    x = pow(x2, (_P + 3) // 8, _P)
+    if x * x % _P != x2:
+        x = x * _SQRT_M1 % _P
+    if x * x % _P != x2:
+        raise ValueError("is not a point on the Ed25519 curve")
+    if x & 1 != sign:
+        x = _P - x
+    return x, y
+
+
+def _has_small_order(point: tuple[int, int]) -> bool:
+    """Whether 8 * point is the identity: one of the eight points of order 1, 2, 4 or 8,
+    against which a signature of matching small order verifies for any message. Doubled
+    three times in projective coordinates (no inversions): 8P = (X:Y:Z) is the identity
+    when X = 0 and Y = Z."""
+    x, y, z = point[0], point[1], 1
+    for _ in range(3):
+        a, b, c = x * x, y * y, 2 * z * z
+        e = (x + y) * (x + y) - a - b
+        g = b - a
+        f = g - c
+        h = -a - b
+        x, y, z = e * f % _P, g * h % _P, f * g % _P
+    return x == 0 and y == z
+
+
+def public_key_problem(public_key: bytes) -> str | None:
+    """Why these 32 bytes cannot be an honest Ed25519 public key, or None.
+
+    OpenSSL (under `cryptography`) verifies against any encoding it can decode, including
+    the identity point (01 00..00): with it and the signature 01 00..00 00..00, anyone
+    "signs" any message. So keys must be canonical points of more than small order.
+    """
+    try:
+        point = _decode_point(public_key)
+    except ValueError as exc:
+        return str(exc)
+    if _has_small_order(point):
+        return "is a point of small order, which anyone can sign for; use a real Ed25519 key"
+    return None
+
+
+def signature_problem(signature: bytes) -> str | None:
+    """Why these 64 bytes cannot be a canonical Ed25519 signature (R, S), or None: R must
+    be a canonical point of more than small order and S below the group order L."""
+    try:
+        point = _decode_point(signature[:32])
+    except ValueError as exc:
+        return f"R {exc}"
+    if _has_small_order(point):
+        return "R is a point of small order"
+    if int.from_bytes(signature[32:], "little") >= _L:
+        return "S is not below the group order (a malleated signature)"
+    return None
 
 
 def key_id_for(public_key: bytes) -> str:
@@ -233,6 +359,9 @@ class SignedDocument:
         """Raise BadSignature unless the signature is the key's over the canonical envelope."""
         if key_id_for(public_key) != self.key_id:
             raise BadSignature("the public key does not match the envelope's key_id")
+        problem = public_key_problem(public_key) or signature_problem(self.signature)
+        if problem is not None:
+            raise BadSignature(f"the key or signature is not valid Ed25519: {problem}")
         try:
             Ed25519PublicKey.from_public_bytes(public_key).verify(
                 self.signature, canonical_json(self.envelope)
@@ -253,26 +382,34 @@ def parse_document(raw: bytes | str | dict[str, Any]) -> SignedDocument:
 
     Raises MalformedDocument naming every bad field.
     """
+    too_deep = f"is nested more than {MAX_DEPTH} levels deep"
     if isinstance(raw, (bytes, str)):
         try:
             data = loads(raw)
+        except DuplicateMember as exc:
+            raise MalformedDocument({"body": str(exc)}) from exc
         except (ValueError, UnicodeDecodeError) as exc:
             raise MalformedDocument({"body": f"is not valid JSON ({exc})"}) from exc
         except RecursionError as exc:
-            raise MalformedDocument({"body": "is nested too deeply"}) from exc
+            raise MalformedDocument({"body": too_deep}) from exc
     else:
         data = raw
     if not isinstance(data, dict):
         raise MalformedDocument({"body": "must be a JSON object"})
+    if nesting_depth(data) > MAX_DEPTH:
+        raise MalformedDocument({"body": too_deep})
 
     errors: dict[str, str] = {}
-    unknown = sorted(set(data) - {"envelope", "signature", "public_key"})
-    if unknown:
-        errors["body"] = f"unknown fields: {', '.join(unknown)}"
+    for name in sorted(set(data) - set(DOCUMENT_FIELDS)):
+        errors[path_name(name)] = "is not a field of a signed document"
     signature = _hex_field(data.get("signature"), "signature", 128, errors)
+    if signature is not None and (problem := signature_problem(signature)):
+        errors["signature"] = f"is not a canonical Ed25519 signature: {problem}"
     public_key = None
     if data.get("public_key") is not None:
         public_key = _hex_field(data["public_key"], "public_key", 64, errors)
+    if public_key is not None and (problem := public_key_problem(public_key)):
+        errors["public_key"] = f"is not a valid Ed25519 public key: it {problem}"
 
     envelope = data.get("envelope")
     if not isinstance(envelope, dict):
@@ -281,16 +418,15 @@ def parse_document(raw: bytes | str | dict[str, Any]) -> SignedDocument:
     for field in ENVELOPE_FIELDS:
         if field not in envelope:
             errors[f"envelope.{field}"] = "is required"
-    extra = sorted(set(envelope) - set(ENVELOPE_FIELDS))
-    if extra:
-        errors["envelope"] = f"unknown fields: {', '.join(extra)}"
+    for name in sorted(set(envelope) - set(ENVELOPE_FIELDS)):
+        errors[f"envelope.{path_name(name)}"] = "is not a field of the envelope"
     if "format" in envelope and envelope["format"] != ENVELOPE_FORMAT:
-        errors["envelope.format"] = f"must be {ENVELOPE_FORMAT!r}"
+        errors["envelope.format"] = f"must be {json.dumps(ENVELOPE_FORMAT)}"
     if "purpose" in envelope and envelope["purpose"] not in PURPOSES:
-        errors["envelope.purpose"] = f"must be one of {', '.join(PURPOSES)}"
+        errors["envelope.purpose"] = f"must be one of {', '.join(map(json.dumps, PURPOSES))}"
     key_id = envelope.get("key_id")
     if "key_id" in envelope and not (isinstance(key_id, str) and _KEY_ID_RE.fullmatch(key_id)):
-        errors["envelope.key_id"] = "must be 'kb1_' followed by 32 lowercase hexadecimal characters"
+        errors["envelope.key_id"] = 'must be "kb1_" followed by 32 lowercase hexadecimal characters'
     created_at = envelope.get("created_at")
     if "created_at" in envelope:
         if not (isinstance(created_at, str) and _CREATED_AT_RE.fullmatch(created_at)):
