@@ -204,9 +204,14 @@ class ComfyUIBackend:
             ) from exc
         self.current = prompt_id
         try:
-            return self._wait(prompt_id, graph, label, started)
-        finally:
+            generation = self._wait(prompt_id, graph, label, started)
+        except KeyboardInterrupt:
+            raise  # `current` stays set, so interrupt() can stop the prompt
+        except BaseException:
             self.current = None
+            raise
+        self.current = None
+        return generation
 
     def _wait(
         self, prompt_id: str, graph: dict[str, Any], label: str, started: float

@@ -235,8 +235,9 @@ class EventStream:
     `data["reason"]`.
     """
 
-    def __init__(self, connection: Any):
+    def __init__(self, connection: Any, closer: contextlib.ExitStack):
         self._connection = connection
+        self._closer = closer
         self._closing = False
         self.queue: queue.Queue[Event] = queue.Queue()
         self._thread = threading.Thread(target=self._read_loop, name="comfyui-ws", daemon=True)
@@ -252,18 +253,28 @@ class EventStream:
                 'the websockets package is missing (install "klein-bench[comfyui]")'
             ) from exc
         url = websocket_url(base_url, client_id)
+        closer = contextlib.ExitStack()
         try:
-            connection = connect(
-                url, open_timeout=timeout, max_size=_MAX_MESSAGE_BYTES, compression=None
+            # No keepalive pings: ComfyUI's event loop can stall for seconds while it
+            # loads models, and a lost server shows in the /history polling anyway.
+            connection = closer.enter_context(
+                connect(
+                    url,
+                    open_timeout=timeout,
+                    max_size=_MAX_MESSAGE_BYTES,
+                    compression=None,
+                    ping_interval=None,
+                    close_timeout=2,
+                )
             )
         except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
             raise ComfyUIUnreachable(f"{url}: {exc}") from exc
-        return cls(connection)
+        return cls(connection, closer)
 
     def close(self) -> None:
         self._closing = True
         with contextlib.suppress(Exception):
-            self._connection.close()
+            self._closer.close()
         self._thread.join(timeout=2)
 
     def __enter__(self) -> EventStream:
