@@ -129,7 +129,7 @@ def test_a_comfyui_that_does_not_name_its_folders_cannot_take_the_tiny_model():
 
 
 def test_the_tiny_model_still_needs_a_comfyui_that_knows_klein(model_dirs):
-    message, server = refusal(
+    message, _server = refusal(
         tiny_behaviour(model_dirs, version="0.9.1"), model="klein-tiny-random"
     )
 

@@ -80,7 +80,6 @@ class KernelPath:
     loading: dict[str, str] = field(default_factory=dict)
     offloaded_mb: float | None = None
     quantized_file: bool = False
-    executed_seconds: list[float] = field(default_factory=list)
 
     @property
     def precision(self) -> str:
@@ -147,12 +146,6 @@ def read_log(lines: list[str]) -> KernelPath | None:
             component = component_of(loading_model or "")
             if path.loading.get(component) != "partial":
                 path.loading[component] = "full"
-        elif match := _EXECUTED.search(line):
-            if match.group(1):
-                path.executed_seconds.append(float(match.group(1)))
-            else:
-                hours, minutes, seconds = match.group(2, 3, 4)
-                path.executed_seconds.append(int(hours) * 3600 + int(minutes) * 60 + float(seconds))
     if not saw_weights:
         return None
     if path.quantized_file:
@@ -164,9 +157,23 @@ def read_log(lines: list[str]) -> KernelPath | None:
     return path
 
 
+def executed_seconds(lines: list[str]) -> list[float]:
+    """ComfyUI's own time for each prompt, from its "Prompt executed in" lines (seconds
+    to 0.01 s, or H:MM:SS.ss past ten minutes)."""
+    seconds = []
+    for raw in lines:
+        if match := _EXECUTED.search(_ANSI.sub("", raw)):
+            if match.group(1):
+                seconds.append(float(match.group(1)))
+            else:
+                hours, minutes, rest = match.group(2, 3, 4)
+                seconds.append(int(hours) * 3600 + int(minutes) * 60 + float(rest))
+    return seconds
+
+
 def assumed(weights: str) -> KernelPath:
     """The kernel path taken from the file alone, when ComfyUI's log cannot be read."""
-    dtype = "float8_e4m3fn" if weights == "fp8" else "bfloat16"
+    dtype = {"fp8": "float8_e4m3fn", "fp16": "float16"}.get(weights, "bfloat16")
     return KernelPath(
         source=SOURCE_ASSUMED,
         weight_dtypes={"transformer": dtype},
