@@ -56,6 +56,8 @@ def comfyui_url(tmp_path_factory) -> Iterator[str]:
     folder = Path(os.environ[DIR_ENV])
     base = tmp_path_factory.mktemp("comfyui-base")
     port = _free_port()
+    for name in ("custom_nodes", "input", "output", "temp", "user"):
+        (base / name).mkdir()
     command = [
         os.environ.get(PYTHON_ENV, sys.executable),
         "main.py",
@@ -67,6 +69,9 @@ def comfyui_url(tmp_path_factory) -> Iterator[str]:
         "--disable-auto-launch",
         "--base-directory",
         str(base),
+        # Its default database lives inside the checkout.
+        "--database-url",
+        f"sqlite:///{base / 'comfyui.db'}",
     ]
     # One thread: the tests share the machine; nothing is written into the checkout.
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
