@@ -1,5 +1,6 @@
 """The nodes of the stand-in ComfyUI (tests/comfyui_server.py): their `/object_info`
-definitions and `POST /prompt`'s validation.
+definitions, `POST /prompt`'s validation, and how ComfyUI walks a graph (execution
+order, cache keys) and what it outputs (a PNG).
 
 They follow ComfyUI's own definitions (nodes.py, comfy_extras/nodes_flux.py,
 comfy_extras/nodes_custom_sampler.py; docs/comfyui.md has the sources), in both combo
@@ -8,6 +9,10 @@ forms ComfyUI sends, and execution.validate_prompt's checks and answer shapes.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import struct
+import zlib
 from typing import Any
 
 MAX_RESOLUTION = 16384
@@ -418,3 +423,79 @@ def _validate_inputs(graph: dict[str, Any], node: dict[str, Any], info: dict[str
                     }
                 )
     return reasons
+
+
+# --- graphs ------------------------------------------------------------------------
+
+
+def png(width: int, height: int, seed: int) -> bytes:
+    """A small RGB PNG whose pattern depends on the seed."""
+    rows = []
+    for y in range(height):
+        row = bytearray([0])
+        for x in range(width):
+            row += bytes(
+                [(x * 4 + seed * 37) % 256, (y * 4 + seed * 91) % 256, ((x ^ y) * 8 + seed) % 256]
+            )
+        rows.append(bytes(row))
+    raw = zlib.compress(b"".join(rows))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack("!I", len(data)) + body + struct.pack("!I", zlib.crc32(body))
+
+    header = struct.pack("!IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
+
+
+def output_id(graph: dict[str, Any]) -> str:
+    return next((n for n, node in graph.items() if node["class_type"] == "PreviewImage"), "")
+
+
+def seed_of(graph: dict[str, Any]) -> int:
+    for node in graph.values():
+        if node["class_type"] == "RandomNoise":
+            return int(node["inputs"]["noise_seed"])
+    return 0
+
+
+def execution_order(graph: dict[str, Any]) -> list[str]:
+    """The order ComfyUI 0.27.0 ran the Klein graph in: from the output node, each node's
+    linked inputs last to first, depth first (VAELoader first, UNETLoader late)."""
+    order: list[str] = []
+
+    def visit(node_id: str) -> None:
+        if node_id in order:
+            return
+        for value in reversed(list(graph[node_id]["inputs"].values())):
+            if isinstance(value, list):
+                visit(value[0])
+        order.append(node_id)
+
+    for node_id in graph:
+        if graph[node_id]["class_type"] == "PreviewImage":
+            visit(node_id)
+    for node_id in graph:
+        visit(node_id)
+    return order
+
+
+def signatures(graph: dict[str, Any]) -> dict[str, str]:
+    """An input signature per node, as ComfyUI's cache keys outputs by."""
+    memo: dict[str, str] = {}
+
+    def sign(node_id: str) -> str:
+        if node_id not in memo:
+            node = graph[node_id]
+            inputs = {
+                name: (sign(value[0]), value[1]) if isinstance(value, list) else value
+                for name, value in sorted(node["inputs"].items())
+            }
+            memo[node_id] = hashlib.sha256(
+                json.dumps([node["class_type"], inputs], default=str).encode()
+            ).hexdigest()
+        return memo[node_id]
+
+    for node_id in graph:
+        sign(node_id)
+    return memo

@@ -30,27 +30,28 @@ Use it as a context manager: `with ComfyUIServer(Behaviour(...)) as server: serv
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import copy
-import hashlib
-import json
 import queue
-import select
-import socket
 import struct
 import threading
 import time
 import uuid
-import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-from comfyui_nodes import object_info, validate_prompt
+from comfyui_http import Handler as _Handler
+from comfyui_nodes import (
+    execution_order,
+    object_info,
+    output_id,
+    png,
+    seed_of,
+    signatures,
+    validate_prompt,
+)
 
 FP8_FILE = "flux-2-klein-4b-fp8.safetensors"
 BF16_FILE = "flux-2-klein-4b.safetensors"
@@ -125,26 +126,6 @@ class Behaviour:
     loading: str = "full"
     quantized_native_fp8: bool | None = None  # a comfy_quant file: native FP8 ops or not
     logs: bool = True
-
-
-def _png(width: int, height: int, seed: int) -> bytes:
-    """A small RGB PNG whose pattern depends on the seed."""
-    rows = []
-    for y in range(height):
-        row = bytearray([0])
-        for x in range(width):
-            row += bytes(
-                [(x * 4 + seed * 37) % 256, (y * 4 + seed * 91) % 256, ((x ^ y) * 8 + seed) % 256]
-            )
-        rows.append(bytes(row))
-    raw = zlib.compress(b"".join(rows))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack("!I", len(data)) + body + struct.pack("!I", zlib.crc32(body))
-
-    header = struct.pack("!IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
 
 
 class _Disconnect(Exception):
@@ -391,8 +372,8 @@ class ComfyUIServer:
                 self._send(client_id, event, data)
 
         add("execution_start", {"prompt_id": prompt_id})
-        signatures = _signatures(graph)
-        cached = sorted(n for n in graph if signatures[n] in self._cache)
+        keys = signatures(graph)
+        cached = sorted(n for n in graph if keys[n] in self._cache)
         add("execution_cached", {"nodes": cached, "prompt_id": prompt_id})
         outputs: dict[str, Any] = {}
         executed: list[str] = []
@@ -440,7 +421,7 @@ class ComfyUIServer:
             executed.append(node_id)
             if class_type == "PreviewImage":
                 name = f"ComfyUI_temp_{uuid.uuid4().hex[:5]}_{number:05}_.png"
-                self._images[name] = _png(64, 64, _seed_of(graph))
+                self._images[name] = png(64, 64, seed_of(graph))
                 ui = {"images": [{"filename": name, "subfolder": "", "type": "temp"}]}
                 outputs[node_id] = ui
                 self._send(
@@ -460,13 +441,13 @@ class ComfyUIServer:
                 int(time.time() * 1000) + self.behaviour.success_skew_ms,
             )
         if self.behaviour.cache == "lru":
-            self._cache |= set(signatures.values())
+            self._cache |= set(keys.values())
         else:
-            self._cache = {signatures[n] for n in executed + cached}
+            self._cache = {keys[n] for n in executed + cached}
         # As ComfyUI's prompt worker does: the entry is written after execution_success
         # was queued for the socket, then the queue status and "executing" with no node.
         self.history[prompt_id] = {
-            "prompt": [number, prompt_id, graph, {"client_id": client_id}, [_output_id(graph)]],
+            "prompt": [number, prompt_id, graph, {"client_id": client_id}, [output_id(graph)]],
             "outputs": outputs,
             "status": {
                 "status_str": status,
@@ -553,193 +534,3 @@ class ComfyUIServer:
             if where == (class_type, number):
                 return kind
         return None
-
-
-def _output_id(graph: dict[str, Any]) -> str:
-    return next((n for n, node in graph.items() if node["class_type"] == "PreviewImage"), "")
-
-
-def _seed_of(graph: dict[str, Any]) -> int:
-    for node in graph.values():
-        if node["class_type"] == "RandomNoise":
-            return int(node["inputs"]["noise_seed"])
-    return 0
-
-
-def execution_order(graph: dict[str, Any]) -> list[str]:
-    """The order ComfyUI 0.27.0 ran the Klein graph in: from the output node, each node's
-    linked inputs last to first, depth first (VAELoader first, UNETLoader late)."""
-    order: list[str] = []
-
-    def visit(node_id: str) -> None:
-        if node_id in order:
-            return
-        for value in reversed(list(graph[node_id]["inputs"].values())):
-            if isinstance(value, list):
-                visit(value[0])
-        order.append(node_id)
-
-    for node_id in graph:
-        if graph[node_id]["class_type"] == "PreviewImage":
-            visit(node_id)
-    for node_id in graph:
-        visit(node_id)
-    return order
-
-
-def _signatures(graph: dict[str, Any]) -> dict[str, str]:
-    """An input signature per node, as ComfyUI's cache keys outputs by."""
-    memo: dict[str, str] = {}
-
-    def sign(node_id: str) -> str:
-        if node_id not in memo:
-            node = graph[node_id]
-            inputs = {
-                name: (sign(value[0]), value[1]) if isinstance(value, list) else value
-                for name, value in sorted(node["inputs"].items())
-            }
-            memo[node_id] = hashlib.sha256(
-                json.dumps([node["class_type"], inputs], default=str).encode()
-            ).hexdigest()
-        return memo[node_id]
-
-    for node_id in graph:
-        sign(node_id)
-    return memo
-
-
-_WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    comfy: ComfyUIServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _json(self, status: int, body: Any) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _empty(self, status: int) -> None:
-        self.send_response(status)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def _body(self) -> Any:
-        length = int(self.headers.get("Content-Length") or 0)
-        try:
-            return json.loads(self.rfile.read(length) or b"{}")
-        except ValueError:
-            return {}
-
-    def do_GET(self) -> None:
-        comfy = self.comfy
-        parts = urlsplit(self.path)
-        path, query = parts.path, parse_qs(parts.query)
-        if path == "/ws":
-            self._websocket(query.get("clientId", [""])[0])
-        elif path == "/system_stats":
-            self._json(200, comfy.system_stats())
-        elif path == "/object_info":
-            self._json(200, comfy.object_info())
-        elif path == "/queue":
-            self._json(200, comfy.queue_info())
-        elif path.startswith("/history/"):
-            prompt_id = path.removeprefix("/history/")
-            entry = comfy.history.get(prompt_id)
-            self._json(200, {prompt_id: entry} if entry else {})
-        elif path == "/internal/logs/raw" and comfy.behaviour.logs:
-            self._json(200, {"entries": list(comfy.log), "size": {"cols": 80, "rows": 24}})
-        elif path == "/internal/folder_paths" and comfy.folder_paths() is not None:
-            self._json(200, comfy.folder_paths())
-        elif path == "/view":
-            image = comfy._images.get(query.get("filename", [""])[0])
-            if image is None or query.get("type", ["output"])[0] != "temp":
-                self._empty(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", "image/png")
-            self.send_header("Content-Length", str(len(image)))
-            self.end_headers()
-            self.wfile.write(image)
-        else:
-            self._empty(404)
-
-    def do_POST(self) -> None:
-        comfy = self.comfy
-        if self.path == "/prompt":
-            self._json(*comfy.submit(self._body()))
-        elif self.path == "/free":
-            comfy.free(self._body())
-            self._empty(200)
-        elif self.path == "/interrupt":
-            comfy.interrupt_calls.append(self._body())
-            self._empty(200)
-        elif self.path == "/queue":
-            comfy.queue_calls.append(self._body())
-            self._empty(200)
-        else:
-            self._empty(404)
-
-    def _websocket(self, client_id: str) -> None:
-        comfy = self.comfy
-        key = self.headers.get("Sec-WebSocket-Key")
-        if (
-            not comfy.behaviour.websocket
-            or self.headers.get("Upgrade", "").lower() != "websocket"
-            or not key
-        ):
-            self._empty(400)
-            return
-        accept = base64.b64encode(hashlib.sha1((key + _WS_GUID).encode()).digest()).decode()
-        self.wfile.write(
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            + f"Sec-WebSocket-Accept: {accept}\r\n\r\n".encode()
-        )
-        self.wfile.flush()
-        client_id = client_id or uuid.uuid4().hex
-        outbox: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        comfy._sockets[client_id] = outbox
-        outbox.put({"type": "status", "data": {**comfy._status(0), "sid": client_id}})
-        sock: socket.socket = self.connection
-        try:
-            while True:
-                try:
-                    message = outbox.get(timeout=0.02)
-                except queue.Empty:
-                    message = {}
-                if message is None:
-                    break
-                if message:
-                    self._frame(0x1, json.dumps(message).encode())
-                # The client only ever sends a close frame (or hangs up).
-                readable, _, _ = select.select([sock], [], [], 0)
-                if readable:
-                    data = sock.recv(4096)
-                    if not data or data[0] & 0x0F == 0x8:
-                        with contextlib.suppress(OSError):
-                            self._frame(0x8, b"")
-                        break
-        except OSError:
-            pass
-        finally:
-            comfy._sockets.pop(client_id, None)
-            self.close_connection = True
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-    def _frame(self, opcode: int, payload: bytes) -> None:
-        header = bytes([0x80 | opcode])
-        if len(payload) < 126:
-            header += bytes([len(payload)])
-        elif len(payload) < 65536:
-            header += bytes([126]) + struct.pack("!H", len(payload))
-        else:
-            header += bytes([127]) + struct.pack("!Q", len(payload))
-        self.wfile.write(header + payload)
-        self.wfile.flush()
