@@ -178,7 +178,7 @@ class ComfyUIBackend:
 
     # One image ------------------------------------------------------------------------
 
-    def generate(self, prompt: str, seed: int, label: str) -> Generation:
+    def generate(self, prompt: str, seed: int, label: str = "the image") -> Generation:
         graph = workflow.build_workflow(
             self.files,
             self.protocol,

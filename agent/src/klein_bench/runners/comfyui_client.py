@@ -120,13 +120,6 @@ class ComfyUIClient:
     def object_info(self) -> dict[str, Any]:
         return self.get_json("/object_info")
 
-    def models(self, folder: str) -> list[str] | None:
-        """The files ComfyUI lists in a model folder; None when it has no such folder."""
-        response = self._request("GET", f"/models/{folder}")
-        if response.status_code == 404:
-            return None
-        return self._json(response, f"/models/{folder}")
-
     def queue(self) -> dict[str, Any]:
         return self.get_json("/queue")
 
