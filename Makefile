@@ -18,7 +18,7 @@ $(BIN)/.installed: pyproject.toml agent/pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch first, pinned: the CPU build on local disk. Only the agent and the tests use it.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e "./agent[diffusers]" -e ".[dev]"
+	$(BIN)/pip install --quiet -e "./agent[diffusers,comfyui]" -e ".[dev]"
 	touch $@
 
 venv: $(BIN)/.installed

@@ -98,6 +98,26 @@ EXPLANATIONS = {
     "environment.runtime_flags": "Options that change speed, e.g. ComfyUI launch flags.",
     "environment.cpu": "The CPU's model name.",
     "environment.attention": "The attention implementation (e.g. sdpa).",
+    "environment.kernel_path.source": "Where the kernel path was read: ComfyUI's own log, or "
+    "the model file and launch flags when the log was not available.",
+    "environment.kernel_path.model_file": "The diffusion model file that ran (its name only).",
+    "environment.kernel_path.weight_dtypes.transformer": "How the transformer's weights "
+    "were stored (e.g. bfloat16, float8_e4m3fn).",
+    "environment.kernel_path.weight_dtypes.text_encoder": "How the text encoder's weights "
+    "were stored.",
+    "environment.kernel_path.weight_dtypes.vae": "How the VAE's weights were stored.",
+    "environment.kernel_path.compute_dtypes.transformer": "The dtype the transformer's "
+    "matmuls ran in.",
+    "environment.kernel_path.compute_dtypes.text_encoder": "The dtype the text encoder's "
+    "matmuls ran in.",
+    "environment.kernel_path.compute_dtypes.vae": "The dtype the VAE ran in.",
+    "environment.kernel_path.fp8_matmul": "Whether FP8 matrix-multiply kernels ran.",
+    "environment.kernel_path.loading.transformer": "Whether the transformer was loaded onto "
+    "the GPU fully, partially (the rest streamed from system RAM) or dynamically.",
+    "environment.kernel_path.loading.text_encoder": "The same for the text encoder.",
+    "environment.kernel_path.loading.vae": "The same for the VAE.",
+    "environment.kernel_path.offloaded_mb": "How much of a partially loaded model stayed in "
+    "system RAM.",
     "evidence.phash": "A perceptual hash of the first image, to spot results that did not "
     "really generate an image.",
     "evidence.thumbnail_png": "A thumbnail (at most 128x128) of the first image, made from "

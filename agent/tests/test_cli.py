@@ -111,7 +111,7 @@ def test_comfyui_runs_through_the_comfyui_runtime(cli, home, monkeypatch, tiny_p
     [
         (("--preset", "fp8-storage"), "--preset apply to the diffusers runtime"),
         (("--synthetic",), "--synthetic apply to the diffusers runtime"),
-        (("--model", "klein-tiny-random"), "--runtime comfyui runs flux-2-klein-4b only"),
+        (("--download",), "--download apply to the diffusers runtime"),
     ],
 )
 def test_options_that_do_not_apply_to_comfyui_are_refused(cli, arguments, message):

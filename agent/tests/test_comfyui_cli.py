@@ -15,7 +15,7 @@ from klein_bench.cli import main
 from klein_bench.contract import wire
 from klein_bench.errors import KleinBenchError
 from klein_bench.result import schema_errors
-from klein_bench.runners import comfyui
+from klein_bench.runners import comfyui, comfyui_backend
 
 
 @pytest.fixture(autouse=True)
@@ -24,7 +24,7 @@ def isolated(monkeypatch, tmp_path):
     monkeypatch.delenv("KLEIN_BENCH_SERVER", raising=False)
     monkeypatch.setattr(gpu, "_nvml_module", None)
     # The stand-in applies /free at once.
-    monkeypatch.setattr(comfyui, "FREE_SETTLE_S", 0.0)
+    monkeypatch.setattr(comfyui_backend, "FREE_SETTLE_S", 0.0)
 
     def no_nvml():
         raise KleinBenchError("NVIDIA's NVML library was not found.")
@@ -177,3 +177,64 @@ def test_a_comfyui_that_is_not_running_is_one_sentence_and_nothing_is_sent():
     assert "ComfyUI is not answering at http://127.0.0.1:9" in result.output
     assert "Traceback" not in result.output
     assert platform.bodies == []
+
+
+def test_a_refused_comfyui_leaves_no_finished_bar_before_the_error():
+    with ComfyUIServer(Behaviour(busy=True)) as server:
+        result = CliRunner().invoke(
+            main, ["run", "--runtime", "comfyui", "--comfyui-url", server.url]
+        )
+
+    assert result.exit_code == 1
+    assert "✓" not in result.output
+    assert "ComfyUI is busy with 1 queued prompt" in result.output
+
+
+def test_the_bf16_file_is_chosen_with_comfyui_model(tmp_path):
+    output = tmp_path / "result.json"
+    files = {
+        "diffusion_models": ["flux-2-klein-4b.safetensors", "flux-2-klein-4b-fp8.safetensors"],
+        "text_encoders": ["qwen_3_4b.safetensors"],
+        "vae": ["flux2-vae.safetensors"],
+    }
+    with ComfyUIServer(Behaviour(files=files)) as server:
+        result = CliRunner().invoke(
+            main,
+            [
+                "run",
+                "--runtime",
+                "comfyui",
+                "--comfyui-url",
+                server.url,
+                "--comfyui-model",
+                "bf16",
+                "-o",
+                str(output),
+            ],
+        )
+
+    assert result.exit_code == 0, result.output
+    payload = json.loads(output.read_text())
+    assert payload["configuration"]["precision"] == "bf16"
+    assert payload["environment"]["kernel_path"]["model_file"] == "flux-2-klein-4b.safetensors"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--comfyui-model", "bf16"],
+            "--comfyui-model applies with --runtime comfyui: add that, or leave it out.",
+        ),
+        (
+            ["--runtime", "comfyui", "--model", "klein-tiny-random", "--comfyui-model", "fp8"],
+            "--comfyui-model picks a FLUX.2 [klein] 4B file: leave it out with --model "
+            "klein-tiny-random.",
+        ),
+    ],
+)
+def test_comfyui_model_is_refused_where_it_means_nothing(args, message):
+    result = CliRunner().invoke(main, ["run", *args])
+
+    assert result.exit_code == 1
+    assert message in " ".join(result.output.split())

@@ -15,19 +15,23 @@ from comfyui_server import BF16_FILE, KLEIN_NODE_TYPES, Behaviour, ComfyUIServer
 
 from klein_bench.errors import KleinBenchError
 from klein_bench.progress import SilentProgress
-from klein_bench.runners.comfyui import launch_flags, preflight, run_protocol
+from klein_bench.runners.comfyui import run_protocol
 from klein_bench.runners.comfyui_client import ComfyUIClient
+from klein_bench.runners.comfyui_preflight import launch_flags, preflight
 
 UPDATE = "`git pull && pip install -r requirements.txt` in your ComfyUI folder"
 
 
-def refusal(behaviour: Behaviour) -> str:
-    """The sentence run_protocol stops with; checks nothing reached ComfyUI's queue."""
+def refusal(behaviour: Behaviour, **kwargs) -> str:
+    """The sentence run_protocol stops with; checks nothing reached ComfyUI's queue and
+    that no bar was closed as if the check had passed."""
+    progress = SilentProgress()
     with ComfyUIServer(behaviour) as server:
         with pytest.raises(KleinBenchError) as caught:
-            run_protocol(url=server.url, runs=5, gpu_index=0, progress=SilentProgress())
+            run_protocol(url=server.url, runs=5, gpu_index=0, progress=progress, **kwargs)
         assert server.prompts == []
         assert server.free_calls == []
+    assert progress.events == [("stage", "Checking ComfyUI")]
     return caught.value.message
 
 
@@ -85,7 +89,8 @@ def test_an_address_without_a_scheme_is_refused_with_an_example():
 def test_comfyui_on_the_cpu_is_refused():
     expected = (
         "ComfyUI runs on the CPU (started with --cpu, or it found no CUDA GPU): restart it on "
-        "your NVIDIA GPU without --cpu."
+        "your NVIDIA GPU without --cpu (only the tiny test model, --model klein-tiny-random, "
+        "runs on a CPU ComfyUI)."
     )
     assert refusal(Behaviour(device_type="cpu")) == expected
     assert refusal(Behaviour(argv=["main.py", "--cpu"])) == expected
@@ -108,7 +113,49 @@ def test_a_busy_comfyui_is_not_benchmarked():
 def test_a_build_without_the_flux2_nodes_is_told_to_update():
     assert refusal(Behaviour(missing_nodes=KLEIN_NODE_TYPES)) == (
         "This ComfyUI build has no EmptyFlux2LatentImage, Flux2Scheduler nodes (FLUX.2 "
-        f"[klein] needs a recent ComfyUI): update it with {UPDATE}, then restart it."
+        f"[klein] needs ComfyUI 0.9.2 or newer): update it with {UPDATE}, then restart it."
+    )
+
+
+@pytest.mark.parametrize("version", ["0.3.64", "0.9.0", "0.9.1"])
+def test_a_build_before_klein_support_is_told_to_update_even_with_the_flux2_nodes(version):
+    # 0.9.0 and 0.9.1 have FLUX.2's nodes but load qwen_3_4b as another model's encoder.
+    assert refusal(Behaviour(version=version)) == (
+        f"This ComfyUI is version {version}, but FLUX.2 [klein] needs 0.9.2 or newer: update "
+        f"it with {UPDATE}, then restart it."
+    )
+
+
+def test_an_old_build_is_told_to_update_before_it_is_told_to_download_files():
+    files = {"diffusion_models": [], "text_encoders": [], "vae": []}
+
+    assert refusal(Behaviour(version="0.9.1", files=files)).startswith(
+        "This ComfyUI is version 0.9.1, but FLUX.2 [klein] needs 0.9.2 or newer"
+    )
+
+
+@pytest.mark.parametrize(
+    ("torch_version", "name", "described"),
+    [
+        (
+            "2.5.1+rocm6.2",
+            "cuda:0 AMD Radeon RX 7900 XTX : native",
+            "AMD Radeon RX 7900 XTX, PyTorch 2.5.1+rocm6.2",
+        ),
+        (
+            "2.6.0+cu118",
+            "cuda:0 AMD Radeon RX 6800 [ZLUDA] : native",
+            "AMD Radeon RX 6800 [ZLUDA], PyTorch 2.6.0+cu118",
+        ),
+    ],
+    ids=["rocm", "zluda"],
+)
+def test_an_amd_gpu_that_torch_calls_cuda_is_refused(torch_version, name, described):
+    behaviour = Behaviour(pytorch_version=torch_version, device_name=name)
+
+    assert refusal(behaviour) == (
+        f"ComfyUI runs on an AMD GPU ({described}), but klein-bench benchmarks NVIDIA GPUs "
+        "only: run ComfyUI on an NVIDIA GPU with a CUDA build of PyTorch."
     )
 
 
@@ -156,9 +203,23 @@ def test_a_ready_server_passes_with_its_files_and_flags():
     with ComfyUIServer(behaviour) as server, ComfyUIClient(server.url) as client:
         ready = preflight(client)
 
-    assert (ready.files.diffusion_model, ready.files.precision) == (BF16_FILE, "bf16")
-    assert (ready.version, ready.flags) == ("0.8.2", ["--lowvram", "--use-sage-attention"])
-    assert (ready.offload, ready.attention) == ("model", "sage")
+    assert (ready.files.diffusion_model, ready.files.weights) == (BF16_FILE, "bf16")
+    assert (ready.version, ready.flags) == ("0.27.0", ["--lowvram", "--use-sage-attention"])
+    assert (ready.launch_offload, ready.attention) == (True, "sage")
+
+
+def test_the_bf16_file_is_asked_for_by_name_when_chosen():
+    files = {
+        "diffusion_models": ["flux-2-klein-4b-fp8.safetensors"],
+        "text_encoders": ["qwen_3_4b.safetensors"],
+        "vae": ["flux2-vae.safetensors"],
+    }
+
+    assert refusal(Behaviour(files=files), weights="bf16") == (
+        "ComfyUI cannot find the FLUX.2 [klein] 4B file it needs: put "
+        "flux-2-klein-4b.safetensors in ComfyUI/models/diffusion_models/, then run "
+        "klein-bench again."
+    )
 
 
 def test_only_flags_that_change_speed_or_memory_are_kept_and_no_paths():

@@ -7,61 +7,44 @@ are in it.
 
 from __future__ import annotations
 
-import os
-from types import SimpleNamespace
-from typing import Any
+import subprocess
+import sys
 
 import pytest
+from comfyui_harness import (
+    NVML_NOTE,
+    RUNS_FP8,
+    benchmark,
+    finished_seconds,
+    install_fake_nvml,
+    isolate,
+    refusal,
+)
 from comfyui_server import BF16_FILE, Behaviour, ComfyUIServer
 
-from klein_bench import gpu
 from klein_bench.contract.protocol import CURRENT
 from klein_bench.errors import KleinBenchError
 from klein_bench.progress import SilentProgress
-from klein_bench.result import schema_errors
-from klein_bench.runners import comfyui
+from klein_bench.runners import comfyui, comfyui_backend
 
-NVML_NOTE = (
-    "NVML (the NVIDIA driver's monitoring library) is unavailable, so the VRAM, energy and "
-    "telemetry figures are left empty: `klein-bench doctor` says why."
-)
+KERNEL_PATH_FP8 = {
+    "source": "comfyui-log",
+    "model_file": "flux-2-klein-4b-fp8.safetensors",
+    "weight_dtypes": {
+        "transformer": "float8_e4m3fn",
+        "text_encoder": "float16",
+        "vae": "bfloat16",
+    },
+    "compute_dtypes": {"transformer": "bfloat16"},
+    "fp8_matmul": False,
+    "loading": {"transformer": "full", "text_encoder": "full", "vae": "full"},
+    "offloaded_mb": None,
+}
 
 
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch, tmp_path):
-    monkeypatch.setenv("KLEIN_BENCH_HOME", str(tmp_path / "home"))
-    # The same answers on a machine with an NVIDIA driver as on CI's.
-    monkeypatch.setattr(gpu, "_nvml_module", None)
-    # The stand-in applies /free at once.
-    monkeypatch.setattr(comfyui, "FREE_SETTLE_S", 0.0)
-    monkeypatch.setattr(comfyui, "nvml", _no_nvml)
-
-
-def _no_nvml():
-    raise KleinBenchError("NVIDIA's NVML library was not found.")
-
-
-def benchmark(
-    behaviour: Behaviour | None = None, runs: int = 5, **kwargs: Any
-) -> tuple[dict[str, Any], ComfyUIServer, SilentProgress]:
-    progress = SilentProgress()
-    with ComfyUIServer(behaviour) as server:
-        payload = comfyui.run_protocol(
-            url=server.url, runs=runs, gpu_index=0, progress=progress, **kwargs
-        )
-    assert schema_errors(payload) == []
-    return payload, server, progress
-
-
-def finished_seconds(server: ComfyUIServer) -> list[float]:
-    """ComfyUI's own seconds for each prompt it finished, in order (warm-up first)."""
-    seconds = []
-    for entry in server.history.values():
-        messages = dict(entry["status"]["messages"])
-        if entry["status"]["status_str"] == "success":
-            end, start = messages["execution_success"], messages["execution_start"]
-            seconds.append((end["timestamp"] - start["timestamp"]) / 1000)
-    return seconds
+    isolate(monkeypatch, tmp_path)
 
 
 def test_a_run_gives_a_comfyui_fp8_result_that_follows_the_schema():
@@ -93,7 +76,8 @@ def test_a_run_gives_a_comfyui_fp8_result_that_follows_the_schema():
         "pcie_width": None,
     }
     environment = payload["environment"]
-    assert (environment["runtime_version"], environment["runtime_flags"]) == ("0.8.2", [])
+    assert (environment["runtime_version"], environment["runtime_flags"]) == ("0.27.0", [])
+    assert environment["kernel_path"] == KERNEL_PATH_FP8
     assert (environment["torch"], environment["cuda"], environment["python"]) == (
         "2.9.1+cu128",
         "12.8",
@@ -109,7 +93,9 @@ def test_a_run_gives_a_comfyui_fp8_result_that_follows_the_schema():
     ]
     # One progress tick per sampling step, warm-up included.
     assert progress.events.count(("advance", 1)) == 6 * CURRENT.steps
-    assert progress.notes == [NVML_NOTE]
+    assert progress.notes == [NVML_NOTE, RUNS_FP8]
+    # The CLI closes the last bar: the runner leaves it to it.
+    assert ("done", None) not in progress.events
 
 
 def test_each_timed_run_is_comfyuis_own_time_beside_the_agents_clock():
@@ -173,10 +159,9 @@ def test_without_the_websocket_the_runner_polls_history_and_leaves_stage_times_e
     for run in payload["timings"]["runs"]:
         assert (run["text_encoding_seconds"], run["denoising_seconds"]) == (None, None)
     assert payload["timings"]["load_seconds"] is None
-    assert (
-        "ComfyUI's progress WebSocket (/ws) is unavailable, so stage times are left empty and "
-        "the agent polls /history."
-    ) in progress.notes
+    [note] = [n for n in progress.notes if n.startswith("ComfyUI's progress WebSocket")]
+    assert note.startswith("ComfyUI's progress WebSocket (/ws) is unavailable (ws://127.0.0.1:")
+    assert note.endswith("so stage times are left empty and the agent polls /history.")
 
 
 def test_the_bf16_file_and_low_vram_launch_are_recorded_as_such():
@@ -207,7 +192,7 @@ def test_disagreeing_clocks_are_flagged_in_the_result():
         "ComfyUI's clock and the agent's disagree on 5 of 5 timed runs (timed run 1: ComfyUI "
         "timed 3."
     )
-    assert progress.notes == [NVML_NOTE, message]
+    assert progress.notes == [NVML_NOTE, RUNS_FP8, message]
     assert all(run["seconds"] > 3 for run in payload["timings"]["runs"])
 
 
@@ -223,23 +208,24 @@ def test_a_build_without_timestamps_is_timed_by_the_agents_clock():
     ) in progress.notes
 
 
-def test_ctrl_c_leaves_comfyui_idle(monkeypatch):
-    def interrupted(self, execution):
+def test_ctrl_c_stops_only_the_benchmarks_prompt(monkeypatch):
+    def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(comfyui._Runner, "_check_clocks", interrupted)
+    monkeypatch.setattr(comfyui_backend.ComfyUIBackend, "_finish", interrupted)
     with ComfyUIServer() as server, pytest.raises(KeyboardInterrupt):
         comfyui.run_protocol(url=server.url, runs=5, gpu_index=0, progress=SilentProgress())
 
-    assert server.interrupts == 1
+    [prompt_id] = server.history
+    assert server.queue_calls == [{"delete": [prompt_id]}]
+    assert server.interrupt_calls == [{"prompt_id": prompt_id}]
 
 
 def test_out_of_memory_in_the_warm_up_is_a_result_with_the_stage_and_no_runs():
-    payload, server, _ = benchmark(Behaviour(oom_at=("SamplerCustomAdvanced", 0)))
+    payload, server, progress = benchmark(Behaviour(oom_at=("SamplerCustomAdvanced", 0)))
 
     assert payload["outcome"] == {
         "status": "out_of_memory",
-        "phase": "warmup",
         "stage": "denoising",
         "message": "Out of memory in SamplerCustomAdvanced: torch.OutOfMemoryError Allocation on "
         "device",
@@ -248,6 +234,8 @@ def test_out_of_memory_in_the_warm_up_is_a_result_with_the_stage_and_no_runs():
     assert payload["timings"]["warmup_seconds"] is None
     assert (payload["evidence"], payload["energy"]) == (None, None)
     assert len(server.prompts) == 1
+    # The failed stage's bar goes; no "Warm-up 0/4" stays on screen.
+    assert progress.events[-1] == ("abandon", None)
 
 
 def test_out_of_memory_in_a_later_run_keeps_only_the_runs_that_finished():
@@ -266,26 +254,48 @@ def test_an_exception_in_a_node_is_an_error_at_that_nodes_stage():
 
     assert payload["outcome"] == {
         "status": "error",
-        "phase": "timed",
         "stage": "text_encoding",
-        "message": "CLIPTextEncode failed: RuntimeError: mat1 and mat2 shapes cannot be "
-        "multiplied (512x7680 and 2560x3072)",
+        "message": "CLIPTextEncode failed: RuntimeError: CUDA error: an illegal memory access "
+        "was encountered",
     }
     assert payload["timings"]["runs"] == []
     assert payload["timings"]["warmup_seconds"] is not None
 
 
-def test_an_interrupted_prompt_is_an_error_not_a_measurement():
-    payload, _, _ = benchmark(Behaviour(interrupt_at=("SamplerCustomAdvanced", 2)))
+def test_a_prompt_interrupted_from_comfyui_is_no_result():
+    message, server = refusal(Behaviour(interrupt_at=("SamplerCustomAdvanced", 2)))
 
-    assert payload["outcome"] == {
-        "status": "error",
-        "phase": "timed",
-        "stage": "denoising",
-        "message": "ComfyUI's timed run 2 was interrupted in SamplerCustomAdvanced (someone "
-        "pressed Cancel or called /interrupt).",
-    }
-    assert len(payload["timings"]["runs"]) == 1
+    assert message == (
+        "ComfyUI's timed run 2 was interrupted in SamplerCustomAdvanced (someone pressed "
+        "Cancel or called /interrupt), so it measured nothing: leave ComfyUI to the benchmark "
+        "until it finishes, then run klein-bench again."
+    )
+    assert len(server.prompts) == 3
+
+
+def test_a_damaged_model_file_is_a_setup_error_not_a_result():
+    message, server = refusal(Behaviour(damaged_files=("flux-2-klein-4b-fp8.safetensors",)))
+
+    assert message == (
+        "ComfyUI could not load flux-2-klein-4b-fp8.safetensors (safetensors_rust."
+        "SafetensorError: Error while deserializing header: header too small): the file is "
+        "damaged, incomplete or not the FLUX.2 [klein] 4B file; download it again, then run "
+        "klein-bench again."
+    )
+    assert len(server.prompts) == 1
+
+
+def test_model_files_that_do_not_belong_together_are_a_setup_error():
+    behaviour = Behaviour(
+        error_at=("SamplerCustomAdvanced", 0),
+        error_message="mat1 and mat2 shapes cannot be multiplied (512x2560 and 7680x3072)\n",
+    )
+    message, _ = refusal(behaviour)
+
+    assert message.startswith(
+        "ComfyUI failed in SamplerCustomAdvanced (RuntimeError: mat1 and mat2 shapes cannot be "
+        "multiplied (512x2560 and 7680x3072)): the three model files do not belong together"
+    )
 
 
 @pytest.mark.parametrize(
@@ -298,7 +308,6 @@ def test_a_server_that_goes_away_mid_run_is_an_error_at_the_stage_it_was_in(webs
 
     assert payload["outcome"] == {
         "status": "error",
-        "phase": "timed",
         "stage": stage,
         "message": "ComfyUI stopped answering during timed run 2 (a crash or the operating "
         "system killing it for lack of memory looks like this): see ComfyUI's console.",
@@ -307,13 +316,75 @@ def test_a_server_that_goes_away_mid_run_is_an_error_at_the_stage_it_was_in(webs
     assert len(payload["timings"]["runs"]) == 1
 
 
+def test_a_comfyui_killed_mid_run_is_said_to_have_exited(monkeypatch):
+    # A process killed with SIGKILL stays a zombie until its parent reaps it.
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    child.kill()
+    monkeypatch.setattr(comfyui, "comfyui_pid", lambda url, stats: child.pid)
+    try:
+        payload, _, _ = benchmark(Behaviour(disconnect_at=("VAEDecode", 1)))
+    finally:
+        child.wait()
+
+    assert payload["outcome"] == {
+        "status": "error",
+        "stage": "vae_decode",
+        "message": "ComfyUI's process exited during timed run 1 (a crash or the operating "
+        "system killing it for lack of memory looks like this): see ComfyUI's console.",
+    }
+
+
+def test_stage_times_are_kept_when_history_shows_the_run_before_the_websocket_does():
+    # ComfyUI writes /history and sends execution_success from different threads.
+    payload, server, progress = benchmark(Behaviour(end_delay_s=1.3))
+
+    for run in payload["timings"]["runs"]:
+        assert run["text_encoding_seconds"] > 0
+        assert run["denoising_seconds"] > 0
+        assert run["vae_decode_seconds"] > 0
+        # The agent's clock stops at the end message, not at the history poll.
+        assert run["wall_seconds"] >= 1.3
+    assert [r["seconds"] for r in payload["timings"]["runs"]] == finished_seconds(server)[1:]
+    assert progress.notes[-1].startswith("ComfyUI's clock and the agent's disagree on 5 of 5")
+
+
+def test_a_missing_end_message_is_said_and_leaves_only_that_runs_stage_times_empty(monkeypatch):
+    monkeypatch.setattr(comfyui_backend, "END_GRACE_S", 0.3)
+    monkeypatch.setattr(comfyui_backend, "GUARD_INTERVAL_S", 0.05)
+    payload, _, progress = benchmark(Behaviour(end_delay_s=1.0), runs=5)
+
+    assert all(run["denoising_seconds"] is None for run in payload["timings"]["runs"])
+    assert (
+        "ComfyUI's WebSocket did not say that timed run 1 ended, so its stage times are left "
+        "empty and the agent's clock stopped when /history showed it."
+    ) in progress.notes
+
+
+def test_throttled_progress_messages_still_fill_the_bar():
+    _, _, progress = benchmark(Behaviour(progress_every=3))
+
+    advanced = sum(value for kind, value in progress.events if kind == "advance")
+    assert advanced == 6 * CURRENT.steps
+
+
+def test_the_protocols_warm_ups_run_each_with_their_own_prompt():
+    protocol = CURRENT.__class__(**{**CURRENT.__dict__, "warmup_runs": 2})
+    _, server, progress = benchmark(protocol=protocol)
+
+    assert [p["7"]["inputs"]["noise_seed"] for p in server.prompts[:3]] == [
+        max(CURRENT.seeds) + 1,
+        max(CURRENT.seeds) + 2,
+        CURRENT.seeds[0],
+    ]
+    assert progress.stages[1:3] == ["Warm-up (ComfyUI loads the model files)", "Warm-up 2 of 2"]
+
+
 def test_a_run_that_never_finishes_is_an_error_after_the_timeout():
     behaviour = Behaviour(node_seconds={"SamplerCustomAdvanced": 2.0})
     payload, _, _ = benchmark(behaviour, run_timeout=0.5)
 
     assert payload["outcome"] == {
         "status": "error",
-        "phase": "warmup",
         "stage": "denoising",
         "message": "ComfyUI did not finish the warm-up within 0.5 seconds.",
     }
@@ -323,70 +394,8 @@ def test_a_run_that_never_finishes_is_an_error_after_the_timeout():
 # --- with NVML ---------------------------------------------------------------------------
 
 
-class FakeNvml:
-    """Just enough of pynvml for one GPU that ComfyUI (this test process) uses."""
-
-    NVML_CLOCK_SM, NVML_CLOCK_MEM, NVML_TEMPERATURE_GPU = 0, 1, 0
-
-    def __init__(self, comfyui_pid: int, devices: int = 1, comfyui_device: int = 0):
-        self.pid = comfyui_pid
-        self.devices = devices
-        self.comfyui_device = comfyui_device
-        self.used = 800 * gpu.MIB
-        self.energy_mj = 1_000_000
-
-    def __getattr__(self, name: str) -> Any:
-        # Queries this fake does not answer read as "not supported".
-        return lambda *args: None
-
-    def nvmlDeviceGetCount(self):
-        return self.devices
-
-    def nvmlDeviceGetHandleByIndex(self, index):
-        return index
-
-    def nvmlDeviceGetName(self, device):
-        return "NVIDIA GeForce RTX 5070"
-
-    def nvmlDeviceGetUUID(self, device):
-        return "GPU-0f0e0d0c-0b0a-0908-0706-050403020100"
-
-    def nvmlDeviceGetCudaComputeCapability(self, device):
-        return (12, 0)
-
-    def nvmlDeviceGetMemoryInfo(self, device):
-        self.used += 10 * gpu.MIB
-        return SimpleNamespace(total=12227 * gpu.MIB, used=self.used, free=0)
-
-    def nvmlDeviceGetComputeRunningProcesses(self, device):
-        if device != self.comfyui_device:
-            return []
-        return [SimpleNamespace(pid=self.pid, usedGpuMemory=self.used - 300 * gpu.MIB)]
-
-    def nvmlDeviceGetTotalEnergyConsumption(self, device):
-        self.energy_mj += 25_000
-        return self.energy_mj
-
-    def nvmlSystemGetDriverVersion(self):
-        return "580.95.05"
-
-    def nvmlSystemGetCudaDriverVersion_v2(self):
-        return 13000
-
-
-@pytest.fixture
-def fake_nvml(monkeypatch):
-    def install(**kwargs):
-        fake = FakeNvml(os.getpid(), **kwargs)
-        monkeypatch.setattr(gpu, "_nvml_module", fake)
-        monkeypatch.setattr(comfyui, "nvml", gpu.nvml)
-        return fake
-
-    return install
-
-
-def test_with_nvml_the_comfyui_process_and_device_memory_are_recorded(fake_nvml):
-    fake_nvml()
+def test_with_nvml_the_comfyui_process_and_device_memory_are_recorded(monkeypatch):
+    install_fake_nvml(monkeypatch)
     payload, _, progress = benchmark()
 
     memory = payload["memory"]
@@ -406,10 +415,11 @@ def test_with_nvml_the_comfyui_process_and_device_memory_are_recorded(fake_nvml)
     assert payload["energy"]["joules_per_image"] > 0
     assert payload["telemetry"] is not None
     assert NVML_NOTE not in progress.notes
+    assert progress.notes == [RUNS_FP8]
 
 
-def test_comfyui_on_another_gpu_than_the_one_asked_for_is_refused(fake_nvml):
-    fake_nvml(devices=2, comfyui_device=1)
+def test_comfyui_on_another_gpu_than_the_one_asked_for_is_refused(monkeypatch):
+    install_fake_nvml(monkeypatch, devices=2, comfyui_device=1)
 
     with ComfyUIServer() as server:
         with pytest.raises(KleinBenchError) as caught:
@@ -422,7 +432,7 @@ def test_comfyui_on_another_gpu_than_the_one_asked_for_is_refused(fake_nvml):
 
 
 def test_a_remote_comfyui_is_measured_without_local_gpu_figures(monkeypatch):
-    monkeypatch.setattr(comfyui, "_is_local", lambda url: False)
+    monkeypatch.setattr(comfyui, "is_local", lambda url: False)
     payload, _, progress = benchmark()
 
     assert payload["outcome"]["status"] == "success"

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import copy
 
-from comfyui_server import KLEIN_NODE_TYPES, Behaviour, object_info, validate_prompt
+from comfyui_nodes import object_info, validate_prompt
+from comfyui_server import KLEIN_NODE_TYPES, Behaviour
 
 from klein_bench.contract.protocol import CURRENT
 from klein_bench.runners import comfyui_workflow as workflow
 
 FILES = workflow.ModelFiles(
-    "flux-2-klein-4b-fp8.safetensors", "qwen_3_4b.safetensors", "flux2-vae.safetensors"
+    "flux-2-klein-4b-fp8.safetensors", "qwen_3_4b.safetensors", "flux2-vae.safetensors", "fp8"
 )
+
+
+def node_info(behaviour: Behaviour) -> dict:
+    return object_info(
+        behaviour.files,
+        clip_type_flux2=behaviour.clip_type_flux2,
+        missing_nodes=behaviour.missing_nodes,
+    )
 
 
 def graph(prompt: str = "A cat holding a sign that says hello world", seed: int = 0) -> dict:
@@ -19,7 +28,7 @@ def graph(prompt: str = "A cat holding a sign that says hello world", seed: int 
 
 
 def test_built_in_graph_passes_comfyuis_validation():
-    assert validate_prompt(graph(), object_info(Behaviour())) == (None, {})
+    assert validate_prompt(graph(), node_info(Behaviour())) == (None, {})
 
 
 def test_graph_is_the_distilled_klein_template_with_the_protocols_numbers():
@@ -78,7 +87,7 @@ def test_stand_in_rejects_broken_graphs_the_way_comfyui_does():
     broken["6"]["inputs"]["model"] = ["2", 0]
     broken["9"]["inputs"]["steps"] = 0
 
-    error, node_errors = validate_prompt(broken, object_info(Behaviour()))
+    error, node_errors = validate_prompt(broken, node_info(Behaviour()))
 
     assert error["type"] == "prompt_outputs_failed_validation"
     assert {
@@ -93,7 +102,7 @@ def test_stand_in_rejects_broken_graphs_the_way_comfyui_does():
 
 def test_unknown_node_type_is_rejected_as_missing():
     error, node_errors = validate_prompt(
-        graph(), object_info(Behaviour(missing_nodes=("Flux2Scheduler",)))
+        graph(), node_info(Behaviour(missing_nodes=("Flux2Scheduler",)))
     )
 
     assert error == {
@@ -106,15 +115,15 @@ def test_unknown_node_type_is_rejected_as_missing():
 
 
 def test_old_builds_are_told_apart_by_missing_nodes_and_clip_types():
-    old = object_info(Behaviour(missing_nodes=KLEIN_NODE_TYPES, clip_type_flux2=False))
+    old = node_info(Behaviour(missing_nodes=KLEIN_NODE_TYPES, clip_type_flux2=False))
 
     assert workflow.missing_node_types(graph(), old) == ["EmptyFlux2LatentImage", "Flux2Scheduler"]
     assert workflow.incompatibilities(graph(), old) == ["CLIPLoader does not offer type 'flux2'"]
-    assert workflow.incompatibilities(graph(), object_info(Behaviour())) == []
+    assert workflow.incompatibilities(graph(), node_info(Behaviour())) == []
 
 
 def test_model_files_are_read_from_both_combo_forms():
-    info = object_info(Behaviour())
+    info = node_info(Behaviour())
     info["UNETLoader"]["input"]["required"]["unet_name"] = [
         "COMBO",
         {"options": ["flux-2-klein-4b-fp8.safetensors"]},
@@ -138,31 +147,35 @@ def test_files_in_subfolders_keep_the_name_comfyui_lists():
         "klein\\flux-2-klein-4b-fp8.safetensors",
         "flux2/qwen_3_4b.safetensors",
         "flux2-vae.safetensors",
+        "fp8",
     )
-    assert files.precision == "fp8-storage"
+    assert files.diffusion_model_basename == "flux-2-klein-4b-fp8.safetensors"
 
 
 def test_fp8_file_wins_and_bf16_file_is_used_without_it():
-    both, _ = workflow.resolve_files(
-        {
-            "diffusion_models": ["flux-2-klein-4b.safetensors", "flux-2-klein-4b-fp8.safetensors"],
-            "text_encoders": ["qwen_3_4b.safetensors"],
-            "vae": ["flux2-vae.safetensors"],
-        }
-    )
-    bf16, _ = workflow.resolve_files(
-        {
-            "diffusion_models": ["flux-2-klein-4b.safetensors"],
-            "text_encoders": ["qwen_3_4b.safetensors"],
-            "vae": ["flux2-vae.safetensors"],
-        }
-    )
+    both = {
+        "diffusion_models": ["flux-2-klein-4b.safetensors", "flux-2-klein-4b-fp8.safetensors"],
+        "text_encoders": ["qwen_3_4b.safetensors"],
+        "vae": ["flux2-vae.safetensors"],
+    }
+    only_bf16 = {**both, "diffusion_models": ["flux-2-klein-4b.safetensors"]}
 
-    assert (both.diffusion_model, both.precision) == (
-        "flux-2-klein-4b-fp8.safetensors",
-        "fp8-storage",
-    )
-    assert (bf16.diffusion_model, bf16.precision) == ("flux-2-klein-4b.safetensors", "bf16")
+    picked = {
+        (name, choice): workflow.resolve_files(listing, choice)[0]
+        for name, listing in (("both", both), ("bf16", only_bf16))
+        for choice in ("auto", "bf16", "fp8")
+    }
+
+    assert {
+        key: files and (files.diffusion_model, files.weights) for key, files in picked.items()
+    } == {
+        ("both", "auto"): ("flux-2-klein-4b-fp8.safetensors", "fp8"),
+        ("both", "bf16"): ("flux-2-klein-4b.safetensors", "bf16"),
+        ("both", "fp8"): ("flux-2-klein-4b-fp8.safetensors", "fp8"),
+        ("bf16", "auto"): ("flux-2-klein-4b.safetensors", "bf16"),
+        ("bf16", "bf16"): ("flux-2-klein-4b.safetensors", "bf16"),
+        ("bf16", "fp8"): None,
+    }
 
 
 def test_missing_files_are_named_with_their_folder():

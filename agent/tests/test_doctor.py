@@ -8,6 +8,13 @@ import pytest
 
 from klein_bench import doctor, gpu
 from klein_bench.contract.catalog import PRESETS
+from klein_bench.runners import comfyui_client
+
+
+@pytest.fixture(autouse=True)
+def no_comfyui(monkeypatch):
+    """No ComfyUI at the default address, whatever runs on this machine."""
+    monkeypatch.setattr(comfyui_client, "DEFAULT_URL", "http://127.0.0.1:9")
 
 
 def _card(**overrides) -> gpu.GpuInfo:

@@ -25,10 +25,10 @@ from klein_bench.contract.catalog import DEFAULT_PRESET, KLEIN_4B, KLEIN_TINY, M
 from klein_bench.contract.protocol import CURRENT
 from klein_bench.errors import KleinBenchError
 from klein_bench.progress import Progress, RichProgress
+from klein_bench.runners.comfyui_client import DEFAULT_URL as DEFAULT_COMFYUI_URL
 from klein_bench.state import Home
 from klein_bench.upload import DEFAULT_SERVER, SERVER_ENV, Client, ServerRejected
 
-DEFAULT_COMFYUI_URL = "http://127.0.0.1:8188"
 DEBUG_ENV = "KLEIN_BENCH_DEBUG"
 EXIT_PROBLEM = 1
 EXIT_BUG = 70
@@ -156,6 +156,15 @@ def benchmark_options(command: Callable) -> Callable:
             metavar="URL",
             help="The ComfyUI server for --runtime comfyui.",
         ),
+        click.option(
+            "--comfyui-model",
+            type=click.Choice(["auto", "fp8", "bf16"]),
+            default="auto",
+            show_default=True,
+            help="Which Klein 4B file ComfyUI runs: fp8 (flux-2-klein-4b-fp8.safetensors), "
+            "bf16 (flux-2-klein-4b.safetensors, the file ComfyUI's template names), or auto: "
+            "fp8 when ComfyUI has it.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -172,6 +181,7 @@ _BENCHMARK_PARAMS = (
     "synthetic",
     "runtime",
     "comfyui_url",
+    "comfyui_model",
 )
 
 
@@ -188,10 +198,10 @@ def _benchmark(ctx: click.Context, options: dict[str, Any], progress: Progress, 
                 f"{', '.join(not_for_comfyui)} apply to the diffusers runtime: ComfyUI runs "
                 "the models in its own folders, so leave them out with --runtime comfyui."
             )
-        if options["model"] != KLEIN_4B.slug:
+        if _explicit(ctx, "comfyui_model") and options["model"] != KLEIN_4B.slug:
             raise KleinBenchError(
-                f"--runtime comfyui runs {KLEIN_4B.slug} only: leave out --model, or use the "
-                "diffusers runtime for the tiny model."
+                f"--comfyui-model picks a {KLEIN_4B.name} file: leave it out with --model "
+                f"{options['model']}."
             )
         from klein_bench.runners.comfyui import run_protocol as run_comfyui
 
@@ -200,11 +210,15 @@ def _benchmark(ctx: click.Context, options: dict[str, Any], progress: Progress, 
             runs=options["runs"],
             gpu_index=options["gpu_index"] or 0,
             progress=progress,
+            model=options["model"],
+            weights=options["comfyui_model"],
         )
-    if _explicit(ctx, "comfyui_url"):
-        raise KleinBenchError(
-            "--comfyui-url applies with --runtime comfyui: add that, or leave it out."
-        )
+    for name in ("comfyui_url", "comfyui_model"):
+        if _explicit(ctx, name):
+            raise KleinBenchError(
+                f"--{name.replace('_', '-')} applies with --runtime comfyui: add that, or "
+                "leave it out."
+            )
     from klein_bench.runners.diffusers import run_protocol
 
     return run_protocol(
@@ -263,14 +277,30 @@ def main() -> None:
     metavar="PATH",
     help="Check this weights folder instead of the Hugging Face cache.",
 )
+@click.option(
+    "--runtime",
+    type=click.Choice(RUNTIMES),
+    default=None,
+    help="Check for this runtime only [default: diffusers, and ComfyUI too when one answers "
+    "at --comfyui-url].",
+)
+@click.option(
+    "--comfyui-url",
+    default=None,
+    metavar="URL",
+    help=f"The ComfyUI server to check [default: {DEFAULT_COMFYUI_URL}].",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def doctor(weights: Path | None, as_json: bool) -> None:
-    """Check the GPU, driver, torch, diffusers, RAM, disk and weights; say what to fix.
+def doctor(
+    weights: Path | None, runtime: str | None, comfyui_url: str | None, as_json: bool
+) -> None:
+    """Check the GPU, driver, torch, diffusers, RAM, disk, weights and ComfyUI; say what to fix.
 
     \b
     Examples:
       klein-bench doctor
       klein-bench doctor --weights ~/models/FLUX.2-klein-4B
+      klein-bench doctor --runtime comfyui --comfyui-url http://127.0.0.1:8190
       klein-bench doctor --json > doctor.json
     """
     from dataclasses import asdict
@@ -278,7 +308,11 @@ def doctor(weights: Path | None, as_json: bool) -> None:
     from klein_bench import report
     from klein_bench.doctor import diagnose
 
-    result = diagnose(weights)
+    if comfyui_url is not None and runtime == "diffusers":
+        raise KleinBenchError(
+            "--comfyui-url names a ComfyUI to check: leave out --runtime diffusers, or the URL."
+        )
+    result = diagnose(weights, runtime=runtime, comfyui_url=comfyui_url)
     if as_json:
         click.echo(json.dumps(asdict(result), indent=2, default=str))
         return

@@ -1,7 +1,9 @@
 """`klein-bench doctor`: what this machine has, what is wrong, and how to fix each thing.
 
 Works without a GPU, without torch and without diffusers: whatever is missing becomes a
-finding with its fix.
+finding with its fix. With `--runtime comfyui`, or when a ComfyUI answers at the default
+address, it checks that server too; torch, diffusers and the Hugging Face weights are
+then needed only for the diffusers runtime, so their absence is no problem.
 """
 
 from __future__ import annotations
@@ -74,6 +76,13 @@ class Report:
     weights_problem: str | None
     fits: dict[int, list[PresetFit]] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
+    # The runtime the checks are for: "diffusers", "comfyui", or None for both.
+    runtime: str | None = None
+    comfyui: list[Finding] | None = None
+
+    @property
+    def needs_diffusers(self) -> bool:
+        return self.runtime == "diffusers" or (self.runtime is None and self.comfyui is None)
 
     @property
     def problems(self) -> list[Finding]:
@@ -134,7 +143,20 @@ def preset_fit(info: gpu.GpuInfo, chosen: Preset, system_ram_gb: float) -> Prese
     return PresetFit(chosen.name, needs_gb, verdict, note)
 
 
-def diagnose(weights_path: Path | None = None) -> Report:
+def diagnose(
+    weights_path: Path | None = None,
+    *,
+    runtime: str | None = None,
+    comfyui_url: str | None = None,
+) -> Report:
+    comfyui = None
+    if runtime in (None, "comfyui"):
+        from klein_bench.runners import comfyui_doctor
+        from klein_bench.runners.comfyui_client import DEFAULT_URL
+
+        comfyui = comfyui_doctor.findings(
+            comfyui_url or DEFAULT_URL, explicit=runtime == "comfyui" or comfyui_url is not None
+        )
     gpus, nvml_problem = gpu.gpus_or_reason()
     driver = cuda_driver = None
     if nvml_problem is None:
@@ -164,13 +186,34 @@ def diagnose(weights_path: Path | None = None) -> Report:
         disk_path=disk_path,
         weights=location,
         weights_problem=weights_problem,
+        runtime=runtime,
+        comfyui=comfyui,
     )
     for info in gpus:
         report.fits[info.index] = [
             preset_fit(info, chosen, report.system_ram_gb) for chosen in PRESETS.values()
         ]
     report.findings = _findings(report)
+    if not report.needs_diffusers:
+        report.findings = [_for_comfyui_only(f) for f in report.findings]
+    report.findings.extend(comfyui or [])
     return report
+
+
+# What only the diffusers runtime needs: missing, they are facts, not problems.
+_DIFFUSERS_TOPICS = ("torch", "diffusers", "transformers", "weights", "disk")
+
+
+def _for_comfyui_only(finding: Finding) -> Finding:
+    if finding.topic not in _DIFFUSERS_TOPICS or finding.level not in ("problem", "warning"):
+        return finding
+    return Finding(
+        "info",
+        finding.topic,
+        f"{finding.text} Only the diffusers runtime needs it; ComfyUI runs the model in its "
+        "own process.",
+        finding.fix,
+    )
 
 
 def _findings(report: Report) -> list[Finding]:

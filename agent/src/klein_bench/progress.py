@@ -49,6 +49,9 @@ class Progress(Protocol):
     def done(self) -> None:
         """Finish the current bar and stop drawing."""
 
+    def abandon(self) -> None:
+        """Stop drawing after a failure: the unfinished bar goes, finished ones stay."""
+
 
 class SilentProgress:
     """Draws nothing; keeps the events so tests can check what a runner reported."""
@@ -75,6 +78,9 @@ class SilentProgress:
 
     def done(self) -> None:
         self.events.append(("done", None))
+
+    def abandon(self) -> None:
+        self.events.append(("abandon", None))
 
 
 class _Ticker(threading.Thread):

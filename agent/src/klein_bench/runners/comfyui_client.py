@@ -1,32 +1,26 @@
 """A small client for ComfyUI's HTTP API and its progress WebSocket.
 
-Only what the benchmark needs: `/system_stats`, `/object_info`, `/models/<folder>`,
-`/queue`, `POST /prompt`, `/history/<id>`, `/view`, `POST /free`, and `/ws`. The
-WebSocket reader is a minimal RFC 6455 client on the standard library (text frames,
-fragments, ping/pong, close) so the agent needs no extra dependency for it; binary
-frames (latent previews) are read and dropped.
+Only what the benchmark needs: `/system_stats`, `/object_info`, `/queue`, `POST /prompt`,
+`/history/<id>`, `/view`, `POST /free`, `POST /interrupt`, the two `/internal/` routes
+the agent reads (its log and its model folders) and `/ws`, which the `websockets`
+library's sync client reads on a background thread; binary frames (latent previews) are
+dropped.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
 import json
-import os
 import queue
-import socket
-import ssl
-import struct
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-_WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+DEFAULT_URL = "http://127.0.0.1:8188"
 
 
 class ComfyUIError(Exception):
@@ -35,6 +29,10 @@ class ComfyUIError(Exception):
 
 class ComfyUIUnreachable(ComfyUIError):
     """The server did not answer (refused, reset, timed out, or not HTTP)."""
+
+
+class ComfyUIUnavailableFeature(ComfyUIError):
+    """The agent lacks what a feature needs (a package)."""
 
 
 class ComfyUIHTTPError(ComfyUIError):
@@ -122,13 +120,6 @@ class ComfyUIClient:
     def object_info(self) -> dict[str, Any]:
         return self.get_json("/object_info")
 
-    def models(self, folder: str) -> list[str] | None:
-        """The files ComfyUI lists in a model folder; None when it has no such folder."""
-        response = self._request("GET", f"/models/{folder}")
-        if response.status_code == 404:
-            return None
-        return self._json(response, f"/models/{folder}")
-
     def queue(self) -> dict[str, Any]:
         return self.get_json("/queue")
 
@@ -169,8 +160,40 @@ class ComfyUIClient:
         if response.status_code != 200:
             raise ComfyUIHTTPError(path, response.status_code, response.text)
 
-    def interrupt(self) -> None:
-        self._request("POST", "/interrupt", json={})
+    def interrupt(self, prompt_id: str) -> None:
+        """Stop this prompt only: ComfyUI honours `prompt_id` (builds that ignore it stop
+        whatever runs, which is this prompt since the benchmark started on an idle queue)."""
+        self._request("POST", "/interrupt", json={"prompt_id": prompt_id})
+
+    def forget(self, prompt_id: str) -> None:
+        """Take a prompt out of the queue if it has not started yet."""
+        self._request("POST", "/queue", json={"delete": [prompt_id]})
+
+    def log_entries(self) -> list[dict[str, str]] | None:
+        """The last lines of ComfyUI's log (`{"t": time, "m": line}`); None when this build
+        or a proxy does not serve them."""
+        try:
+            body = self.get_json("/internal/logs/raw")
+        except ComfyUIHTTPError:
+            return None
+        entries = body.get("entries") if isinstance(body, dict) else None
+        if not isinstance(entries, list):
+            return None
+        return [e for e in entries if isinstance(e, dict) and isinstance(e.get("m"), str)]
+
+    def folder_paths(self) -> dict[str, list[str]] | None:
+        """ComfyUI's model folders, searched in order; None when not served."""
+        try:
+            body = self.get_json("/internal/folder_paths")
+        except ComfyUIHTTPError:
+            return None
+        if not isinstance(body, dict):
+            return None
+        return {
+            str(name): [str(p) for p in paths if isinstance(p, str)]
+            for name, paths in body.items()
+            if isinstance(paths, list)
+        }
 
     def events(self, client_id: str, *, timeout: float = 5.0) -> EventStream:
         return EventStream.connect(self.url, client_id, timeout=timeout)
@@ -186,19 +209,28 @@ class Event:
 
 
 CLOSED = "__closed__"
+# ComfyUI's messages are small; previews can reach a few MB.
+_MAX_MESSAGE_BYTES = 64 * 2**20
+
+
+def websocket_url(base_url: str, client_id: str) -> str:
+    parts = urlsplit(base_url)
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    path = f"{parts.path.rstrip('/')}/ws"
+    return urlunsplit((scheme, parts.netloc, path, f"clientId={client_id}", ""))
 
 
 class EventStream:
-    """ComfyUI's `/ws?clientId=` messages, read on a background thread into a queue.
+    """ComfyUI's `/ws?clientId=` messages, read on a background thread into a queue and
+    stamped with the time they arrived (stage times are built from those stamps).
 
     When the connection ends, an Event of type CLOSED carries the reason in
     `data["reason"]`.
     """
 
-    def __init__(self, sock: socket.socket, leftover: bytes):
-        self._sock = sock
-        self._buffer = bytearray(leftover)
-        self._send_lock = threading.Lock()
+    def __init__(self, connection: Any, closer: contextlib.ExitStack):
+        self._connection = connection
+        self._closer = closer
         self._closing = False
         self.queue: queue.Queue[Event] = queue.Queue()
         self._thread = threading.Thread(target=self._read_loop, name="comfyui-ws", daemon=True)
@@ -206,56 +238,36 @@ class EventStream:
 
     @classmethod
     def connect(cls, base_url: str, client_id: str, *, timeout: float = 5.0) -> EventStream:
-        parts = urlsplit(base_url)
-        secure = parts.scheme == "https"
-        host = parts.hostname or "127.0.0.1"
-        port = parts.port or (443 if secure else 80)
-        path = f"{parts.path.rstrip('/')}/ws?clientId={client_id}"
         try:
-            sock = socket.create_connection((host, port), timeout=timeout)
-            if secure:
-                sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
-            key = base64.b64encode(os.urandom(16)).decode()
-            host_header = host if parts.port is None else f"{host}:{port}"
-            request = (
-                f"GET {path} HTTP/1.1\r\nHost: {host_header}\r\nUpgrade: websocket\r\n"
-                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                "Sec-WebSocket-Version: 13\r\n\r\n"
+            from websockets.exceptions import InvalidHandshake, InvalidURI
+            from websockets.sync.client import connect
+        except ImportError as exc:
+            raise ComfyUIUnavailableFeature(
+                'the websockets package is missing (install "klein-bench[comfyui]")'
+            ) from exc
+        url = websocket_url(base_url, client_id)
+        closer = contextlib.ExitStack()
+        try:
+            # No keepalive pings: ComfyUI's event loop can stall for seconds while it
+            # loads models, and a lost server shows in the /history polling anyway.
+            connection = closer.enter_context(
+                connect(
+                    url,
+                    open_timeout=timeout,
+                    max_size=_MAX_MESSAGE_BYTES,
+                    compression=None,
+                    ping_interval=None,
+                    close_timeout=2,
+                )
             )
-            sock.sendall(request.encode())
-            head = b""
-            while b"\r\n\r\n" not in head:
-                chunk = sock.recv(4096)
-                if not chunk:
-                    raise ComfyUIUnreachable("the WebSocket closed during the handshake")
-                head += chunk
-                if len(head) > 65536:
-                    raise ComfyUIUnreachable("the WebSocket handshake answer is too long")
-        except OSError as exc:
-            raise ComfyUIUnreachable(f"{base_url}/ws: {exc}") from exc
-        header_bytes, leftover = head.split(b"\r\n\r\n", 1)
-        lines = header_bytes.decode("latin-1").split("\r\n")
-        if len(lines[0].split()) < 2 or lines[0].split()[1] != "101":
-            sock.close()
-            raise ComfyUIUnreachable(f"{base_url}/ws refused the WebSocket upgrade: {lines[0]}")
-        headers = {}
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-        expected = base64.b64encode(hashlib.sha1((key + _WS_GUID).encode()).digest()).decode()
-        if headers.get("sec-websocket-accept") != expected:
-            sock.close()
-            raise ComfyUIUnreachable(f"{base_url}/ws answered a bad WebSocket handshake")
-        sock.settimeout(None)
-        return cls(sock, leftover)
+        except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
+            raise ComfyUIUnreachable(f"{url}: {exc}") from exc
+        return cls(connection, closer)
 
     def close(self) -> None:
         self._closing = True
-        with contextlib.suppress(OSError):
-            self._send(0x8, b"")
-        with contextlib.suppress(OSError):
-            self._sock.shutdown(socket.SHUT_RDWR)
-        self._sock.close()
+        with contextlib.suppress(Exception):
+            self._closer.close()
         self._thread.join(timeout=2)
 
     def __enter__(self) -> EventStream:
@@ -264,82 +276,28 @@ class EventStream:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _send(self, opcode: int, payload: bytes) -> None:
-        # Clients must mask every frame they send (RFC 6455 section 5.3).
-        mask = os.urandom(4)
-        header = bytes([0x80 | opcode])
-        length = len(payload)
-        if length < 126:
-            header += bytes([0x80 | length])
-        elif length < 65536:
-            header += bytes([0x80 | 126]) + struct.pack("!H", length)
-        else:
-            header += bytes([0x80 | 127]) + struct.pack("!Q", length)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        with self._send_lock:
-            self._sock.sendall(header + mask + masked)
-
-    def _read_exact(self, count: int) -> bytes:
-        while len(self._buffer) < count:
-            chunk = self._sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("the server closed the connection")
-            self._buffer += chunk
-        data = bytes(self._buffer[:count])
-        del self._buffer[:count]
-        return data
-
-    def _read_frame(self) -> tuple[bool, int, bytes]:
-        first, second = self._read_exact(2)
-        fin = bool(first & 0x80)
-        opcode = first & 0x0F
-        length = second & 0x7F
-        if length == 126:
-            (length,) = struct.unpack("!H", self._read_exact(2))
-        elif length == 127:
-            (length,) = struct.unpack("!Q", self._read_exact(8))
-        mask = self._read_exact(4) if second & 0x80 else None
-        payload = self._read_exact(length)
-        if mask:
-            payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        return fin, opcode, payload
-
     def _read_loop(self) -> None:
+        from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
+
         reason = "closed"
-        message = bytearray()
-        message_opcode = 0
         try:
-            while True:
-                fin, opcode, payload = self._read_frame()
-                if opcode == 0x8:
-                    reason = "the server closed the WebSocket"
-                    break
-                if opcode == 0x9:
-                    self._send(0xA, payload)
-                    continue
-                if opcode == 0xA:
-                    continue
-                if opcode in (0x1, 0x2):
-                    message_opcode = opcode
-                    message = bytearray(payload)
-                elif opcode == 0x0:
-                    message += payload
-                if not fin:
-                    continue
-                if message_opcode == 0x1:
-                    self._deliver(bytes(message))
-                message = bytearray()
-        except (OSError, ConnectionError, ValueError) as exc:
+            for message in self._connection:
+                if isinstance(message, str):
+                    self._deliver(message)
+        except ConnectionClosedOK:
+            reason = "the server closed the WebSocket"
+        except (ConnectionClosed, OSError) as exc:
             reason = "closed" if self._closing else f"the WebSocket broke: {exc}"
+        else:
+            reason = "closed" if self._closing else "the server closed the WebSocket"
         self.queue.put(Event(time.perf_counter(), CLOSED, {"reason": reason}))
 
-    def _deliver(self, raw: bytes) -> None:
+    def _deliver(self, raw: str) -> None:
+        received = time.perf_counter()
         try:
             message = json.loads(raw)
         except ValueError:
             return
         if isinstance(message, dict) and isinstance(message.get("type"), str):
             data = message.get("data")
-            self.queue.put(
-                Event(time.perf_counter(), message["type"], data if isinstance(data, dict) else {})
-            )
+            self.queue.put(Event(received, message["type"], data if isinstance(data, dict) else {}))

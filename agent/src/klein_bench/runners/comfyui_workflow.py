@@ -17,14 +17,13 @@ from typing import Any
 from klein_bench.contract.protocol import Protocol
 
 # Weight files by the name ComfyUI's Klein tutorial and the recipes use, and the folder
-# under ComfyUI/models/ each belongs in. The distilled FP8 file is the one the benchmark
-# is for; the BF16 distilled file is accepted too and recorded as bf16. With the FP8 file
-# and weight_dtype "default", ComfyUI stores FP8 weights and computes in BF16.
-DIFFUSION_MODEL_PRECISION = {
-    "flux-2-klein-4b-fp8.safetensors": "fp8-storage",
-    "flux-2-klein-4b.safetensors": "bf16",
+# under ComfyUI/models/ each belongs in. Both diffusion model files run: the official
+# template names the BF16 file, the 12 GB recipes the FP8 one; `auto` prefers FP8.
+DIFFUSION_MODEL_FILES = {
+    "fp8": "flux-2-klein-4b-fp8.safetensors",
+    "bf16": "flux-2-klein-4b.safetensors",
 }
-PREFERRED_DIFFUSION_MODEL = "flux-2-klein-4b-fp8.safetensors"
+WEIGHT_CHOICES = ("auto", "fp8", "bf16")
 TEXT_ENCODER = "qwen_3_4b.safetensors"
 VAE = "flux2-vae.safetensors"
 
@@ -86,55 +85,73 @@ PER_IMAGE_NODE_TYPES = (
 
 @dataclass(frozen=True)
 class ModelFiles:
-    """The names ComfyUI lists for the three files (they may include a subfolder)."""
+    """The names ComfyUI lists for the three files (they may include a subfolder), and
+    how the diffusion model file stores its weights ("fp8" or "bf16")."""
 
     diffusion_model: str
     text_encoder: str
     vae: str
+    weights: str
 
     @property
-    def precision(self) -> str:
-        return DIFFUSION_MODEL_PRECISION[_basename(self.diffusion_model)]
+    def diffusion_model_basename(self) -> str:
+        return basename(self.diffusion_model)
 
 
-def _basename(name: str) -> str:
+def basename(name: str) -> str:
     # ComfyUI on Windows lists files in subfolders with backslashes.
     return posixpath.basename(name.replace("\\", "/"))
 
 
 def _find(listed: list[str], wanted: str) -> str | None:
     for name in listed:
-        if _basename(name) == wanted:
+        if basename(name) == wanted:
             return name
     return None
 
 
-def resolve_files(listings: dict[str, list[str]]) -> tuple[ModelFiles | None, list[str]]:
-    """Pick the three files from ComfyUI's listings; the folder -> file pairs missing."""
+def resolve_files(
+    listings: dict[str, list[str]], choice: str = "auto"
+) -> tuple[ModelFiles | None, list[str]]:
+    """Pick the three files from ComfyUI's listings; the folder/file pairs missing.
+
+    `choice` is "fp8", "bf16" or "auto" (the FP8 file when ComfyUI lists it, else BF16).
+    """
     listed_models = listings.get(FOLDER_DIFFUSION_MODELS, [])
-    diffusion_model = _find(listed_models, PREFERRED_DIFFUSION_MODEL)
-    if diffusion_model is None:
-        for name in DIFFUSION_MODEL_PRECISION:
-            diffusion_model = diffusion_model or _find(listed_models, name)
+    wanted = ["fp8", "bf16"] if choice == "auto" else [choice]
+    weights = diffusion_model = None
+    for candidate in wanted:
+        diffusion_model = _find(listed_models, DIFFUSION_MODEL_FILES[candidate])
+        if diffusion_model is not None:
+            weights = candidate
+            break
     text_encoder = _find(listings.get(FOLDER_TEXT_ENCODERS, []), TEXT_ENCODER)
     vae = _find(listings.get(FOLDER_VAE, []), VAE)
     missing = []
     if diffusion_model is None:
-        missing.append(f"{FOLDER_DIFFUSION_MODELS}/{PREFERRED_DIFFUSION_MODEL}")
+        missing.append(f"{FOLDER_DIFFUSION_MODELS}/{DIFFUSION_MODEL_FILES[wanted[0]]}")
     if text_encoder is None:
         missing.append(f"{FOLDER_TEXT_ENCODERS}/{TEXT_ENCODER}")
     if vae is None:
         missing.append(f"{FOLDER_VAE}/{VAE}")
     if missing:
         return None, missing
-    assert diffusion_model and text_encoder and vae
-    return ModelFiles(diffusion_model, text_encoder, vae), []
+    assert diffusion_model and text_encoder and vae and weights
+    return ModelFiles(diffusion_model, text_encoder, vae, weights), []
 
 
 def build_workflow(
-    files: ModelFiles, protocol: Protocol, *, prompt: str, seed: int
+    files: ModelFiles,
+    protocol: Protocol,
+    *,
+    prompt: str,
+    seed: int,
+    width: int | None = None,
+    height: int | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """The API-format graph for one image."""
+    """The API-format graph for one image (at the protocol's size unless given)."""
+    width = width or protocol.width
+    height = height or protocol.height
 
     def node(class_type: str, title: str, **inputs: Any) -> dict[str, Any]:
         return {"class_type": class_type, "inputs": inputs, "_meta": {"title": title}}
@@ -170,14 +187,14 @@ def build_workflow(
             "Flux2Scheduler",
             "Scheduler",
             steps=protocol.steps,
-            width=protocol.width,
-            height=protocol.height,
+            width=width,
+            height=height,
         ),
         LATENT: node(
             "EmptyFlux2LatentImage",
             "Empty Flux 2 Latent",
-            width=protocol.width,
-            height=protocol.height,
+            width=width,
+            height=height,
             batch_size=1,
         ),
         SAMPLER: node(
