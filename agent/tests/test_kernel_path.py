@@ -74,11 +74,51 @@ def test_a_tiny_run_records_the_kernel_path_it_observed(cli, tmp_path, preset):
         "text_encoder": stored,
         "vae": "bfloat16",
     }
-    # FP8 storage upcasts every layer: the matmuls see BF16, no FP8 kernel runs.
+    # FP8 storage upcasts every layer: each component's matmuls see BF16, no FP8 kernel.
+    assert path["compute_dtypes"] == {
+        "transformer": "bfloat16",
+        "text_encoder": "bfloat16",
+        "vae": "bfloat16",
+    }
     assert path["matmul_dtypes"] == ["bfloat16"]
     assert path["fp8_matmuls"] == 0 and path["matmuls"] > 0
+    assert path["fp8_matmul"] is False
     assert path["attention"] == payload["environment"]["attention"] == "sdpa-flash-cpu"
+    # Observed in this process; what only ComfyUI reports stays empty.
+    assert path["source"] == "observed"
+    assert (path["model_file"], path["loading"], path["offloaded_mb"]) == (None, None, None)
     assert "Attention kernel" in result.stdout
+
+
+def test_matmuls_are_filed_under_the_component_that_ran_them():
+    layer = torch.nn.Linear(16, 16, dtype=torch.bfloat16)
+    a = torch.randn(16, 16).to(torch.float8_e4m3fn)
+    one = torch.tensor(1.0)
+
+    with kernels.KernelObserver() as observer:
+        observer.component = "text_encoder"
+        layer(torch.randn(2, 16, dtype=torch.bfloat16))
+        observer.component = "transformer"
+        torch._scaled_mm(a, a.t(), scale_a=one, scale_b=one, out_dtype=torch.bfloat16)
+
+    section = observer.section({})
+    assert section["compute_dtypes"] == {
+        "transformer": "float8_e4m3fn",
+        "text_encoder": "bfloat16",
+    }
+    assert (section["fp8_matmul"], section["fp8_matmuls"]) == (True, 1)
+
+
+def test_the_schema_names_the_contracts_kernel_sources_and_loading_modes():
+    from klein_bench.contract.figures import KERNEL_LOADINGS, KERNEL_SOURCES
+    from klein_bench.contract.schema import result_schema
+
+    schema = result_schema()["properties"]["kernels"]["properties"]
+    assert schema["source"]["enum"] == list(KERNEL_SOURCES)
+    for component in kernels.COMPONENTS:
+        assert schema["loading"]["properties"][component]["enum"] == list(KERNEL_LOADINGS)
+    sources = (kernels.SOURCE_OBSERVED, kernels.SOURCE_COMFYUI_LOG, kernels.SOURCE_ASSUMED)
+    assert set(sources) == set(KERNEL_SOURCES)
 
 
 def test_presets_are_named_by_what_runs():

@@ -32,6 +32,12 @@ FP8_METHODS = {
 # the prompt embeddings' dtype from the text encoder's first parameter.
 _TEXT_ENCODER_FP8_SKIP = ("embed_tokens", "lm_head", "norm")
 MIN_TORCHAO = "0.14.0"
+# The component each pipeline stage runs.
+STAGE_COMPONENTS = {
+    "text_encoding": "text_encoder",
+    "denoising": "transformer",
+    "vae_decode": "vae",
+}
 FP8_INSTALL = 'pip install "klein-bench[fp8]"'
 
 
@@ -481,7 +487,7 @@ class DiffusersBackend:
         synchronize(self.target.device)
         self.clock = StageClock(self.pipe, self.target.device, self.progress, self.on_stage)
 
-    def generate(self, prompt: str, seed: int) -> scenario.Generation:
+    def generate(self, prompt: str, seed: int, label: str = "the image") -> scenario.Generation:
         import torch
 
         assert self.pipe is not None and self.clock is not None
@@ -501,12 +507,23 @@ class DiffusersBackend:
 
     @contextlib.contextmanager
     def kernels(self) -> Iterator[Callable[[], Any]]:
+        assert self.clock is not None
         observer = kernels.KernelObserver()
-        with observer:
-            yield lambda: section
-        components = {
-            name: getattr(self.pipe, name) for name in ("transformer", "text_encoder", "vae")
-        }
+        section = None
+        forward = self.clock.on_stage
+
+        def on_stage(stage: str) -> None:
+            # Each stage runs one component: its matmuls are filed under it.
+            observer.component = STAGE_COMPONENTS.get(stage)
+            forward(stage)
+
+        self.clock.on_stage = on_stage
+        try:
+            with observer:
+                yield lambda: section
+        finally:
+            self.clock.on_stage = forward
+        components = {name: getattr(self.pipe, name) for name in kernels.COMPONENTS}
         section = observer.section(kernels.storage_dtypes(components))
         self.environment["attention"] = observer.attention
 
