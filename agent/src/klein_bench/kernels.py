@@ -61,17 +61,21 @@ def section(
     """The payload's kernels section (schemas/result-v1.json): every key, null where the
     runtime cannot tell (counts exist only where kernels were observed, loading only
     where the runtime reports it)."""
+
+    def ordered(values: dict[str, str]) -> dict[str, str]:
+        return {name: values[name] for name in COMPONENTS if name in values}
+
     return {
         "source": source,
         "model_file": model_file,
-        "weight_dtypes": dict(weight_dtypes),
-        "compute_dtypes": dict(compute_dtypes),
+        "weight_dtypes": ordered(weight_dtypes),
+        "compute_dtypes": ordered(compute_dtypes),
         "matmul_dtypes": matmul_dtypes,
         "matmuls": matmuls,
         "fp8_matmuls": fp8_matmuls,
         "fp8_matmul": fp8_matmul,
         "attention": attention,
-        "loading": dict(loading) if loading is not None else None,
+        "loading": ordered(loading) if loading is not None else None,
         "offloaded_mb": offloaded_mb,
     }
 
