@@ -185,5 +185,5 @@ def kernels(values: dict) -> list[tuple[str, str]]:
         text = _by_component(loading, KERNEL_LOADINGS)
         if values.get("offloaded_mb"):
             text += f"; {gib(values['offloaded_mb'])} left in system RAM"
-        rows.append(("Loaded onto the GPU", text))
+        rows.append(("Model loading", text))
     return rows

@@ -170,7 +170,7 @@ def test_what_comfyui_ran_is_stored_and_shown_from_the_same_section(client):
         '<th scope="row">Model file</th><td>flux-2-klein-4b.safetensors</td>',
         '<th scope="row">Matmuls computed in</th><td>transformer: bfloat16</td>',
         '<th scope="row">FP8 matmuls</th><td>no</td>',
-        '<th scope="row">Loaded onto the GPU</th><td>transformer: partially (the rest '
+        '<th scope="row">Model loading</th><td>transformer: partially (the rest '
         "streamed from system RAM), text_encoder: fully, vae: fully; 1.9 GiB left in system "
         "RAM</td>",
     ):

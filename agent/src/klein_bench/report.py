@@ -314,7 +314,7 @@ def _kernel_rows(table: Table, kernels: dict[str, Any]) -> None:
         loading = _per_component(kernels["loading"])
         if kernels.get("offloaded_mb"):
             loading += f"; {kernels['offloaded_mb'] / 1024:.1f} GiB left in system RAM"
-        _row(table, "Loaded onto the GPU", loading)
+        _row(table, "Model loading", loading)
     if kernels.get("source") and kernels["source"] != "observed":
         _row(table, "What ran, read from", KERNEL_SOURCES.get(kernels["source"], kernels["source"]))
 
