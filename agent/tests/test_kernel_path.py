@@ -9,7 +9,7 @@ import json
 import pytest
 
 from klein_bench import gpu, kernels
-from klein_bench.contract.catalog import KLEIN_4B, PRESETS
+from klein_bench.contract.catalog import KLEIN_4B, KLEIN_TINY, PRESETS
 from klein_bench.errors import KleinBenchError
 
 torch = pytest.importorskip("torch")
@@ -128,14 +128,12 @@ def test_presets_are_named_by_what_runs():
 
 def test_fp8_compute_on_the_cpu_is_refused_in_one_sentence():
     pytest.importorskip("diffusers")
-    from klein_bench.runners import diffusers as runner
+    from klein_bench.runners import diffusers_pipeline as pipeline
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a CUDA GPU")
     with pytest.raises(KleinBenchError) as error:
-        runner.choose_target(
-            runner.model_spec("klein-tiny-random"), PRESETS["fp8-compute"], None, False
-        )
+        pipeline.choose_target(KLEIN_TINY, PRESETS["fp8-compute"], None, False)
     assert error.value.message == (
         "--preset fp8-compute runs FP8 matmuls, which need an NVIDIA GPU with FP8 tensor "
         "cores (RTX 40 series or newer) and CUDA: on the CPU use --preset bf16-resident."
@@ -148,10 +146,10 @@ def _card(name: str, capability: str) -> gpu.GpuInfo:
 
 def test_fp8_compute_on_a_card_without_fp8_tensor_cores_is_refused():
     pytest.importorskip("diffusers")
-    from klein_bench.runners import diffusers as runner
+    from klein_bench.runners import diffusers_pipeline as pipeline
 
     with pytest.raises(KleinBenchError) as error:
-        runner._refuse_fp8_compute(_card("NVIDIA GeForce RTX 3090", "8.6"))
+        pipeline._refuse_fp8_compute(_card("NVIDIA GeForce RTX 3090", "8.6"))
     assert error.value.message.startswith(
         "--preset fp8-compute runs FP8 matmuls, and the NVIDIA GeForce RTX 3090 (sm_86) has "
         "no FP8 tensor cores"
@@ -160,11 +158,11 @@ def test_fp8_compute_on_a_card_without_fp8_tensor_cores_is_refused():
 
 def test_fp8_compute_without_torchao_says_how_to_install_it(monkeypatch):
     pytest.importorskip("diffusers")
-    from klein_bench.runners import diffusers as runner
+    from klein_bench.runners import diffusers_pipeline as pipeline
 
     monkeypatch.setattr(gpu, "package_version", lambda name: None)
     with pytest.raises(KleinBenchError, match=r'pip install "klein-bench\[fp8\]"'):
-        runner._refuse_fp8_compute(_card("NVIDIA GeForce RTX 4090", "8.9"))
+        pipeline._refuse_fp8_compute(_card("NVIDIA GeForce RTX 4090", "8.9"))
 
 
 def test_fp8_compute_halves_the_transformers_weights_only():
