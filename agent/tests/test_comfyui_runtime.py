@@ -294,6 +294,17 @@ def test_a_damaged_model_file_is_a_setup_error_not_a_result():
     assert len(server.prompts) == 1
 
 
+def test_a_comfyui_failing_to_answer_history_is_no_result():
+    message, server = refusal(Behaviour(history_status=500))
+
+    assert message.startswith("ComfyUI answered /history/")
+    assert message.endswith(
+        "with HTTP 500 during the warm-up, so the run cannot be followed: check ComfyUI's "
+        "console, then run klein-bench again."
+    )
+    assert len(server.prompts) == 1
+
+
 def test_model_files_that_do_not_belong_together_are_a_setup_error():
     behaviour = Behaviour(
         error_at=("SamplerCustomAdvanced", 0),

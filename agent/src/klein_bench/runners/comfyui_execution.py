@@ -262,6 +262,12 @@ class Execution:
                     entry = self._history(prompt_id)
                 except ComfyUIUnreachable:
                     raise self._gone(label, self._stage_of(graph, last_node)) from None
+                except ComfyUIHTTPError as exc:
+                    raise KleinBenchError(
+                        f"ComfyUI answered {exc.path} with HTTP {exc.status} during {label}, "
+                        "so the run cannot be followed: check ComfyUI's console, then run "
+                        "klein-bench again."
+                    ) from exc
                 if entry is not None:
                     entry_seen = time.perf_counter()
             if entry is not None:
