@@ -367,8 +367,9 @@ class Result(models.Model):
     # The phase a failed or spilled run stopped in.
     failed_phase = models.CharField(max_length=16, blank=True)
 
-    # The kernel path observed over one generation: weight storage per component, the
-    # matmuls' dtypes, FP8 kernels, the attention kernel.
+    # What really ran, as the payload's kernels section says (observed by the agent for
+    # diffusers, read from ComfyUI's log for ComfyUI): weight and compute dtypes per
+    # component, FP8 matmuls, the attention kernel, ComfyUI's loading of each model.
     kernels = models.JSONField(default=dict, blank=True)
     attention_kernel = models.CharField(max_length=32, blank=True)
     fp8_kernels_ran = models.BooleanField(null=True, blank=True)

@@ -98,26 +98,6 @@ EXPLANATIONS = {
     "environment.runtime_flags": "Options that change speed, e.g. ComfyUI launch flags.",
     "environment.cpu": "The CPU's model name.",
     "environment.attention": "The attention implementation (e.g. sdpa).",
-    "environment.kernel_path.source": "Where the kernel path was read: ComfyUI's own log, or "
-    "the model file and launch flags when the log was not available.",
-    "environment.kernel_path.model_file": "The diffusion model file that ran (its name only).",
-    "environment.kernel_path.weight_dtypes.transformer": "How the transformer's weights "
-    "were stored (e.g. bfloat16, float8_e4m3fn).",
-    "environment.kernel_path.weight_dtypes.text_encoder": "How the text encoder's weights "
-    "were stored.",
-    "environment.kernel_path.weight_dtypes.vae": "How the VAE's weights were stored.",
-    "environment.kernel_path.compute_dtypes.transformer": "The dtype the transformer's "
-    "matmuls ran in.",
-    "environment.kernel_path.compute_dtypes.text_encoder": "The dtype the text encoder's "
-    "matmuls ran in.",
-    "environment.kernel_path.compute_dtypes.vae": "The dtype the VAE ran in.",
-    "environment.kernel_path.fp8_matmul": "Whether FP8 matrix-multiply kernels ran.",
-    "environment.kernel_path.loading.transformer": "Whether the transformer was loaded onto "
-    "the GPU fully, partially (the rest streamed from system RAM) or dynamically.",
-    "environment.kernel_path.loading.text_encoder": "The same for the text encoder.",
-    "environment.kernel_path.loading.vae": "The same for the VAE.",
-    "environment.kernel_path.offloaded_mb": "How much of a partially loaded model stayed in "
-    "system RAM.",
     "evidence.phash": "A perceptual hash of the first image, to spot results that did not "
     "really generate an image.",
     "evidence.thumbnail_png": "A thumbnail (at most 128x128) of the first image, made from "
@@ -138,11 +118,29 @@ EXPLANATIONS = {
     "telemetry.capped": "Whether the power limit is below the card's default.",
     "telemetry.throttled": "Whether the card slowed itself down while timing.",
     "telemetry.sm_clock_share": "The highest core clock while timing over the card's highest.",
-    "kernels.weight_dtypes": "The number format each component's weights were stored in.",
-    "kernels.matmul_dtypes": "The number formats the matrix multiplications computed in.",
-    "kernels.matmuls": "How many matrix multiplications one image ran.",
-    "kernels.fp8_matmuls": "How many of them ran an FP8 kernel.",
-    "kernels.attention": "The attention kernel that ran.",
+    "kernels.source": "Where what ran was read: observed by the agent while it generated "
+    "(diffusers), ComfyUI's own log, or the model file and ComfyUI's launch flags when its "
+    "log was not available.",
+    "kernels.model_file": "The diffusion model file ComfyUI ran (its name only).",
+    "kernels.weight_dtypes.transformer": "How the transformer's weights were stored (e.g. "
+    "bfloat16, float8_e4m3fn).",
+    "kernels.weight_dtypes.text_encoder": "How the text encoder's weights were stored.",
+    "kernels.weight_dtypes.vae": "How the VAE's weights were stored.",
+    "kernels.compute_dtypes.transformer": "The number format the transformer's matrix "
+    "multiplications computed in.",
+    "kernels.compute_dtypes.text_encoder": "The same for the text encoder.",
+    "kernels.compute_dtypes.vae": "The same for the VAE.",
+    "kernels.matmul_dtypes": "The number formats the matrix multiplications saw (where the "
+    "agent observed them).",
+    "kernels.matmuls": "How many matrix multiplications one image ran (where observed).",
+    "kernels.fp8_matmuls": "How many of them ran an FP8 kernel (where observed).",
+    "kernels.fp8_matmul": "Whether FP8 matrix-multiply kernels ran.",
+    "kernels.attention": "The attention kernel that ran (or the one ComfyUI's launch flags chose).",
+    "kernels.loading.transformer": "Whether ComfyUI loaded the transformer onto the GPU "
+    "fully, partially (the rest streamed from system RAM) or dynamically.",
+    "kernels.loading.text_encoder": "The same for the text encoder.",
+    "kernels.loading.vae": "The same for the VAE.",
+    "kernels.offloaded_mb": "How much of a partially loaded model stayed in system RAM.",
     "work.transformer_tflop": "The transformer's work per image, in TFLOP.",
     "work.text_encoder_tflop": "The text encoder's work per image, in TFLOP.",
     "work.vae_decode_tflop": "The VAE decode's work per image, in TFLOP.",

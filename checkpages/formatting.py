@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from klein_bench.contract.figures import KERNEL_LOADINGS, KERNEL_SOURCES
+
 MISSING = "\u2013"  # an en dash: "no figure"
 
 
@@ -145,4 +147,43 @@ def telemetry(values: dict) -> list[tuple[str, str]]:
         if isinstance(value, float):
             value = f"{value:,.3f}".rstrip("0").rstrip(".")
         rows.append((name, plain(value)))
+    return rows
+
+
+COMPONENTS = ("transformer", "text_encoder", "vae")
+
+
+def _by_component(values: object, words: dict[str, str] | None = None) -> str:
+    """'transformer: bfloat16, text_encoder: float16' in pipeline order (the database
+    keeps JSON keys in an order of its own)."""
+    if not isinstance(values, dict) or not values:
+        return MISSING
+    order = [c for c in COMPONENTS if c in values] + sorted(set(values) - set(COMPONENTS))
+    return ", ".join(f"{c}: {(words or {}).get(values[c], plain(values[c]))}" for c in order)
+
+
+def kernels(values: dict) -> list[tuple[str, str]]:
+    """(label, text) for what ran (a result's kernels section), the same rows for every
+    runtime; what the runtime could not tell is left out."""
+    if not values:
+        return []
+    rows = [("Read from", KERNEL_SOURCES.get(values.get("source") or "", MISSING))]
+    if values.get("model_file"):
+        rows.append(("Model file", str(values["model_file"])))
+    rows.append(("Weights stored as", _by_component(values.get("weight_dtypes"))))
+    rows.append(("Matmuls computed in", _by_component(values.get("compute_dtypes"))))
+    if values.get("matmul_dtypes") is not None:
+        rows.append(("Matmul input dtypes", plain(values["matmul_dtypes"])))
+    fp8 = values.get("fp8_matmul")
+    text = MISSING if fp8 is None else ("yes" if fp8 else "no")
+    if values.get("matmuls") is not None:
+        text += f" ({values.get('fp8_matmuls') or 0:,} of {values['matmuls']:,} matmul kernels)"
+    rows.append(("FP8 matmuls", text))
+    rows.append(("Attention kernel", plain(values.get("attention"))))
+    loading = values.get("loading")
+    if loading:
+        text = _by_component(loading, KERNEL_LOADINGS)
+        if values.get("offloaded_mb"):
+            text += f"; {gib(values['offloaded_mb'])} left in system RAM"
+        rows.append(("Model loading", text))
     return rows

@@ -471,7 +471,7 @@ def result(request: HttpRequest, pk: int) -> HttpResponse:
             found.telemetry if isinstance(found.telemetry, dict) else {}
         ),
         "phases": _phase_rows(found),
-        "kernels": found.kernels if isinstance(found.kernels, dict) else {},
+        "kernels": formatting.kernels(found.kernels if isinstance(found.kernels, dict) else {}),
         "capacity_flag": presentation.peak_flag(found),
     }
     return _page(request, "checkpages/result.html", row_context)

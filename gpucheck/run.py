@@ -302,8 +302,9 @@ def main(argv: list[str] | None = None) -> int:
             missed = True
         path = row["kernels"]
         print(
-            f"{'':<20} kernels: {path.get('weight_dtypes')}, matmuls "
-            f"{path.get('matmul_dtypes')}, fp8 kernels {path.get('fp8_matmuls')}"
+            f"{'':<20} kernels: {path.get('weight_dtypes')}, computed in "
+            f"{path.get('compute_dtypes')}, matmuls {path.get('matmul_dtypes')}, fp8 kernels "
+            f"{path.get('fp8_matmuls')}"
             f", attention {path.get('attention')}; headline from {row['vram_source']}"
         )
         preset = PRESETS[row["preset"]]

@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 from klein_bench import cli as agent_cli
 from klein_bench import upload
+from klein_bench.commands import common as agent_commands
 from klein_bench.state import ENV_HOME, Home
 
 from benchmarks.models import Result
@@ -84,7 +85,9 @@ def test_the_agent_keeps_the_result_queued_while_the_database_is_down_and_sends_
     monkeypatch.setenv(ENV_HOME, str(home.root))
     monkeypatch.delenv(upload.SERVER_ENV, raising=False)
     waits: list[float] = []
-    monkeypatch.setattr(agent_cli, "Client", functools.partial(upload.Client, sleep=waits.append))
+    monkeypatch.setattr(
+        agent_commands, "Client", functools.partial(upload.Client, sleep=waits.append)
+    )
     result_file = tmp_path / "result.json"
     result_file.write_text(json.dumps(result_payload()))
     runner = CliRunner()

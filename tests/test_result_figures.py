@@ -21,6 +21,36 @@ def post_signed(client, payload):
     return contribute(client, wire.SigningKey.generate(), payload)
 
 
+BF16 = {"transformer": "bfloat16", "text_encoder": "bfloat16", "vae": "bfloat16"}
+# What the diffusers runtime observed, and what ComfyUI's log said it ran.
+OBSERVED = {
+    "source": "observed",
+    "model_file": None,
+    "weight_dtypes": BF16,
+    "compute_dtypes": BF16,
+    "matmul_dtypes": ["bfloat16"],
+    "matmuls": 1200,
+    "fp8_matmuls": 0,
+    "fp8_matmul": False,
+    "attention": "sdpa-flash",
+    "loading": None,
+    "offloaded_mb": None,
+}
+FROM_COMFYUI_LOG = {
+    "source": "comfyui-log",
+    "model_file": "flux-2-klein-4b.safetensors",
+    "weight_dtypes": BF16,
+    "compute_dtypes": {"transformer": "bfloat16"},
+    "matmul_dtypes": None,
+    "matmuls": None,
+    "fp8_matmuls": None,
+    "fp8_matmul": False,
+    "attention": "sdpa",
+    "loading": {"transformer": "partial", "text_encoder": "full", "vae": "full"},
+    "offloaded_mb": 1945.6,
+}
+
+
 def valid_payload():
     return result_payload()
 
@@ -46,13 +76,7 @@ def _payload(**changes):
         "throttled": False,
         "throttle_reasons": ["sw_power_cap"],
     }
-    payload["kernels"] = {
-        "weight_dtypes": {"transformer": "bfloat16", "text_encoder": "bfloat16", "vae": "bfloat16"},
-        "matmul_dtypes": ["bfloat16"],
-        "matmuls": 1200,
-        "fp8_matmuls": 0,
-        "attention": "sdpa-flash",
-    }
+    payload["kernels"] = dict(OBSERVED)
     payload["work"] = {"transformer_tflop": 139.3, "total_tflop": 154.1}
     for key, value in changes.items():
         payload[key] = value
@@ -93,7 +117,14 @@ def test_the_new_figures_are_stored_served_and_shown(client):
     assert "20.0 GiB peak VRAM" in page
     assert "<code>torch-reserved+context</code>, in the timed phase (vae_decode)" in page
     assert "Memory by phase" in page
-    assert "sdpa-flash" in page
+    assert (
+        '<tr><th scope="row">Read from</th><td>observed in the agent&#x27;s process (torch '
+        "function and dispatch modes)</td></tr>"
+    ) in page
+    assert (
+        '<tr><th scope="row">FP8 matmuls</th><td>no (0 of 1,200 matmul kernels)</td></tr>' in page
+    )
+    assert '<tr><th scope="row">Attention kernel</th><td>sdpa-flash</td></tr>' in page
     assert "default: <strong>capped</strong>" in page and ">60% of the card" in page
     assert "Gen4 x16" in page
 
@@ -119,3 +150,29 @@ def test_a_spilled_result_is_accepted_beyond_the_cards_memory_and_does_not_fit(c
     assert group_verdict("none", 0, 0, 1) == "does_not_fit"
     assert group_verdict("none", 0, 0) == "unknown"
     assert Gpu.objects.exists()
+
+
+def test_what_comfyui_ran_is_stored_and_shown_from_the_same_section(client):
+    payload = _payload(kernels=dict(FROM_COMFYUI_LOG))
+    payload["configuration"].update(
+        runtime="comfyui", precision="bf16", offload="model", preset="bf16-model-offload"
+    )
+    response = post_signed(client, payload)
+    assert response.status_code == 201, response.json()
+    result = Result.objects.get(pk=response.json()["result_id"])
+
+    assert (result.attention_kernel, result.fp8_kernels_ran) == ("sdpa", False)
+    assert result.kernels == FROM_COMFYUI_LOG
+    assert "kernel_path" not in result.environment
+    page = client.get(f"/r/{result.pk}").content.decode()
+    for row in (
+        '<th scope="row">Read from</th><td>ComfyUI&#x27;s own log lines and launch flags</td>',
+        '<th scope="row">Model file</th><td>flux-2-klein-4b.safetensors</td>',
+        '<th scope="row">Matmuls computed in</th><td>transformer: bfloat16</td>',
+        '<th scope="row">FP8 matmuls</th><td>no</td>',
+        '<th scope="row">Model loading</th><td>transformer: partially (the rest '
+        "streamed from system RAM), text_encoder: fully, vae: fully; 1.9 GiB left in system "
+        "RAM</td>",
+    ):
+        assert row in page, row
+    assert "Matmul input dtypes" not in page

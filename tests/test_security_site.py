@@ -19,6 +19,7 @@ from django.db import OperationalError, connection
 from django.test import Client
 from klein_bench import cli as agent_cli
 from klein_bench import upload
+from klein_bench.commands import common as agent_commands
 from klein_bench.contract import wire
 from klein_bench.state import ENV_HOME, Home
 
@@ -133,7 +134,7 @@ def test_the_agent_never_prints_logs_or_stores_its_private_key_outside_its_key_f
     monkeypatch.setenv("KLEIN_BENCH_DEBUG", "1")
     monkeypatch.delenv(upload.SERVER_ENV, raising=False)
     monkeypatch.setattr(
-        agent_cli, "Client", functools.partial(upload.Client, sleep=lambda seconds: None)
+        agent_commands, "Client", functools.partial(upload.Client, sleep=lambda seconds: None)
     )
     result_file = tmp_path / "result.json"
     result_file.write_text(json.dumps(result_payload()))

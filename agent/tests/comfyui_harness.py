@@ -13,7 +13,7 @@ from klein_bench import gpu
 from klein_bench.errors import KleinBenchError
 from klein_bench.progress import SilentProgress
 from klein_bench.result import schema_errors
-from klein_bench.runners import comfyui, comfyui_backend
+from klein_bench.runners import comfyui
 
 NVML_NOTE = (
     "NVML (the NVIDIA driver's monitoring library) is unavailable, so the VRAM, energy and "
@@ -31,7 +31,7 @@ def isolate(monkeypatch, tmp_path) -> None:
     # The same answers on a machine with an NVIDIA driver as on CI's.
     monkeypatch.setattr(gpu, "_nvml_module", None)
     # The stand-in applies /free at once.
-    monkeypatch.setattr(comfyui_backend, "FREE_SETTLE_S", 0.0)
+    monkeypatch.setattr(comfyui, "FREE_SETTLE_S", 0.0)
     monkeypatch.setattr(comfyui, "nvml", _no_nvml)
 
 

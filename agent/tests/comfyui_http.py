@@ -57,6 +57,8 @@ class Handler(BaseHTTPRequestHandler):
             self._json(200, comfy.object_info())
         elif path == "/queue":
             self._json(200, comfy.queue_info())
+        elif path.startswith("/history/") and comfy.behaviour.history_status != 200:
+            self._json(comfy.behaviour.history_status, {"error": "Internal Server Error"})
         elif path.startswith("/history/"):
             prompt_id = path.removeprefix("/history/")
             entry = comfy.history.get(prompt_id)

@@ -126,6 +126,8 @@ class Behaviour:
     loading: str = "full"
     quantized_native_fp8: bool | None = None  # a comfy_quant file: native FP8 ops or not
     logs: bool = True
+    # GET /history answers this HTTP status instead (a ComfyUI failing in its own server).
+    history_status: int = 200
 
 
 class _Disconnect(Exception):

@@ -8,7 +8,7 @@ import os
 import time
 from typing import Any
 
-from klein_bench import gpu, measure, result, scenario
+from klein_bench import gpu, kernels, measure, result, scenario
 
 STAGE_SECONDS = 0.03
 
@@ -49,6 +49,11 @@ class FakeBackend:
         # (generation number, stage, exception): generation -1 is the load, 0 the warm-up.
         fail: tuple[int, str, BaseException] | None = None,
         memory_total_mb: float = 24564.0,
+        seconds: float = 0.1,
+        overhead_s: float = 0.0,
+        # A runtime that loads the model in its first generation (ComfyUI), this long.
+        lazy_load_s: float | None = None,
+        pids: list[int] | None = None,
     ):
         self.card = card
         self.per_process = per_process
@@ -64,6 +69,12 @@ class FakeBackend:
         self.allocator_fake = FakeAllocator()
         self.on_stage = lambda stage: None
         self.generated: list[tuple[str, int]] = []
+        self.labels: list[str] = []
+        # Seconds the backend reports per image, and sleeps while the agent's clock runs.
+        self.seconds = seconds
+        self.overhead_s = overhead_s
+        self.lazy_load_s = lazy_load_s
+        self.pids = pids
         self.pipe: Any = None
         self.released = 0
         self.count = -1
@@ -88,12 +99,14 @@ class FakeBackend:
             environment=result.environment_section(),
             watch=scenario.Watch(
                 device=device,
+                pids=self.pids,
                 memory_total_mb=self.memory_total_mb,
                 power_limit_w=450.0 if device else None,
                 default_power_limit_w=450.0 if device else None,
                 max_sm_clock_mhz=2520.0 if device else None,
             ),
             work=result.work_section("klein-tiny-random", width=64, height=64, steps=4),
+            loads_in_warmup=self.lazy_load_s is not None,
         )
 
     def prepare(self) -> float | None:
@@ -115,23 +128,32 @@ class FakeBackend:
         self.pipe = object()
         self._hold("load")
 
-    def generate(self, prompt: str, seed: int) -> scenario.Generation:
+    def generate(self, prompt: str, seed: int, label: str) -> scenario.Generation:
         self.generated.append((prompt, seed))
+        self.labels.append(label)
         self.count += 1
         for stage in ("text_encoding", "denoising", "vae_decode"):
             self._hold(stage)
         self.on_stage("other")
-        return scenario.Generation(0.1, {"text_encoding": 0.02, "denoising": 0.05})
+        time.sleep(self.overhead_s)
+        return scenario.Generation(
+            self.seconds,
+            {"text_encoding": 0.02, "denoising": 0.05},
+            load_seconds=self.lazy_load_s if self.count == 0 else None,
+        )
 
     @contextlib.contextmanager
     def kernels(self):
-        yield lambda: {
-            "weight_dtypes": {},
-            "matmul_dtypes": ["bfloat16"],
-            "matmuls": 3,
-            "fp8_matmuls": 0,
-            "attention": "sdpa-flash",
-        }
+        yield lambda: kernels.section(
+            source=kernels.SOURCE_OBSERVED,
+            weight_dtypes={},
+            compute_dtypes={"transformer": "bfloat16"},
+            fp8_matmul=False,
+            attention="sdpa-flash",
+            matmul_dtypes=["bfloat16"],
+            matmuls=3,
+            fp8_matmuls=0,
+        )
 
     def allocator(self) -> FakeAllocator:
         return self.allocator_fake

@@ -15,7 +15,7 @@ from klein_bench.cli import main
 from klein_bench.contract import wire
 from klein_bench.errors import KleinBenchError
 from klein_bench.result import schema_errors
-from klein_bench.runners import comfyui, comfyui_backend
+from klein_bench.runners import comfyui
 
 
 @pytest.fixture(autouse=True)
@@ -24,7 +24,7 @@ def isolated(monkeypatch, tmp_path):
     monkeypatch.delenv("KLEIN_BENCH_SERVER", raising=False)
     monkeypatch.setattr(gpu, "_nvml_module", None)
     # The stand-in applies /free at once.
-    monkeypatch.setattr(comfyui_backend, "FREE_SETTLE_S", 0.0)
+    monkeypatch.setattr(comfyui, "FREE_SETTLE_S", 0.0)
 
     def no_nvml():
         raise KleinBenchError("NVIDIA's NVML library was not found.")
@@ -216,7 +216,7 @@ def test_the_bf16_file_is_chosen_with_comfyui_model(tmp_path):
     assert result.exit_code == 0, result.output
     payload = json.loads(output.read_text())
     assert payload["configuration"]["precision"] == "bf16"
-    assert payload["environment"]["kernel_path"]["model_file"] == "flux-2-klein-4b.safetensors"
+    assert payload["kernels"]["model_file"] == "flux-2-klein-4b.safetensors"
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,7 @@ def configuration_and_path(payload: dict) -> tuple[tuple, dict]:
     config = payload["configuration"]
     return (
         (config["precision"], config["offload"], config["preset"], config["fp8_method"]),
-        payload["environment"]["kernel_path"],
+        payload["kernels"],
     )
 
 
@@ -45,7 +45,8 @@ def test_fast_fp8_matmuls_on_a_card_with_fp8_tensor_cores_are_fp8_compute(monkey
     behaviour = Behaviour(argv=["main.py", "--fast", "fp8_matrix_mult"])
     config, path = configuration_and_path(benchmark(behaviour)[0])
 
-    assert config == ("fp8-compute", "none", None, "bfl-fp8-file")
+    # The contract has an fp8-compute preset now: ComfyUI's FP8 matmuls group with it.
+    assert config == ("fp8-compute", "none", "fp8-compute", "bfl-fp8-file")
     assert (path["fp8_matmul"], path["compute_dtypes"]["transformer"]) == (True, "float8_e4m3fn")
 
 
@@ -81,6 +82,20 @@ def test_partial_loading_is_offload_even_without_lowvram():
     payload, _, _ = benchmark(Behaviour(files=BF16_FILES, loading="partial"))
     config, path = configuration_and_path(payload)
 
+    assert config == ("bf16", "model", "bf16-model-offload", None)
+    assert (path["loading"]["transformer"], path["offloaded_mb"]) == ("partial", 1900.0)
+
+
+def test_a_warm_up_that_runs_out_of_memory_still_says_what_comfyui_loaded():
+    # The out-of-memory result is filed under the configuration that really ran.
+    behaviour = Behaviour(files=BF16_FILES, loading="partial", oom_at=("SamplerCustomAdvanced", 0))
+    payload, _, _ = benchmark(behaviour)
+    config, path = configuration_and_path(payload)
+
+    assert (payload["outcome"]["status"], payload["outcome"]["phase"]) == (
+        "out_of_memory",
+        "warmup",
+    )
     assert config == ("bf16", "model", "bf16-model-offload", None)
     assert (path["loading"]["transformer"], path["offloaded_mb"]) == ("partial", 1900.0)
 

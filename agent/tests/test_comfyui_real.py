@@ -133,7 +133,7 @@ def test_a_klein_aware_comfyui_runs_the_tiny_model_end_to_end(comfyui_url, versi
     logged = comfyui_logs.executed_seconds(lines)[-6:]
     measured = [payload["timings"]["warmup_seconds"]] + [r["seconds"] for r in runs]
     assert logged == pytest.approx(measured, abs=0.011)
-    path = payload["environment"]["kernel_path"]
+    path = payload["kernels"]
     assert path["source"] == "comfyui-log"
     assert path["model_file"] == "klein-tiny-random-flux2.safetensors"
 

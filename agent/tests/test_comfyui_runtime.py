@@ -25,9 +25,9 @@ from comfyui_server import BF16_FILE, Behaviour, ComfyUIServer
 from klein_bench.contract.protocol import CURRENT
 from klein_bench.errors import KleinBenchError
 from klein_bench.progress import SilentProgress
-from klein_bench.runners import comfyui, comfyui_backend
+from klein_bench.runners import comfyui, comfyui_execution
 
-KERNEL_PATH_FP8 = {
+KERNELS_FP8 = {
     "source": "comfyui-log",
     "model_file": "flux-2-klein-4b-fp8.safetensors",
     "weight_dtypes": {
@@ -36,10 +36,16 @@ KERNEL_PATH_FP8 = {
         "vae": "bfloat16",
     },
     "compute_dtypes": {"transformer": "bfloat16"},
+    # ComfyUI reports no kernel counts.
+    "matmul_dtypes": None,
+    "matmuls": None,
+    "fp8_matmuls": None,
     "fp8_matmul": False,
+    "attention": None,
     "loading": {"transformer": "full", "text_encoder": "full", "vae": "full"},
     "offloaded_mb": None,
 }
+WARMUP = "Warm-up (loads FLUX.2 [klein] 4B, not timed)"
 
 
 @pytest.fixture(autouse=True)
@@ -77,7 +83,8 @@ def test_a_run_gives_a_comfyui_fp8_result_that_follows_the_schema():
     }
     environment = payload["environment"]
     assert (environment["runtime_version"], environment["runtime_flags"]) == ("0.27.0", [])
-    assert environment["kernel_path"] == KERNEL_PATH_FP8
+    assert "kernel_path" not in environment
+    assert payload["kernels"] == KERNELS_FP8
     assert (environment["torch"], environment["cuda"], environment["python"]) == (
         "2.9.1+cu128",
         "12.8",
@@ -88,8 +95,8 @@ def test_a_run_gives_a_comfyui_fp8_result_that_follows_the_schema():
     assert payload["evidence"]["thumbnail_png"]
     assert progress.stages == [
         "Checking ComfyUI",
-        "Warm-up (ComfyUI loads the model files)",
-        *[f"Timed run {i} of 5" for i in range(1, 6)],
+        WARMUP,
+        *[f"Timed run {i}/5" for i in range(1, 6)],
     ]
     # One progress tick per sampling step, warm-up included.
     assert progress.events.count(("advance", 1)) == 6 * CURRENT.steps
@@ -212,7 +219,7 @@ def test_ctrl_c_stops_only_the_benchmarks_prompt(monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(comfyui_backend.ComfyUIBackend, "_finish", interrupted)
+    monkeypatch.setattr(comfyui_execution.Execution, "_finish", interrupted)
     with ComfyUIServer() as server, pytest.raises(KeyboardInterrupt):
         comfyui.run_protocol(url=server.url, runs=5, gpu_index=0, progress=SilentProgress())
 
@@ -226,6 +233,7 @@ def test_out_of_memory_in_the_warm_up_is_a_result_with_the_stage_and_no_runs():
 
     assert payload["outcome"] == {
         "status": "out_of_memory",
+        "phase": "warmup",
         "stage": "denoising",
         "message": "Out of memory in SamplerCustomAdvanced: torch.OutOfMemoryError Allocation on "
         "device",
@@ -254,6 +262,7 @@ def test_an_exception_in_a_node_is_an_error_at_that_nodes_stage():
 
     assert payload["outcome"] == {
         "status": "error",
+        "phase": "timed",
         "stage": "text_encoding",
         "message": "CLIPTextEncode failed: RuntimeError: CUDA error: an illegal memory access "
         "was encountered",
@@ -285,6 +294,17 @@ def test_a_damaged_model_file_is_a_setup_error_not_a_result():
     assert len(server.prompts) == 1
 
 
+def test_a_comfyui_failing_to_answer_history_is_no_result():
+    message, server = refusal(Behaviour(history_status=500))
+
+    assert message.startswith("ComfyUI answered /history/")
+    assert message.endswith(
+        "with HTTP 500 during the warm-up, so the run cannot be followed: check ComfyUI's "
+        "console, then run klein-bench again."
+    )
+    assert len(server.prompts) == 1
+
+
 def test_model_files_that_do_not_belong_together_are_a_setup_error():
     behaviour = Behaviour(
         error_at=("SamplerCustomAdvanced", 0),
@@ -308,6 +328,7 @@ def test_a_server_that_goes_away_mid_run_is_an_error_at_the_stage_it_was_in(webs
 
     assert payload["outcome"] == {
         "status": "error",
+        "phase": "timed",
         "stage": stage,
         "message": "ComfyUI stopped answering during timed run 2 (a crash or the operating "
         "system killing it for lack of memory looks like this): see ComfyUI's console.",
@@ -328,6 +349,7 @@ def test_a_comfyui_killed_mid_run_is_said_to_have_exited(monkeypatch):
 
     assert payload["outcome"] == {
         "status": "error",
+        "phase": "timed",
         "stage": "vae_decode",
         "message": "ComfyUI's process exited during timed run 1 (a crash or the operating "
         "system killing it for lack of memory looks like this): see ComfyUI's console.",
@@ -349,8 +371,8 @@ def test_stage_times_are_kept_when_history_shows_the_run_before_the_websocket_do
 
 
 def test_a_missing_end_message_is_said_and_leaves_only_that_runs_stage_times_empty(monkeypatch):
-    monkeypatch.setattr(comfyui_backend, "END_GRACE_S", 0.3)
-    monkeypatch.setattr(comfyui_backend, "GUARD_INTERVAL_S", 0.05)
+    monkeypatch.setattr(comfyui_execution, "END_GRACE_S", 0.3)
+    monkeypatch.setattr(comfyui_execution, "GUARD_INTERVAL_S", 0.05)
     payload, _, progress = benchmark(Behaviour(end_delay_s=1.0), runs=5)
 
     assert all(run["denoising_seconds"] is None for run in payload["timings"]["runs"])
@@ -376,7 +398,10 @@ def test_the_protocols_warm_ups_run_each_with_their_own_prompt():
         max(CURRENT.seeds) + 2,
         CURRENT.seeds[0],
     ]
-    assert progress.stages[1:3] == ["Warm-up (ComfyUI loads the model files)", "Warm-up 2 of 2"]
+    assert progress.stages[1:3] == [
+        "Warm-up 1/2 (loads FLUX.2 [klein] 4B, not timed)",
+        "Warm-up 2/2 (not timed)",
+    ]
 
 
 def test_a_run_that_never_finishes_is_an_error_after_the_timeout():
@@ -385,6 +410,7 @@ def test_a_run_that_never_finishes_is_an_error_after_the_timeout():
 
     assert payload["outcome"] == {
         "status": "error",
+        "phase": "warmup",
         "stage": "denoising",
         "message": "ComfyUI did not finish the warm-up within 0.5 seconds.",
     }
@@ -402,7 +428,16 @@ def test_with_nvml_the_comfyui_process_and_device_memory_are_recorded(monkeypatc
     assert memory["baseline_device_mb"] is not None
     assert memory["peak_device_mb"] > memory["baseline_device_mb"]
     assert memory["peak_process_mb"] == pytest.approx(memory["peak_device_mb"] - 300)
+    # The shared loop's headline: ComfyUI's process, read by NVML, peaks per phase.
+    assert (memory["peak_vram_mb"], memory["vram_source"]) == (
+        memory["peak_process_mb"],
+        "nvml-process",
+    )
+    assert list(memory["phases"]) == ["load", "warmup", "timed"]
+    # The simulated card's use only grows, so the last phase holds the peak.
+    assert memory["peak_phase"] == "timed"
     assert (memory["peak_allocated_mb"], memory["peak_reserved_mb"]) == (None, None)
+    assert memory["context_mb"] is None
     assert memory["sample_interval_ms"] == 10.0
     assert payload["gpu"]["name"] == "NVIDIA GeForce RTX 5070"
     assert payload["gpu"]["compute_capability"] == "12.0"
@@ -416,6 +451,20 @@ def test_with_nvml_the_comfyui_process_and_device_memory_are_recorded(monkeypatc
     assert payload["telemetry"] is not None
     assert NVML_NOTE not in progress.notes
     assert progress.notes == [RUNS_FP8]
+
+
+def test_without_comfyuis_process_the_headline_is_the_cards_use_above_its_baseline(monkeypatch):
+    install_fake_nvml(monkeypatch)
+    monkeypatch.setattr(comfyui, "comfyui_pid", lambda url, stats: None)
+    payload, _, progress = benchmark()
+
+    memory = payload["memory"]
+    assert memory["vram_source"] == "nvml-device-delta"
+    assert memory["peak_vram_mb"] == pytest.approx(
+        memory["peak_device_mb"] - memory["baseline_device_mb"]
+    )
+    assert (memory["peak_process_mb"], memory["peak_rss_mb"]) == (None, None)
+    assert progress.notes[0].startswith("The ComfyUI process could not be found")
 
 
 def test_comfyui_on_another_gpu_than_the_one_asked_for_is_refused(monkeypatch):

@@ -44,9 +44,7 @@ def test_the_tiny_model_runs_on_a_cpu_comfyui_from_files_the_agent_wrote(model_d
         "klein-bench/klein-tiny-random-flux2.safetensors"
     )
     assert server.prompts[0]["10"]["inputs"]["width"] == 64
-    assert payload["environment"]["kernel_path"]["model_file"] == (
-        "klein-tiny-random-flux2.safetensors"
-    )
+    assert payload["kernels"]["model_file"] == ("klein-tiny-random-flux2.safetensors")
     written = sorted(
         p.relative_to(model_dirs["vae"].parent).as_posix()
         for p in model_dirs["vae"].parent.rglob("*.safetensors")

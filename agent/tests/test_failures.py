@@ -17,6 +17,7 @@ diffusers = pytest.importorskip(
 )
 
 from klein_bench.runners import diffusers as runner  # noqa: E402
+from klein_bench.runners import diffusers_pipeline as pipeline  # noqa: E402
 
 OOM_MESSAGE = "CUDA out of memory. Tried to allocate 2.00 GiB."
 
@@ -256,7 +257,7 @@ def test_without_gpu_option_the_run_uses_torchs_first_visible_device(monkeypatch
     cards = [_card(0, "NVIDIA GeForce RTX 3090", "8.6"), _card(1, "NVIDIA GeForce RTX 4070", "8.9")]
     _pretend_cuda(monkeypatch, ["sm_80", "sm_86", "sm_89", "sm_90"], cards)
 
-    target = runner.choose_target(KLEIN_4B, PRESETS["bf16-resident"], None, False)
+    target = pipeline.choose_target(KLEIN_4B, PRESETS["bf16-resident"], None, False)
 
     assert (target.device, target.nvml.index, target.info.name) == (
         "cuda:0",
@@ -273,7 +274,7 @@ def test_a_blackwell_card_without_sm_120_kernels_is_refused_with_the_pip_command
     _pretend_cuda(monkeypatch, ["sm_80", "sm_86", "sm_90"], cards)
 
     with pytest.raises(KleinBenchError) as error:
-        runner.choose_target(KLEIN_4B, PRESETS["bf16-resident"], 0, False)
+        pipeline.choose_target(KLEIN_4B, PRESETS["bf16-resident"], 0, False)
 
     assert error.value.message == (
         "torch 2.9.1+cu128 has no kernels for the NVIDIA GeForce RTX 5070 (sm_120; it has "
@@ -297,7 +298,7 @@ def test_cuda_without_nvml_measures_with_torch_alone_and_says_so(monkeypatch):
         ),
     )
 
-    target = runner.choose_target(KLEIN_4B, PRESETS["bf16-resident"], None, False)
+    target = pipeline.choose_target(KLEIN_4B, PRESETS["bf16-resident"], None, False)
 
     assert (target.device, target.nvml) == ("cuda:0", None)
     assert target.info.name == "NVIDIA GeForce RTX 4090"

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from klein_bench import gpu, kernels
-from klein_bench.contract.catalog import KLEIN_4B, PRESETS
+from klein_bench.contract.catalog import KLEIN_4B, KLEIN_TINY, PRESETS
 from klein_bench.errors import KleinBenchError
 
 torch = pytest.importorskip("torch")
@@ -74,11 +74,51 @@ def test_a_tiny_run_records_the_kernel_path_it_observed(cli, tmp_path, preset):
         "text_encoder": stored,
         "vae": "bfloat16",
     }
-    # FP8 storage upcasts every layer: the matmuls see BF16, no FP8 kernel runs.
+    # FP8 storage upcasts every layer: each component's matmuls see BF16, no FP8 kernel.
+    assert path["compute_dtypes"] == {
+        "transformer": "bfloat16",
+        "text_encoder": "bfloat16",
+        "vae": "bfloat16",
+    }
     assert path["matmul_dtypes"] == ["bfloat16"]
     assert path["fp8_matmuls"] == 0 and path["matmuls"] > 0
+    assert path["fp8_matmul"] is False
     assert path["attention"] == payload["environment"]["attention"] == "sdpa-flash-cpu"
+    # Observed in this process; what only ComfyUI reports stays empty.
+    assert path["source"] == "observed"
+    assert (path["model_file"], path["loading"], path["offloaded_mb"]) == (None, None, None)
     assert "Attention kernel" in result.stdout
+
+
+def test_matmuls_are_filed_under_the_component_that_ran_them():
+    layer = torch.nn.Linear(16, 16, dtype=torch.bfloat16)
+    a = torch.randn(16, 16).to(torch.float8_e4m3fn)
+    one = torch.tensor(1.0)
+
+    with kernels.KernelObserver() as observer:
+        observer.component = "text_encoder"
+        layer(torch.randn(2, 16, dtype=torch.bfloat16))
+        observer.component = "transformer"
+        torch._scaled_mm(a, a.t(), scale_a=one, scale_b=one, out_dtype=torch.bfloat16)
+
+    section = observer.section({})
+    assert section["compute_dtypes"] == {
+        "transformer": "float8_e4m3fn",
+        "text_encoder": "bfloat16",
+    }
+    assert (section["fp8_matmul"], section["fp8_matmuls"]) == (True, 1)
+
+
+def test_the_schema_names_the_contracts_kernel_sources_and_loading_modes():
+    from klein_bench.contract.figures import KERNEL_LOADINGS, KERNEL_SOURCES
+    from klein_bench.contract.schema import result_schema
+
+    schema = result_schema()["properties"]["kernels"]["properties"]
+    assert schema["source"]["enum"] == list(KERNEL_SOURCES)
+    for component in kernels.COMPONENTS:
+        assert schema["loading"]["properties"][component]["enum"] == list(KERNEL_LOADINGS)
+    sources = (kernels.SOURCE_OBSERVED, kernels.SOURCE_COMFYUI_LOG, kernels.SOURCE_ASSUMED)
+    assert set(sources) == set(KERNEL_SOURCES)
 
 
 def test_presets_are_named_by_what_runs():
@@ -88,14 +128,12 @@ def test_presets_are_named_by_what_runs():
 
 def test_fp8_compute_on_the_cpu_is_refused_in_one_sentence():
     pytest.importorskip("diffusers")
-    from klein_bench.runners import diffusers as runner
+    from klein_bench.runners import diffusers_pipeline as pipeline
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a CUDA GPU")
     with pytest.raises(KleinBenchError) as error:
-        runner.choose_target(
-            runner.model_spec("klein-tiny-random"), PRESETS["fp8-compute"], None, False
-        )
+        pipeline.choose_target(KLEIN_TINY, PRESETS["fp8-compute"], None, False)
     assert error.value.message == (
         "--preset fp8-compute runs FP8 matmuls, which need an NVIDIA GPU with FP8 tensor "
         "cores (RTX 40 series or newer) and CUDA: on the CPU use --preset bf16-resident."
@@ -108,10 +146,10 @@ def _card(name: str, capability: str) -> gpu.GpuInfo:
 
 def test_fp8_compute_on_a_card_without_fp8_tensor_cores_is_refused():
     pytest.importorskip("diffusers")
-    from klein_bench.runners import diffusers as runner
+    from klein_bench.runners import diffusers_pipeline as pipeline
 
     with pytest.raises(KleinBenchError) as error:
-        runner._refuse_fp8_compute(_card("NVIDIA GeForce RTX 3090", "8.6"))
+        pipeline._refuse_fp8_compute(_card("NVIDIA GeForce RTX 3090", "8.6"))
     assert error.value.message.startswith(
         "--preset fp8-compute runs FP8 matmuls, and the NVIDIA GeForce RTX 3090 (sm_86) has "
         "no FP8 tensor cores"
@@ -120,11 +158,11 @@ def test_fp8_compute_on_a_card_without_fp8_tensor_cores_is_refused():
 
 def test_fp8_compute_without_torchao_says_how_to_install_it(monkeypatch):
     pytest.importorskip("diffusers")
-    from klein_bench.runners import diffusers as runner
+    from klein_bench.runners import diffusers_pipeline as pipeline
 
     monkeypatch.setattr(gpu, "package_version", lambda name: None)
     with pytest.raises(KleinBenchError, match=r'pip install "klein-bench\[fp8\]"'):
-        runner._refuse_fp8_compute(_card("NVIDIA GeForce RTX 4090", "8.9"))
+        pipeline._refuse_fp8_compute(_card("NVIDIA GeForce RTX 4090", "8.9"))
 
 
 def test_fp8_compute_halves_the_transformers_weights_only():

@@ -12,6 +12,7 @@ from fake_nvml import FakeCard, FakeNvml
 
 from klein_bench import gpu, scenario
 from klein_bench.contract.protocol import CURRENT
+from klein_bench.errors import KleinBenchError
 from klein_bench.progress import SilentProgress
 from klein_bench.result import schema_errors
 
@@ -23,8 +24,9 @@ def card(monkeypatch):
     return card
 
 
-def _run(backend, protocol=CURRENT, runs=5):
-    payload = scenario.run(backend, protocol, runs, SilentProgress(), in_process_sampler=True)
+def _run(backend, protocol=CURRENT, runs=5, progress=None):
+    progress = progress or SilentProgress()
+    payload = scenario.run(backend, protocol, runs, progress, in_process_sampler=True)
     errors = schema_errors(payload)
     assert errors in (None, []), errors
     return payload
@@ -137,3 +139,76 @@ def test_the_sampler_costs_this_process_nothing_on_a_gpu(card):
     sampler = measure.MemorySampler(gpu.nvml_device(0))
     assert sampler.threaded and not sampler.in_process
     assert os.getpid() in sampler.pids
+
+
+def test_each_generation_is_named_for_the_backends_messages():
+    protocol = dataclasses.replace(CURRENT, warmup_runs=2)
+    backend = FakeBackend()
+
+    _run(backend, protocol, runs=5)
+
+    assert backend.labels == [
+        "warm-up 1",
+        "warm-up 2",
+        *(f"timed run {i}" for i in range(1, 6)),
+    ]
+
+
+def test_a_setup_error_is_no_result_and_leaves_nothing_behind():
+    problem = KleinBenchError("The model file is damaged: download it again.")
+    backend = FakeBackend(fail=(1, "denoising", problem))
+
+    with pytest.raises(KleinBenchError) as caught:
+        _run(backend)
+
+    assert caught.value is problem
+    assert backend.released == 1 and backend.pipe is None
+
+
+def test_a_failed_run_abandons_its_bar_and_a_finished_one_leaves_the_last_to_the_caller():
+    failed, finished = SilentProgress(), SilentProgress()
+
+    _run(FakeBackend(fail=(0, "denoising", MemoryError("out of memory"))), progress=failed)
+    _run(FakeBackend(), progress=finished)
+
+    assert failed.events[-1] == ("abandon", None)
+    assert ("done", None) not in finished.events
+    assert ("abandon", None) not in finished.events
+
+
+def test_a_runtime_clock_that_disagrees_with_the_agents_is_said_in_the_result():
+    progress = SilentProgress()
+    # The runtime says 2 s for images the agent's clock saw take a few milliseconds.
+    payload = _run(FakeBackend(seconds=2.0), progress=progress)
+
+    message = payload["outcome"]["message"]
+    assert payload["outcome"]["status"] == "success"
+    assert message.startswith(
+        "diffusers' clock and the agent's disagree on 5 of 5 timed runs (timed run 1: "
+        "diffusers timed 2.000 s, the agent 0."
+    )
+    assert progress.notes == [message]
+
+
+def test_agreeing_clocks_leave_the_message_empty():
+    payload = _run(FakeBackend(seconds=0.1, overhead_s=0.0))
+
+    assert payload["outcome"] == {"status": "success", "stage": None, "message": ""}
+    for run in payload["timings"]["runs"]:
+        assert run["wall_seconds"] >= 0.09
+
+
+def test_a_runtime_that_loads_in_its_first_warmup_reports_that_as_the_load():
+    progress = SilentProgress()
+    payload = _run(FakeBackend(lazy_load_s=0.04), progress=progress)
+
+    assert payload["timings"]["load_seconds"] == 0.04
+    assert progress.stages[0] == "Warm-up (loads the model, not timed)"
+    assert not any(stage.startswith("Loading") for stage in progress.stages)
+
+
+def test_watching_no_process_records_no_host_memory():
+    payload = _run(FakeBackend(pids=[]))
+
+    assert payload["memory"]["peak_rss_mb"] is None
+    assert payload["memory"]["sample_interval_ms"] is None

@@ -437,8 +437,10 @@ class ResultDetailSerializer(ResultSerializer):
         help_text="Peaks per phase (load, warmup, timed) and the stage each fell in"
     )
     kernels = serializers.DictField(
-        help_text="The kernel path observed over one generation: weight dtypes per "
-        "component, matmul dtypes, FP8 kernels, the attention kernel"
+        help_text="What really ran, as submitted (the payload's kernels section): where it "
+        "was read (observed by the agent, or ComfyUI's log), the model file, weight and "
+        "compute dtypes per component, matmul dtypes and FP8 kernel counts where observed, "
+        "whether FP8 matmuls ran, the attention kernel, how ComfyUI loaded each model"
     )
     thumbnail_png = serializers.SerializerMethodField(help_text="Base64 PNG, at most 128x128")
     submission = SignedSubmissionSerializer()

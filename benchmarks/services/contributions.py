@@ -272,7 +272,7 @@ def _measurement_fields(
         "failed_phase": p["outcome"].get("phase") or "",
         "kernels": kernels,
         "attention_kernel": kernels.get("attention") or "",
-        "fp8_kernels_ran": (kernels["fp8_matmuls"] > 0) if "fp8_matmuls" in kernels else None,
+        "fp8_kernels_ran": kernels.get("fp8_matmul"),
         "pcie_generation": p["gpu"].get("pcie_generation"),
         "pcie_width": p["gpu"].get("pcie_width"),
         "power_limit_share": telemetry.get("power_limit_share"),

@@ -11,6 +11,12 @@ weights to the data they store). `KernelObserver` watches one generation at two 
   `..._efficient_attention`, `..._cudnn_attention`; none of them: the math fallback).
 
 Both modes cost Python time per call, so the observer watches an untimed warm-up only.
+The runtime says which component is running (`component`), so each component's matmul
+dtype is known too.
+
+`section(...)` is the payload's `kernels` section, one shape for every runtime: what the
+diffusers runtime observed here (`source` "observed"), or what ComfyUI's log and launch
+flags say it ran (runners/comfyui_logs.py); what a runtime cannot tell is null.
 """
 
 from __future__ import annotations
@@ -31,6 +37,47 @@ _SDPA_KERNELS = {
 }
 # Attention from other libraries, by a piece of their op or function names.
 _OTHER_ATTENTION = (("flash_attn", "flash-attn"), ("sageattn", "sage"), ("xformers", "xformers"))
+COMPONENTS = ("transformer", "text_encoder", "vae")
+# Where a kernel path was read (the section's `source`: contract.figures.KERNEL_SOURCES).
+SOURCE_OBSERVED = "observed"
+SOURCE_COMFYUI_LOG = "comfyui-log"
+SOURCE_ASSUMED = "file-and-launch-flags"
+
+
+def section(
+    *,
+    source: str,
+    weight_dtypes: dict[str, str],
+    compute_dtypes: dict[str, str],
+    fp8_matmul: bool | None,
+    attention: str | None,
+    model_file: str | None = None,
+    matmul_dtypes: list[str] | None = None,
+    matmuls: int | None = None,
+    fp8_matmuls: int | None = None,
+    loading: dict[str, str] | None = None,
+    offloaded_mb: float | None = None,
+) -> dict[str, Any]:
+    """The payload's kernels section (schemas/result-v1.json): every key, null where the
+    runtime cannot tell (counts exist only where kernels were observed, loading only
+    where the runtime reports it)."""
+
+    def ordered(values: dict[str, str]) -> dict[str, str]:
+        return {name: values[name] for name in COMPONENTS if name in values}
+
+    return {
+        "source": source,
+        "model_file": model_file,
+        "weight_dtypes": ordered(weight_dtypes),
+        "compute_dtypes": ordered(compute_dtypes),
+        "matmul_dtypes": matmul_dtypes,
+        "matmuls": matmuls,
+        "fp8_matmuls": fp8_matmuls,
+        "fp8_matmul": fp8_matmul,
+        "attention": attention,
+        "loading": ordered(loading) if loading is not None else None,
+        "offloaded_mb": offloaded_mb,
+    }
 
 
 def _dtype_name(dtype: Any) -> str:
@@ -86,6 +133,9 @@ class KernelObserver:
         self.matmul_dtypes: Counter[str] = Counter()
         self.sdpa_calls = 0
         self.attention_kernels: Counter[str] = Counter()
+        # The component running now (set by the runtime), and its matmuls' dtypes.
+        self.component: str | None = None
+        self.component_dtypes: dict[str, Counter[str]] = {}
         self._modes: list[Any] = []
 
     def __enter__(self) -> KernelObserver:
@@ -131,6 +181,8 @@ class KernelObserver:
             operands = args[1:3] if name in ("addmm", "baddbmm") else args[:2]
             for dtype in _tensor_dtypes(operands):
                 self.matmul_dtypes[dtype] += 1
+                if self.component is not None:
+                    self.component_dtypes.setdefault(self.component, Counter())[dtype] += 1
         elif name in _SDPA_KERNELS:
             self.attention_kernels[_SDPA_KERNELS[name]] += 1
         else:
@@ -150,11 +202,18 @@ class KernelObserver:
         return "sdpa-math" if self.sdpa_calls else None
 
     def section(self, weight_dtypes: dict[str, str]) -> dict[str, Any]:
-        """The payload's kernels section."""
-        return {
-            "weight_dtypes": weight_dtypes,
-            "matmul_dtypes": [dtype for dtype, _ in self.matmul_dtypes.most_common(8)],
-            "matmuls": self.matmuls,
-            "fp8_matmuls": self.fp8_matmuls,
-            "attention": self.attention,
-        }
+        """The payload's kernels section from what was observed."""
+        return section(
+            source=SOURCE_OBSERVED,
+            weight_dtypes=weight_dtypes,
+            compute_dtypes={
+                name: self.component_dtypes[name].most_common(1)[0][0]
+                for name in COMPONENTS
+                if self.component_dtypes.get(name)
+            },
+            fp8_matmul=self.fp8_matmuls > 0,
+            attention=self.attention,
+            matmul_dtypes=[dtype for dtype, _ in self.matmul_dtypes.most_common(8)],
+            matmuls=self.matmuls,
+            fp8_matmuls=self.fp8_matmuls,
+        )

@@ -227,7 +227,8 @@ class MemorySampler:
     """Peak memory and GPU telemetry per phase and stage, sampled in the background.
 
     `MemorySampler(device, pids=None, interval_s=0.01, in_process=False)`: watch the
-    NVML `device` (None: host memory only) and the processes `pids` (None: this one).
+    NVML `device` (None: host memory only) and the processes `pids` (None: this one; []:
+    none, so no host memory figure, as for a server on another machine).
     `set_label(phase, stage)` says what is running; `start()` records the card's baseline
     and starts sampling, `stop()` takes a last sample. A child process samples unless
     `in_process` (a thread: for tests and simulated NVML) or nothing needs sampling.
@@ -241,10 +242,10 @@ class MemorySampler:
         in_process: bool = False,
     ):
         self.device = device
-        self.pids = set(pids) if pids else {os.getpid()}
+        self.pids = {os.getpid()} if pids is None else set(pids)
         own_rss = self.pids == {os.getpid()}
         self.interval_s = interval_s
-        self.threaded = device is not None or not own_rss
+        self.threaded = device is not None or (bool(self.pids) and not own_rss)
         self.in_process = in_process
         self.baseline_device_mb: float | None = None
         self.collector = _Collector()

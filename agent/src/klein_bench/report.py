@@ -11,7 +11,7 @@ from rich.text import Text
 
 from klein_bench import result
 from klein_bench.contract.catalog import MODELS
-from klein_bench.contract.figures import OUTCOMES, PHASES
+from klein_bench.contract.figures import KERNEL_SOURCES, OUTCOMES, PHASES
 from klein_bench.doctor import Report
 
 _LEVEL_STYLE = {"ok": "green", "info": "cyan", "warning": "yellow", "problem": "red"}
@@ -161,13 +161,7 @@ def result_table(payload: dict[str, Any]) -> Table:
         )
     kernels = payload.get("kernels") or {}
     if kernels:
-        weights = ", ".join(f"{k} {v}" for k, v in (kernels.get("weight_dtypes") or {}).items())
-        _row(table, "Weights stored as", weights or "—")
-        matmuls = ", ".join(kernels.get("matmul_dtypes") or []) or "—"
-        if kernels.get("fp8_matmuls"):
-            matmuls += f" ({kernels['fp8_matmuls']} of {kernels['matmuls']} FP8 kernels)"
-        _row(table, "Matmuls ran in", matmuls)
-        _row(table, "Attention kernel", kernels.get("attention") or "—")
+        _kernel_rows(table, kernels)
     _row(
         table,
         "Energy per image",
@@ -298,6 +292,33 @@ def doctor_tables(report: Report) -> list[Any]:
     return parts
 
 
+def _per_component(values: dict[str, Any] | None) -> str:
+    return ", ".join(f"{k} {v}" for k, v in (values or {}).items()) or "—"
+
+
+def _kernel_rows(table: Table, kernels: dict[str, Any]) -> None:
+    """What ran (the kernels section), as the runtime observed or reported it."""
+    if kernels.get("model_file"):
+        _row(table, "Model file", kernels["model_file"])
+    _row(table, "Weights stored as", _per_component(kernels.get("weight_dtypes")))
+    computed = _per_component(kernels.get("compute_dtypes"))
+    if computed == "—":
+        computed = ", ".join(kernels.get("matmul_dtypes") or []) or "—"
+    if kernels.get("fp8_matmuls"):
+        computed += f" ({kernels['fp8_matmuls']} of {kernels['matmuls']} FP8 kernels)"
+    elif kernels.get("fp8_matmul"):
+        computed += " (FP8 matmuls)"
+    _row(table, "Matmuls ran in", computed)
+    _row(table, "Attention kernel", kernels.get("attention") or "—")
+    if kernels.get("loading"):
+        loading = _per_component(kernels["loading"])
+        if kernels.get("offloaded_mb"):
+            loading += f"; {kernels['offloaded_mb'] / 1024:.1f} GiB left in system RAM"
+        _row(table, "Model loading", loading)
+    if kernels.get("source") and kernels["source"] != "observed":
+        _row(table, "What ran, read from", KERNEL_SOURCES.get(kernels["source"], kernels["source"]))
+
+
 def print_doctor(console: Console, report: Report) -> None:
     for part in doctor_tables(report):
         console.print(part)
@@ -316,7 +337,7 @@ def print_doctor(console: Console, report: Report) -> None:
     console.print()
     if problems:
         console.print(f"[red]{problems} problem{'s' if problems > 1 else ''} to fix.[/]")
-    elif not report.gpu_usable:
+    elif report.needs_diffusers and not report.gpu_usable:
         console.print(
             "[yellow]No NVIDIA GPU is usable here: only --model klein-tiny-random runs (on "
             "the CPU).[/]"

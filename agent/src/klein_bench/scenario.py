@@ -12,27 +12,39 @@ The backend interface (`Backend`):
   device and processes to watch (`Watch`). Called once, before anything is measured.
 - `prepare()`: anything before the baseline (start CUDA and measure its context);
   returns the CUDA context's MiB, or None.
-- `load()`: make the pipeline ready; timed as model load. For a server runtime such as
-  ComfyUI this is "check the server and free its models" (the warm-up then loads them).
-- `generate(prompt, seed) -> Generation`: one image, synchronized with the device: its
-  seconds, per-stage seconds, and the image for evidence (or a callable fetching it from
-  a server). A runtime that reports a failure itself raises `GenerationFailed`.
-- `kernels()`: a context manager observing the kernel path over one generation and
-  returning the payload's kernels section, or None where it cannot be observed.
+- `load()`: make the pipeline ready; timed as model load. A runtime that loads the model
+  inside its first generation (ComfyUI: `Description.loads_in_warmup`) only readies
+  itself here, and reports the loading part of that generation as its `load_seconds`.
+- `generate(prompt, seed, label) -> Generation`: one image, synchronized with the device:
+  its seconds, per-stage seconds, and the image for evidence (or a callable fetching it
+  from a server). `label` names the image in messages ("the warm-up", "timed run 2"). A
+  runtime that reports a failure itself raises `GenerationFailed`.
+- `kernels()`: a context manager observing the kernel path over the first warm-up and
+  returning the payload's kernels section (klein_bench.kernels.section), or None where
+  it cannot be observed; it may return one for a warm-up that failed.
 - `allocator()`: torch's `AllocatorPeaks` for this process, or None (another process).
 - `failure(exc)`: the `Failure` an exception means (out of memory or an error).
-- `release()`: drop the pipeline and free its memory; called after a failure (so a
-  failed run leaves nothing behind in the process) and by whoever owns the backend.
+- `release()`: drop the pipeline and free its memory (a server runtime: stop its prompt);
+  called after a failure or Ctrl-C (so a failed run leaves nothing behind) and by
+  whoever owns the backend.
 
 While generating, the backend calls `on_stage(stage)` at each pipeline stage boundary
-("text_encoding", "denoising", "vae_decode", "other"): the scenario files peaks under
-the stage, and a failure names it.
+("load", "text_encoding", "denoising", "vae_decode", "other"): the scenario files peaks
+under the stage, and a failure names it.
+
+The same rules hold for every runtime: a failure that says something about the card
+(out of memory, an error while computing) is a result with its phase and stage; a
+KleinBenchError (the user's setup must be fixed first: a damaged model file, files that
+do not belong together) is no result and propagates; each timed image's seconds, the
+runtime's own account, are checked against the agent's clock around it, and a
+disagreement is said in the result's message.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import os
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -40,9 +52,18 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from klein_bench import measure, result
+from klein_bench.contract.figures import RUNTIMES
 from klein_bench.contract.protocol import Protocol as GenerationProtocol
+from klein_bench.errors import KleinBenchError
 from klein_bench.gpu import NvmlDevice
 from klein_bench.progress import Progress
+
+# A runtime's own time for an image sits inside the agent's clock around it (which adds
+# queueing and HTTP for a server): it may be shorter by the overheads, never longer;
+# beyond these the two accounts of a run disagree.
+CLOCK_TOLERANCE_S = 0.5
+CLOCK_TOLERANCE_FRACTION = 0.25
+CLOCK_AHEAD_S = 0.05
 
 
 @dataclass
@@ -51,7 +72,11 @@ class Generation:
     stage_seconds: dict[str, float | None] = field(default_factory=dict)
     # The image (PIL), or a callable that fetches it (a server runtime); None if none.
     image: Any = None
+    # The agent's clock for the image, when the backend takes it closer than the loop can.
     wall_seconds: float | None = None
+    # The part of `seconds` spent loading the model, for a runtime that loads it in its
+    # first generation (ComfyUI's loader nodes); None: none, or it cannot tell.
+    load_seconds: float | None = None
 
 
 @dataclass
@@ -71,7 +96,8 @@ class GenerationFailed(Exception):
 
 @dataclass
 class Watch:
-    """What the trackers watch: the NVML device (None: none) and processes (None: this)."""
+    """What the trackers watch: the NVML device (None: none) and processes (None: this
+    one; []: none, as for a server on another machine)."""
 
     device: NvmlDevice | None
     pids: list[int] | None = None
@@ -93,6 +119,8 @@ class Description:
     system_ram_mb: float | None = None
     # What is loaded, for the progress line: "Klein tiny random (test model)".
     label: str = "the model"
+    # The model loads inside the first warm-up (ComfyUI loads lazily): see Backend.load.
+    loads_in_warmup: bool = False
 
 
 class Backend(Protocol):
@@ -101,7 +129,7 @@ class Backend(Protocol):
     def describe(self) -> Description: ...
     def prepare(self) -> float | None: ...
     def load(self) -> None: ...
-    def generate(self, prompt: str, seed: int) -> Generation: ...
+    def generate(self, prompt: str, seed: int, label: str) -> Generation: ...
     def kernels(self) -> contextlib.AbstractContextManager[Callable[[], Any]]: ...
     def allocator(self) -> measure.AllocatorPeaks | None: ...
     def failure(self, exc: BaseException) -> Failure: ...
@@ -147,6 +175,8 @@ class _Run:
     kernels: Any = None
     failure: Failure | None = None
     phase: str | None = None
+    # (label, the runtime's seconds, the agent's) of timed images whose clocks disagree.
+    disagreements: list[tuple[str, float, float]] = field(default_factory=list)
 
 
 def run(
@@ -157,7 +187,10 @@ def run(
     *,
     in_process_sampler: bool = False,
 ) -> dict[str, Any]:
-    """Run the protocol on the backend; the result payload (a failed run is one too)."""
+    """Run the protocol on the backend; the result payload (a failed run is one too).
+
+    Progress: a failed run's unfinished bar is abandoned; the caller ends the last bar of
+    a finished one, and abandons it when this raises."""
     description = backend.describe()
     watch = description.watch
     sampler = measure.MemorySampler(watch.device, watch.pids, in_process=in_process_sampler)
@@ -175,9 +208,13 @@ def run(
         backend.on_stage = labels.on_stage
         _measure(backend, protocol, runs, progress, labels, energy, record, shared, description)
     finally:
-        progress.done()
         labels.set("timed", "other")
         sampler.stop()
+    if record.failure is not None:
+        progress.abandon()
+    message = _clock_report(record, runs, description)
+    if message:
+        progress.note(message)
     return _payload(
         description,
         protocol,
@@ -186,11 +223,14 @@ def run(
         labels.allocator,
         context_mb,
         max(shared, default=None),
+        message,
     )
 
 
 @contextlib.contextmanager
-def _phase(labels: _Labels, record: _Run, phase: str, shared: list[float]) -> Iterator[None]:
+def _phase(
+    labels: _Labels, record: _Run, phase: str, shared: list[float], pids: list[int] | None
+) -> Iterator[None]:
     labels.set(phase, "load" if phase == "load" else "other")
     record.phase = phase
     try:
@@ -198,15 +238,15 @@ def _phase(labels: _Labels, record: _Run, phase: str, shared: list[float]) -> It
     finally:
         # On the CPU nothing samples in the background: read the high-water mark now.
         labels.sampler.checkpoint()
-        shared_mb = measure.windows_shared_usage_mb(_pid())
-        if shared_mb is not None:
-            shared.append(shared_mb)
+        # Windows' counter of the watched process (this one, or the server's).
+        for pid in [os.getpid()] if pids is None else pids[:1]:
+            shared_mb = measure.windows_shared_usage_mb(pid)
+            if shared_mb is not None:
+                shared.append(shared_mb)
 
 
-def _pid() -> int:
-    import os
-
-    return os.getpid()
+def _warmup_label(index: int, count: int) -> str:
+    return "the warm-up" if count == 1 else f"warm-up {index + 1}"
 
 
 def _measure(
@@ -220,52 +260,63 @@ def _measure(
     shared: list[float],
     description: Description,
 ) -> None:
+    pids = description.watch.pids
+    lazy = description.loads_in_warmup
     try:
-        with _phase(labels, record, "load", shared):
-            progress.stage(f"Loading {description.label}")
+        with _phase(labels, record, "load", shared, pids):
+            if not lazy:
+                progress.stage(f"Loading {description.label}")
             start = time.perf_counter()
             backend.load()
-            record.load_seconds = time.perf_counter() - start
+            record.load_seconds = None if lazy else time.perf_counter() - start
 
         warmups = warmup_inputs(protocol)
-        with _phase(labels, record, "warmup", shared):
+        with _phase(labels, record, "warmup", shared, pids):
             total = 0.0
             for index, (prompt, seed) in enumerate(warmups):
                 suffix = f" {index + 1}/{len(warmups)}" if len(warmups) > 1 else ""
-                progress.stage(f"Warm-up{suffix} (not timed)", total=protocol.steps)
+                loads = f"loads {description.label}, " if lazy and index == 0 else ""
+                progress.stage(f"Warm-up{suffix} ({loads}not timed)", total=protocol.steps)
                 labels.on_stage("other")
+                label = _warmup_label(index, len(warmups))
                 if index == 0:
-                    with backend.kernels() as observed:
-                        total += backend.generate(prompt, seed).seconds
-                    record.kernels = observed()
+                    generation = _observed(backend, record, prompt, seed, label)
+                    if lazy:
+                        record.load_seconds = generation.load_seconds
                 else:
-                    total += backend.generate(prompt, seed).seconds
+                    generation = backend.generate(prompt, seed, label)
+                total += generation.seconds
             record.warmup_seconds = total if warmups else None
 
-        with _phase(labels, record, "timed", shared):
+        with _phase(labels, record, "timed", shared, pids):
             for index in range(runs):
                 progress.stage(f"Timed run {index + 1}/{runs}", total=protocol.steps)
                 prompt, seed = protocol.prompt_and_seed(index)
                 labels.on_stage("other")
+                label = f"timed run {index + 1}"
                 wall_start = time.perf_counter()
                 joules_before = energy.read_joules()
-                generation = backend.generate(prompt, seed)
+                generation = backend.generate(prompt, seed, label)
                 joules_after = energy.read_joules()
+                wall = generation.wall_seconds
+                if wall is None:
+                    wall = time.perf_counter() - wall_start
+                if _clocks_disagree(generation.seconds, wall):
+                    record.disagreements.append((label, generation.seconds, wall))
                 record.timed.append(
                     result.run_record(
                         seconds=generation.seconds,
                         prompt_index=index % len(protocol.prompts),
                         seed=seed,
-                        wall_seconds=generation.wall_seconds
-                        if generation.wall_seconds is not None
-                        else time.perf_counter() - wall_start,
+                        wall_seconds=wall,
                         energy_joules=measure.EnergyMeter.delta(joules_before, joules_after),
                         **{f"{k}_seconds": v for k, v in generation.stage_seconds.items()},
                     )
                 )
                 if record.image is None:
                     record.image = generation.image
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, KleinBenchError):
+        # Ctrl-C, or a setup the user must fix: no result. Leave nothing running.
         backend.release()
         raise
     except Exception as exc:
@@ -280,6 +331,37 @@ def _measure(
         del exc
         backend.release()
         gc.collect()
+
+
+def _observed(backend: Backend, record: _Run, prompt: str, seed: int, label: str) -> Generation:
+    """The first warm-up, with the kernel path observed over it (kept even when the
+    warm-up fails, where the backend can still tell)."""
+    observed: Callable[[], Any] | None = None
+    try:
+        with backend.kernels() as observed:
+            return backend.generate(prompt, seed, label)
+    finally:
+        if observed is not None:
+            record.kernels = observed()
+
+
+def _clocks_disagree(seconds: float, wall: float) -> bool:
+    tolerance = max(CLOCK_TOLERANCE_S, CLOCK_TOLERANCE_FRACTION * seconds)
+    return seconds > wall + CLOCK_AHEAD_S or wall - seconds > tolerance
+
+
+def _clock_report(record: _Run, runs: int, description: Description) -> str:
+    """One sentence on the timed runs whose two timings disagree ("" when none do)."""
+    if not record.disagreements or record.failure is not None:
+        return ""
+    name = RUNTIMES.get(description.configuration.get("runtime", ""), "The runtime")
+    owner = f"{name}'" if name.endswith("s") else f"{name}'s"
+    label, seconds, wall = record.disagreements[0]
+    return (
+        f"{owner} clock and the agent's disagree on {len(record.disagreements)} of "
+        f"{len(record.timed) or runs} timed runs ({label}: {name} timed {seconds:.3f} s, "
+        f"the agent {wall:.3f} s)."
+    )
 
 
 def _phase_section(
@@ -339,6 +421,7 @@ def _payload(
     allocator: measure.AllocatorPeaks | None,
     context_mb: float | None,
     shared_peak_mb: float | None,
+    clock_report: str,
 ) -> dict[str, Any]:
     watch = description.watch
     phases, overall = _phase_section(sampler, allocator, context_mb)
@@ -378,10 +461,13 @@ def _payload(
         )
         if spill:
             outcome = result.outcome_section(
-                "spilled", memory["peak_stage"], spill, phase=memory["peak_phase"]
+                "spilled",
+                memory["peak_stage"],
+                f"{spill} {clock_report}".strip(),
+                phase=memory["peak_phase"],
             )
         else:
-            outcome = result.outcome_section("success")
+            outcome = result.outcome_section("success", None, clock_report)
     gpu = dict(description.gpu)
     if gpu.get("device") == "cuda" and sampler.collector.max_pcie_generation:
         gpu["pcie_generation"] = sampler.collector.max_pcie_generation

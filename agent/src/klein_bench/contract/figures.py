@@ -112,6 +112,20 @@ STAGES: dict[str, str] = {
     "other": "other",
 }
 
+# Where a result's kernel path (its `kernels` section) was read, with the words pages use.
+KERNEL_SOURCES: dict[str, str] = {
+    "observed": "observed in the agent's process (torch function and dispatch modes)",
+    "comfyui-log": "ComfyUI's own log lines and launch flags",
+    "file-and-launch-flags": "the model file and ComfyUI's launch flags (its log was not "
+    "available)",
+}
+# How ComfyUI put each model on the GPU (its loader's log lines), with the words pages use.
+KERNEL_LOADINGS: dict[str, str] = {
+    "full": "fully",
+    "partial": "partially (the rest streamed from system RAM)",
+    "dynamic": "by DynamicVRAM (weights staged on demand)",
+}
+
 # The configuration fields a result is grouped by, with the words pages use.
 RUNTIMES: dict[str, str] = {"diffusers": "diffusers", "comfyui": "ComfyUI"}
 # The kernel path the weights and matmuls took: BF16 throughout; FP8 weights upcast to

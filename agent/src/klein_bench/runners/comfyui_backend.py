@@ -1,435 +1,289 @@
-"""Running one image through ComfyUI: the ComfyUI runtime as a backend.
+"""The ComfyUI runtime as a backend of the shared measurement loop (klein_bench.scenario).
 
-`ComfyUIBackend.load()` empties ComfyUI (`POST /free`) and opens its progress WebSocket;
-`generate(prompt, seed)` queues the Klein graph and returns a `Generation`: ComfyUI's own
-seconds (the `execution_start` to `execution_success` timestamps in `/history`), the
-agent's wall clock, per-stage seconds from the `executing` messages on `/ws`, the
-loaders' seconds, the nodes served from cache and the output images.
+The scenario runs the protocol (warm-ups, timed images, trackers, failures, payload) on
+`ComfyUIBackend` as on the diffusers one. What differs is where things happen:
 
-ComfyUI writes the history entry and sends `execution_success` from different threads, so
-either can reach the agent first: the entry may be there while the message still waits
-on the socket behind others, or the message may arrive while `/history` still answers
-`{}`. A run is therefore finished when the WebSocket says so, and its entry is then
-fetched until it appears; `/history` alone decides only when there is no WebSocket.
-
-Failures raise: `RunFailed` for what is evidence about the card (out of memory, an
-exception while computing, ComfyUI dying or not finishing), KleinBenchError for what
-the user must fix first (a damaged or wrong model file, mismatched files, a prompt
-interrupted from ComfyUI's side).
+- `describe()`: the GPU is the one ComfyUI's process uses, watched by PID on this machine
+  (`Located`); a ComfyUI elsewhere gets no local GPU or host memory figures. torch's
+  allocator lives inside ComfyUI, so `allocator()` is None and `prepare()` measures no
+  CUDA context.
+- `load()` only opens ComfyUI's progress WebSocket: ComfyUI loads the model files inside
+  the first prompt (`loads_in_warmup`), so the loaders' seconds of the first warm-up are
+  the model load (runners/comfyui.py has emptied ComfyUI before the baseline).
+- `generate()` queues the Klein graph (`comfyui_execution`).
+- `kernels()` reads what ComfyUI really ran from its log lines over the first warm-up
+  (`comfyui_logs`), and sets the configuration's precision, offload and preset from it.
+- `release()` stops the benchmark's prompt, and only it, if one is running (Ctrl-C).
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
-import time
-import uuid
-from dataclasses import dataclass, field
-from queue import Empty
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
+from klein_bench import measure, result, scenario
+from klein_bench.contract.catalog import ModelSpec, preset_for
 from klein_bench.contract.protocol import Protocol
-from klein_bench.errors import KleinBenchError
+from klein_bench.gpu import MIB, GpuInfo, NvmlDevice, driver_versions
 from klein_bench.progress import Progress
-from klein_bench.runners import comfyui_workflow as workflow
-from klein_bench.runners.comfyui_client import (
-    CLOSED,
-    ComfyUIClient,
-    ComfyUIError,
-    ComfyUIHTTPError,
-    ComfyUIUnreachable,
-    Event,
-    EventStream,
-    PromptRejected,
-)
-from klein_bench.runners.comfyui_preflight import UPDATE_COMFYUI, Server, unreachable
-from klein_bench.runners.comfyui_process import process_exited
+from klein_bench.runners import comfyui_logs as logs
+from klein_bench.runners.comfyui_client import ComfyUIClient, ComfyUIError
+from klein_bench.runners.comfyui_execution import RUN_TIMEOUT_S, Execution
+from klein_bench.runners.comfyui_preflight import Server, device_name
 
-# A run may include loading ~12 GB of weights from a slow disk (the warm-up does).
-RUN_TIMEOUT_S = 1800.0
-# ComfyUI's worker applies /free's flags when it next wakes; waiting this long keeps the
-# warm-up from being picked up before the models are unloaded.
-FREE_SETTLE_S = 0.5
-# How often /history is polled without the WebSocket, and how often it is looked at
-# with it (a guard against a message that never comes).
-POLL_INTERVAL_S = 0.05
-GUARD_INTERVAL_S = 1.0
-# How long the end of a run may lag between /history and /ws before the agent gives up
-# on the late one (a stalled event loop was seen to delay it by ~0.8 s).
-END_GRACE_S = 10.0
-END_MESSAGES = ("execution_success", "execution_error", "execution_interrupted")
-# Exceptions that mean the model files do not fit together or this ComfyUI: a setup to
-# fix, not a measurement.
-_SETUP_ERRORS = (
-    "mat1 and mat2 shapes cannot be multiplied",
-    "size mismatch for",
-    "error(s) in loading state_dict",
-    "could not detect model type",
-    "header too small",
-    "invalid header",
-    "incomplete metadata",
-    "error while deserializing header",
-    "no such file or directory",
-)
-
-
-class RunFailed(Exception):
-    """A run ended in a way the result records: out of memory, an error, ComfyUI gone."""
-
-    def __init__(self, status: str, stage: str, message: str):
-        super().__init__(message)
-        self.status = status
-        self.stage = stage
-        self.message = message
+RUNTIME = "comfyui"
 
 
 @dataclass
-class Generation:
-    """One image as ComfyUI made it."""
+class Located:
+    """Where ComfyUI runs, as far as the agent can watch it."""
 
-    label: str
-    seconds: float
-    wall_seconds: float
-    # ComfyUI's timestamps were missing: `seconds` is the agent's clock.
-    timestamped: bool = True
-    stage_seconds: dict[str, float] = field(default_factory=dict)
-    load_seconds: float | None = None
-    # The node types ComfyUI served from its cache.
-    cached: list[str] = field(default_factory=list)
-    images: list[dict[str, Any]] = field(default_factory=list)
+    local: bool
+    pid: int | None = None
+    nvml: NvmlDevice | None = None
+    info: GpuInfo | None = None
 
 
 class ComfyUIBackend:
+    """ComfyUI over its HTTP API (see klein_bench.scenario for the interface)."""
+
     def __init__(
         self,
         client: ComfyUIClient,
         server: Server,
+        spec: ModelSpec,
         protocol: Protocol,
         progress: Progress,
+        located: Located,
         *,
-        width: int,
-        height: int,
-        pid: int | None = None,
         run_timeout: float = RUN_TIMEOUT_S,
     ):
         assert server.files is not None
         self.client = client
         self.server = server
         self.files = server.files
+        self.spec = spec
         self.protocol = protocol
         self.progress = progress
-        self.width = width
-        self.height = height
-        self.pid = pid
-        self.run_timeout = run_timeout
-        self.client_id = uuid.uuid4().hex
-        self.stream: EventStream | None = None
-        self.notes: list[str] = []
-        self.current: str | None = None
+        self.located = located
+        self.on_stage: Callable[[str], None] = lambda stage: None
+        self.execution = Execution(
+            client,
+            server,
+            protocol,
+            progress,
+            width=spec.width,
+            height=spec.height,
+            pid=located.pid,
+            run_timeout=run_timeout,
+        )
+        self.configuration: dict[str, Any] = {}
+        self._log_before: list[dict[str, str]] | None = None
 
-    def note(self, message: str) -> None:
-        if message not in self.notes:
-            self.notes.append(message)
-            self.progress.note(message)
+    # What is measured ------------------------------------------------------------------
 
-    def load(self) -> None:
-        """Open the WebSocket and unload ComfyUI's models, so the baseline is an idle GPU
-        and the first prompt loads the three files."""
-        try:
-            self.stream = self.client.events(self.client_id)
-        except ComfyUIError as exc:
-            self.note(
-                f"ComfyUI's progress WebSocket (/ws) is unavailable ({exc}), so stage times "
-                "are left empty and the agent polls /history."
+    def describe(self) -> scenario.Description:
+        # Until ComfyUI's log says what ran: the file and the launch flags.
+        self.configuration = self._configuration(self._assumed())
+        info = self.located.info
+        return scenario.Description(
+            model=self.spec.slug,
+            synthetic=False,
+            configuration=self.configuration,
+            gpu=self._gpu_section(),
+            environment=self._environment(),
+            watch=scenario.Watch(
+                device=self.located.nvml,
+                pids=[self.located.pid] if self.located.pid else [],
+                memory_total_mb=info.memory_total_mb if info else None,
+                power_limit_w=info.power_limit_w if info else None,
+                default_power_limit_w=info.default_power_limit_w if info else None,
+                max_sm_clock_mhz=info.max_sm_clock_mhz if info else None,
+            ),
+            # The tiny model's ComfyUI files are not the tiny diffusers architecture the
+            # contract describes, so its work is not stated.
+            work=None
+            if self.spec.built_in
+            else result.work_section(
+                self.spec.slug,
+                width=self.spec.width,
+                height=self.spec.height,
+                steps=self.protocol.steps,
+                protocol=self.protocol,
+            ),
+            system_ram_mb=measure.system_ram_mb() if self.located.local else self._server_ram(),
+            label=self.spec.name,
+            loads_in_warmup=True,
+        )
+
+    def _gpu_section(self) -> dict[str, Any]:
+        if self.located.info is not None:
+            from klein_bench.state import Home
+
+            return result.gpu_section(self.located.info, salt=Home.from_env().gpu_salt())
+        if self.server.on_cpu:
+            return result.gpu_section(None, salt=b"")
+        # Without NVML: what ComfyUI says about its device.
+        total = self.server.device.get("vram_total")
+        return {
+            "device": "cuda",
+            "name": device_name(str(self.server.device.get("name") or ""))[:128],
+            "memory_total_mb": total / MIB if isinstance(total, (int, float)) and total else None,
+            "compute_capability": None,
+            "uuid_hash": None,
+            "drives_display": None,
+            "power_limit_w": None,
+            "pcie_generation": None,
+            "pcie_width": None,
+        }
+
+    def _environment(self) -> dict[str, Any]:
+        system = self.server.system
+        torch_version = system.get("pytorch_version")
+        cuda = None
+        match = re.search(r"\+cu(\d+)(\d)$", str(torch_version or ""))
+        if match:
+            cuda = f"{match.group(1)}.{match.group(2)}"
+        # torch, CUDA and Python are ComfyUI's, not the agent's.
+        overrides: dict[str, Any] = {
+            "python": str(system.get("python_version") or "").split(" ")[0] or None,
+            "torch": str(torch_version)[:64] if torch_version else None,
+            "cuda": cuda,
+            "diffusers": None,
+            "transformers": None,
+        }
+        if not self.located.local:
+            overrides["os"] = str(system.get("os") or "")[:64] or None
+        driver, cuda_driver = driver_versions() if self.located.nvml else (None, None)
+        return result.environment_section(
+            runtime_version=self.server.version,
+            runtime_flags=self.server.flags,
+            attention=self.server.attention,
+            driver=driver,
+            cuda_driver=cuda_driver,
+            **overrides,
+        )
+
+    def _server_ram(self) -> float | None:
+        total = self.server.system.get("ram_total")
+        return total / MIB if isinstance(total, (int, float)) and total else None
+
+    # The configuration, from what ran --------------------------------------------------
+
+    def _assumed(self) -> logs.KernelPath:
+        path = logs.assumed(self.files.weights)
+        path.model_file = self.files.diffusion_model_basename
+        logs.apply_fast_fp8(
+            path, requested=self.server.fp8_matmul_requested, capable=self._fp8_capable()
+        )
+        return path
+
+    def _configuration(self, path: logs.KernelPath) -> dict[str, Any]:
+        precision = path.precision
+        offload = "model" if self.server.launch_offload or path.partially_loaded else "none"
+        preset = preset_for(precision, offload)
+        fp8_method = None
+        if precision.startswith("fp8"):
+            # The BF16 file stored as FP8 comes from a launch flag such as --fp8_e4m3fn-unet.
+            fp8_method = (
+                "bfl-fp8-file" if self.files.weights == "fp8" else "comfyui-fp8-weight-dtype"
             )
-        try:
-            self.client.free(unload_models=True, free_memory=True)
-        except ComfyUIUnreachable as exc:
-            raise unreachable(self.server.url) from exc
-        time.sleep(FREE_SETTLE_S)
+        return result.configuration_section(
+            runtime=RUNTIME,
+            precision=precision,
+            offload=offload,
+            width=self.spec.width,
+            height=self.spec.height,
+            steps=self.protocol.steps,
+            preset=preset.name if preset else None,
+            fp8_method=fp8_method,
+        )
 
-    def close(self) -> None:
-        if self.stream is not None:
-            self.stream.close()
-            self.stream = None
-
-    def interrupt(self) -> None:
-        """Stop the benchmark's prompt, and only it, leaving ComfyUI idle."""
-        if self.current is None:
-            return
-        with contextlib.suppress(ComfyUIError):
-            self.client.forget(self.current)
-        with contextlib.suppress(ComfyUIError):
-            self.client.interrupt(self.current)
-
-    def image(self, generation: Generation) -> bytes | None:
-        """The first image's PNG bytes, or None when ComfyUI does not serve it back."""
-        if not generation.images:
+    def _fp8_capable(self) -> bool | None:
+        """ComfyUI's `supports_fp8_compute`: compute capability 8.9 or newer."""
+        if "--supports-fp8-compute" in self.server.flags:
+            return True
+        if self.server.on_cpu:
+            return False
+        capability = self.located.info.compute_capability if self.located.info else None
+        if not capability:
             return None
-        image = generation.images[0]
+        major, _, minor = capability.partition(".")
+        return (int(major), int(minor or 0)) >= (8, 9)
+
+    def _log(self) -> list[dict[str, str]] | None:
         try:
-            return self.client.view(
-                str(image.get("filename", "")),
-                str(image.get("subfolder", "")),
-                str(image.get("type", "temp")),
-            )
+            return self.client.log_entries()
         except ComfyUIError:
             return None
 
-    # One image ------------------------------------------------------------------------
-
-    def generate(self, prompt: str, seed: int, label: str = "the image") -> Generation:
-        graph = workflow.build_workflow(
-            self.files,
-            self.protocol,
-            prompt=prompt,
-            seed=seed,
-            width=self.width,
-            height=self.height,
+    def _read_kernel_path(self) -> logs.KernelPath:
+        after = self._log()
+        path = None
+        if after is not None:
+            path = logs.read_log(logs.new_entries(self._log_before, after))
+        if path is None:
+            self.execution.note(
+                "ComfyUI's log (GET /internal/logs/raw) did not show the diffusion model "
+                "loading, so the weight and compute dtypes are taken from the file and the "
+                "launch flags."
+            )
+            return self._assumed()
+        path.model_file = self.files.diffusion_model_basename
+        logs.apply_fast_fp8(
+            path, requested=self.server.fp8_matmul_requested, capable=self._fp8_capable()
         )
-        started = time.perf_counter()
-        try:
-            prompt_id = self.client.queue_prompt(graph, client_id=self.client_id)
-        except PromptRejected as exc:
-            raise KleinBenchError(
-                f"ComfyUI refused the benchmark graph ({exc}): update ComfyUI with "
-                f"{UPDATE_COMFYUI}, then restart it."
-            ) from exc
-        except ComfyUIUnreachable:
-            raise self._gone(label, "other") from None
-        except ComfyUIHTTPError as exc:
-            raise KleinBenchError(
-                f"ComfyUI failed to queue the benchmark graph (HTTP {exc.status}): check its "
-                "console, then run klein-bench again."
-            ) from exc
-        self.current = prompt_id
-        try:
-            generation = self._wait(prompt_id, graph, label, started)
-        except KeyboardInterrupt:
-            raise  # `current` stays set, so interrupt() can stop the prompt
-        except BaseException:
-            self.current = None
-            raise
-        self.current = None
-        return generation
+        return path
 
-    def _wait(
-        self, prompt_id: str, graph: dict[str, Any], label: str, started: float
-    ) -> Generation:
-        deadline = started + self.run_timeout
-        spans: list[tuple[float, str | None]] = []  # (received, node id) of `executing`
-        last_node: str | None = None
-        ended: float | None = None  # when /ws said the prompt ended
-        entry: dict[str, Any] | None = None
-        entry_seen: float | None = None  # when /history first showed the entry
-        steps_done = 0
-        next_look = started
-        while True:
-            now = time.perf_counter()
-            if now > deadline:
-                raise RunFailed(
-                    "error",
-                    self._stage_of(graph, last_node),
-                    f"ComfyUI did not finish {label} within {self.run_timeout:g} seconds.",
-                )
-            event = self._next_event()
-            if event is not None and event.data.get("prompt_id") == prompt_id:
-                if event.type == "executing" and ended is None:
-                    node = event.data.get("node")
-                    if node is not None:
-                        spans.append((event.received, str(node)))
-                        last_node = str(node)
-                elif event.type == "progress":
-                    # Newer builds skip progress messages: move by the step it reports.
-                    value = event.data.get("value")
-                    if isinstance(value, int) and value > steps_done:
-                        self.progress.advance(value - steps_done)
-                        steps_done = value
-                elif event.type in END_MESSAGES and ended is None:
-                    ended = event.received
-                    spans.append((event.received, None))
-            if entry is None and (
-                ended is not None or self.stream is None or time.perf_counter() >= next_look
-            ):
-                next_look = time.perf_counter() + (
-                    POLL_INTERVAL_S
-                    if self.stream is None or ended is not None
-                    else GUARD_INTERVAL_S
-                )
-                try:
-                    entry = self._history(prompt_id)
-                except ComfyUIUnreachable:
-                    raise self._gone(label, self._stage_of(graph, last_node)) from None
-                if entry is not None:
-                    entry_seen = time.perf_counter()
-            if entry is not None:
-                if ended is not None:
-                    return self._finish(entry, graph, label, ended - started, spans)
-                if self.stream is None:
-                    assert entry_seen is not None
-                    return self._finish(entry, graph, label, entry_seen - started, [])
-                assert entry_seen is not None
-                if time.perf_counter() - entry_seen > END_GRACE_S:
-                    self.note(
-                        f"ComfyUI's WebSocket did not say that {label} ended, so its stage "
-                        "times are left empty and the agent's clock stopped when /history "
-                        "showed it."
-                    )
-                    return self._finish(entry, graph, label, entry_seen - started, [])
-            if self.stream is None:
-                time.sleep(POLL_INTERVAL_S)
+    # The backend interface -------------------------------------------------------------
 
-    def _next_event(self) -> Event | None:
-        if self.stream is None:
-            return None
-        try:
-            event = self.stream.queue.get(timeout=POLL_INTERVAL_S / 5)
-        except Empty:
-            return None
-        if event.type == CLOSED:
-            # The server hung up the WebSocket; polling /history tells whether it is gone.
-            self.stream = None
-        return event
-
-    def _history(self, prompt_id: str) -> dict[str, Any] | None:
-        for attempt in range(3):
-            try:
-                return self.client.history(prompt_id)
-            except ComfyUIUnreachable:
-                if attempt == 2:
-                    raise
-                time.sleep(0.5)
+    def prepare(self) -> float | None:
         return None
 
-    def _finish(
-        self,
-        entry: dict[str, Any],
-        graph: dict[str, Any],
-        label: str,
-        wall: float,
-        spans: list[tuple[float, str | None]],
-    ) -> Generation:
-        status = entry.get("status") or {}
-        messages = {
-            m[0]: m[1]
-            for m in status.get("messages") or []
-            if isinstance(m, list) and len(m) == 2 and isinstance(m[1], dict)
-        }
-        cached_ids = (messages.get("execution_cached") or {}).get("nodes") or []
-        cached = [graph[str(n)]["class_type"] for n in cached_ids if str(n) in graph]
-        if "execution_error" in messages or "execution_interrupted" in messages:
-            raise self._failure(label, messages, graph)
-        if status.get("status_str") not in (None, "success"):
-            raise RunFailed(
-                "error", "other", f"ComfyUI reported {label} as {status.get('status_str')!r}."
-            )
-        generation = Generation(label, seconds=round(wall, 6), wall_seconds=round(wall, 6))
-        generation.cached = cached
-        start = (messages.get("execution_start") or {}).get("timestamp")
-        end = (messages.get("execution_success") or {}).get("timestamp")
-        if isinstance(start, (int, float)) and isinstance(end, (int, float)) and end >= start:
-            generation.seconds = (end - start) / 1000
-        else:
-            generation.timestamped = False
-            self.note(
-                "This ComfyUI build does not timestamp its status messages, so the agent's "
-                "clock timed the runs."
-            )
-        generation.stage_seconds, generation.load_seconds = stage_times(spans, graph)
-        for output in (entry.get("outputs") or {}).values():
-            if isinstance(output, dict):
-                generation.images.extend(
-                    i for i in output.get("images") or [] if isinstance(i, dict)
-                )
-        return generation
+    def load(self) -> None:
+        self.execution.open()
+        # Only what ComfyUI logs from here on is about the benchmark's prompts.
+        self._log_before = self._log()
 
-    def _failure(
-        self, label: str, messages: dict[str, Any], graph: dict[str, Any]
-    ) -> RunFailed | KleinBenchError:
-        error = messages.get("execution_error") or messages.get("execution_interrupted") or {}
-        node_id = str(error.get("node_id", ""))
-        node_type = str(error.get("node_type") or graph.get(node_id, {}).get("class_type") or "")
-        stage = workflow.STAGE_BY_NODE_TYPE.get(node_type, "other")
-        if "execution_interrupted" in messages:
-            return KleinBenchError(
-                f"ComfyUI's {label} was interrupted in {node_type} (someone pressed Cancel or "
-                "called /interrupt), so it measured nothing: leave ComfyUI to the benchmark "
-                "until it finishes, then run klein-bench again."
-            )
-        exception_type = str(error.get("exception_type") or "")
-        text = str(error.get("exception_message") or "").strip()
-        first_line = text.splitlines()[0].strip() if text else ""
-        if is_oom(exception_type, text):
-            return RunFailed(
-                "out_of_memory",
-                stage,
-                f"Out of memory in {node_type}: {exception_type} {first_line}".strip(),
-            )
-        detail = f"{exception_type}: {first_line}".strip(": ")
-        if node_type in workflow.LOADER_TYPES:
-            name = graph.get(node_id, {}).get("inputs", {})
-            file = next((v for k, v in name.items() if k.endswith("_name")), "a model file")
-            return KleinBenchError(
-                f"ComfyUI could not load {file} ({detail}): the file is damaged, incomplete "
-                "or not the FLUX.2 [klein] 4B file; download it again, then run klein-bench "
-                "again."
-            )
-        if any(marker in text.lower() for marker in _SETUP_ERRORS):
-            return KleinBenchError(
-                f"ComfyUI failed in {node_type} ({detail}): the three model files do not "
-                "belong together, or this ComfyUI cannot run them; check the files against "
-                f"docs/comfyui.md and update ComfyUI with {UPDATE_COMFYUI}, then run "
-                "klein-bench again."
-            )
-        return RunFailed("error", stage, f"{node_type} failed: {detail}")
+    def generate(self, prompt: str, seed: int, label: str) -> scenario.Generation:
+        self.execution.on_stage = self.on_stage
+        return self.execution.run(prompt, seed, label)
 
-    def _gone(self, label: str, stage: str) -> RunFailed:
-        if process_exited(self.pid):
-            what = f"ComfyUI's process exited during {label}"
-        else:
-            what = f"ComfyUI stopped answering during {label}"
-        return RunFailed(
-            "error",
-            stage,
-            f"{what} (a crash or the operating system killing it for lack of memory looks "
-            "like this): see ComfyUI's console.",
+    @contextlib.contextmanager
+    def kernels(self) -> Iterator[Callable[[], Any]]:
+        """What ComfyUI ran, from its log over the first warm-up (which loads the models);
+        read even when the warm-up failed, since the configuration depends on it."""
+        observed: dict[str, Any] = {}
+        try:
+            yield lambda: observed.get("section")
+        except Exception:
+            # Not on Ctrl-C: the prompt is to be stopped at once, not after a log read.
+            observed["section"] = self._observe()
+            raise
+        observed["section"] = self._observe()
+
+    def _observe(self) -> dict[str, Any]:
+        path = self._read_kernel_path()
+        if path.fp8_matmul is None:
+            self.execution.note(
+                "ComfyUI was started with --fast, but the agent cannot see whether this GPU "
+                "has FP8 tensor cores, so the result says FP8 weights with BF16 compute."
+            )
+        self.configuration.update(self._configuration(path))
+        return path.section(attention=self.server.attention)
+
+    def allocator(self) -> measure.AllocatorPeaks | None:
+        return None
+
+    def failure(self, exc: BaseException) -> scenario.Failure:
+        text = str(exc).strip()
+        return scenario.Failure(
+            "error", f"{type(exc).__name__}: {text}" if text else type(exc).__name__
         )
 
-    @staticmethod
-    def _stage_of(graph: dict[str, Any], node_id: str | None) -> str:
-        if node_id is None or node_id not in graph:
-            return "other"
-        return workflow.STAGE_BY_NODE_TYPE.get(graph[node_id]["class_type"], "other")
-
-
-def is_oom(exception_type: str, text: str) -> bool:
-    lowered = text.lower()
-    return (
-        exception_type.endswith("OutOfMemoryError")
-        or "out of memory" in lowered
-        or "ran out of memory" in lowered
-    )
-
-
-def stage_times(
-    spans: list[tuple[float, str | None]], graph: dict[str, Any]
-) -> tuple[dict[str, float], float | None]:
-    """Seconds per benchmark stage from the `executing` messages (each node runs until
-    the next message; the last until the end message), and the loaders' seconds."""
-    if not spans or spans[-1][1] is not None:
-        return {}, None
-    totals: dict[str, float] = {}
-    load = 0.0
-    saw_loader = False
-    for (start, node_id), (end, _) in itertools.pairwise(spans):
-        if node_id is None or node_id not in graph:
-            continue
-        class_type = graph[node_id]["class_type"]
-        if class_type in workflow.LOADER_TYPES:
-            load += end - start
-            saw_loader = True
-            continue
-        stage = workflow.STAGE_BY_NODE_TYPE.get(class_type)
-        if stage in ("text_encoding", "denoising", "vae_decode"):
-            totals[stage] = totals.get(stage, 0.0) + end - start
-    return {k: round(v, 6) for k, v in totals.items()}, round(load, 6) if saw_loader else None
+    def release(self) -> None:
+        self.execution.interrupt()
+        self.execution.close()

@@ -25,10 +25,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-COMPONENTS = ("transformer", "text_encoder", "vae")
-# The result's field for what ran, and where its figures came from.
-SOURCE_LOG = "comfyui-log"
-SOURCE_ASSUMED = "file-and-launch-flags"
+from klein_bench import kernels
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _DTYPE = r"(?:torch\.)?([A-Za-z0-9_]+)"
@@ -71,7 +68,7 @@ def new_entries(before: list[dict[str, str]] | None, after: list[dict[str, str]]
 class KernelPath:
     """What ran, per component, as far as ComfyUI's log and launch flags prove it."""
 
-    source: str = SOURCE_LOG
+    source: str = kernels.SOURCE_COMFYUI_LOG
     model_file: str | None = None
     weight_dtypes: dict[str, str] = field(default_factory=dict)
     compute_dtypes: dict[str, str] = field(default_factory=dict)
@@ -93,17 +90,19 @@ class KernelPath:
     def partially_loaded(self) -> bool:
         return "partial" in self.loading.values()
 
-    def section(self) -> dict[str, Any]:
-        """The result's `environment.kernel_path`."""
-        return {
-            "source": self.source,
-            "model_file": self.model_file,
-            "weight_dtypes": dict(self.weight_dtypes),
-            "compute_dtypes": dict(self.compute_dtypes),
-            "fp8_matmul": self.fp8_matmul,
-            "loading": dict(self.loading),
-            "offloaded_mb": self.offloaded_mb,
-        }
+    def section(self, *, attention: str | None) -> dict[str, Any]:
+        """The result's `kernels` section: no kernel counts (ComfyUI does not report
+        them); `attention` is what ComfyUI's launch flags asked for."""
+        return kernels.section(
+            source=self.source,
+            model_file=self.model_file,
+            weight_dtypes=self.weight_dtypes,
+            compute_dtypes=self.compute_dtypes,
+            fp8_matmul=self.fp8_matmul,
+            attention=attention,
+            loading=self.loading,
+            offloaded_mb=self.offloaded_mb,
+        )
 
 
 def _dtype(name: str) -> str:
@@ -175,7 +174,7 @@ def assumed(weights: str) -> KernelPath:
     """The kernel path taken from the file alone, when ComfyUI's log cannot be read."""
     dtype = {"fp8": "float8_e4m3fn", "fp16": "float16"}.get(weights, "bfloat16")
     return KernelPath(
-        source=SOURCE_ASSUMED,
+        source=kernels.SOURCE_ASSUMED,
         weight_dtypes={"transformer": dtype},
         compute_dtypes={"transformer": "bfloat16"},
     )
