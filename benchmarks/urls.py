@@ -8,6 +8,7 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from benchmarks.api import contribute, errors, views
+from benchmarks.caching import cached_until_data_changes
 
 app_name = "benchmarks"
 
@@ -15,7 +16,11 @@ urlpatterns = [
     path("contribute/<int:result_id>", contribute.withdraw, name="withdraw"),
     path("api/v1/models", views.ModelList.as_view(), name="api-models"),
     path("api/v1/gpus", views.GpuList.as_view(), name="api-gpus"),
-    path("api/v1/checks/<str:model>/<str:gpu>", views.Check.as_view(), name="api-check"),
+    path(
+        "api/v1/checks/<str:model>/<str:gpu>",
+        cached_until_data_changes(views.Check.as_view()),
+        name="api-check",
+    ),
     path("api/v1/results", views.ResultList.as_view(), name="api-results"),
     path("api/v1/results/<str:id>", views.ResultDetail.as_view(), name="api-result"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

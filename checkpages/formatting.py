@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from benchmarks.services.catalog import without_vendor
+
 MISSING = "\u2013"  # an en dash: "no figure"
 
 
@@ -57,12 +59,9 @@ def percent(value: float | None) -> str:
     return f"{value * 100:.0f}%"
 
 
-_VENDOR_PREFIX = re.compile(r"^(NVIDIA\s+)?(GeForce\s+)?", re.IGNORECASE)
-
-
 def short_gpu_name(name: str) -> str:
     """'RTX 4090' from 'NVIDIA GeForce RTX 4090', for plots and narrow cells."""
-    return _VENDOR_PREFIX.sub("", name).strip() or name
+    return without_vendor(name) or name
 
 
 def names_memory(name: str) -> bool:

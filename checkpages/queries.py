@@ -36,6 +36,8 @@ from benchmarks.models import (
     Verdict,
 )
 from benchmarks.services.aggregation import combine_verdicts
+from benchmarks.services.catalog import without_vendor
+from benchmarks.services.group_stats import version_key
 from checkpages import formatting
 from checkpages.formatting import count
 
@@ -222,7 +224,7 @@ class ConfigSummary:
     @property
     def n_timed(self) -> int:
         """Results behind the speed figures (successful, outliers left out)."""
-        return len(self.summary.seconds_values or []) or self.summary.n_success
+        return self.summary.n_timed
 
     @property
     def confidence(self) -> Confidence | None:
@@ -411,8 +413,7 @@ def ordered_gpus(gpus: QuerySet[Gpu]) -> list[tuple[str, list[Gpu]]]:
 
 
 def _normalise_slug(text: str) -> str:
-    text = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-    return re.sub(r"^(nvidia-)?(geforce-)?", "", text)
+    return without_vendor(re.sub(r"[^a-z0-9]+", "-", text.lower()))
 
 
 def close_slugs(wanted: str, candidates: dict[str, str], n: int = 3) -> list[str]:
@@ -635,10 +636,6 @@ def usable_vram(gpu: Gpu, claims: list[PublishedClaim], recent: list[Result]):
     return None
 
 
-def _version_key(version: str) -> tuple:
-    return tuple(int(part) if part.isdigit() else part for part in re.findall(r"\d+|\D+", version))
-
-
 def _trend_value(value) -> float | None:
     if isinstance(value, dict):
         value = value.get("median", value.get("seconds_median"))
@@ -658,7 +655,7 @@ def trends(rows: list[ConfigSummary]) -> list[Trend]:
                 if (seconds := _trend_value(value)) is not None
             ]
             if len(points) >= 2:
-                points.sort(key=lambda point: _version_key(point[0]))
+                points.sort(key=lambda point: version_key(point[0]))
                 dimensions[dimension].append(TrendSeries(row.label, points))
     return [Trend(dimension, series) for dimension, series in sorted(dimensions.items())]
 

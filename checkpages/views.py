@@ -1,21 +1,25 @@
 """The check pages: read summaries, build a context, render. Nothing here writes.
 
-Pages are cached under keys that carry their summaries' version, so a recomputed summary
-is a new page and a new plot; see checkpages.cache.
+Pages are kept by cache_page until the data changes (benchmarks.caching); a plot is kept
+under a digest of what it draws, so it is drawn again only when that changes.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import product
 
+from django.core.cache import cache
 from django.db.models import Count, Sum
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_safe
 
+from benchmarks.caching import cached_until_data_changes, data_version
 from benchmarks.models import (
     Contributor,
     Gpu,
@@ -25,16 +29,22 @@ from benchmarks.models import (
     SubmissionStatus,
     Summary,
 )
-from benchmarks.services import aggregation
-from checkpages import cache as pair_cache
 from checkpages import formatting, plots, queries
-from checkpages.cache import PAGE_TIMEOUT, PLOT_TIMEOUT, cached, key
 from checkpages.contribute import collected_fields
 from checkpages.formatting import count
 
 
 def _page(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
     return HttpResponse(render_to_string(template, context, request), status=status)
+
+
+PLOT_SECONDS = 24 * 3600
+
+
+def _plot(draw: Callable[..., str], *drawn: object) -> str:
+    """draw(*drawn), kept under a digest of its arguments: the same data, the same SVG."""
+    digest = hashlib.sha256(repr((draw.__name__, drawn)).encode()).hexdigest()
+    return cache.get_or_set(f"plot:{digest}", lambda: draw(*drawn), PLOT_SECONDS)
 
 
 # -- finding what the URL names ----------------------------------------------------------------
@@ -121,35 +131,29 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
+@cached_until_data_changes
 def index(request: HttpRequest) -> HttpResponse:
     preset = request.GET.get("preset", "")
     problem = ""
     if preset and preset not in Preset.values:
         problem = f"There is no configuration called “{preset}”; showing all configurations."
         preset = ""
-    version = Summary.objects.version()
-
-    def render() -> str:
-        models, groups = queries.matrix(preset)
-        return render_to_string(
-            "checkpages/index.html",
-            {
-                "models": models,
-                "groups": groups,
-                "preset": preset,
-                "preset_label": Preset(preset).label if preset else "",
-                "presets": Preset.choices,
-                "problem": problem,
-            },
-            request,
-        )
-
-    if problem:
-        return HttpResponse(render())
-    return HttpResponse(cached(key("index", preset or "all", version), render, PAGE_TIMEOUT))
+    models, groups = queries.matrix(preset)
+    return _page(
+        request,
+        "checkpages/index.html",
+        {
+            "models": models,
+            "groups": groups,
+            "preset": preset,
+            "preset_label": Preset(preset).label if preset else "",
+            "presets": Preset.choices,
+            "problem": problem,
+        },
+    )
 
 
-def _ranking_plot(page: queries.ModelPage, version: str) -> str:
+def _ranking_plot(page: queries.ModelPage) -> str:
     if not page.ranked:
         return ""
     bars = [
@@ -170,36 +174,28 @@ def _ranking_plot(page: queries.ModelPage, version: str) -> str:
         f"{formatting.seconds(fastest.row.summary.seconds_median)} per image. The table "
         "below lists every value."
     )
-    return cached(
-        key("plot", "ranking", page.model.pk, version),
-        lambda: plots.ranking("ranking", bars, alt),
-        PLOT_TIMEOUT,
-    )
+    return _plot(plots.ranking, "ranking", bars, alt)
 
 
 @require_safe
+@cached_until_data_changes
 def model_page(request: HttpRequest, model: str) -> HttpResponse:
     found = _canonical(ImageModel.objects, model)
     if found is None:
         return _unknown_model(request, model)
     if found.slug != model:
         return HttpResponsePermanentRedirect(reverse("checkpages:model", args=[found.slug]))
-    version = Summary.objects.filter(model=found).version()
-
-    def render() -> str:
-        page = queries.model_page(found)
-        return render_to_string(
-            "checkpages/model.html",
-            {
-                "page": page,
-                "model": found,
-                "plot": _ranking_plot(page, version),
-                "agent_measures": queries.agent_measures(found),
-            },
-            request,
-        )
-
-    return HttpResponse(cached(key("model", found.pk, version), render, PAGE_TIMEOUT))
+    page = queries.model_page(found)
+    return _page(
+        request,
+        "checkpages/model.html",
+        {
+            "page": page,
+            "model": found,
+            "plot": _ranking_plot(page),
+            "agent_measures": queries.agent_measures(found),
+        },
+    )
 
 
 # Dots per configuration in the speed plot: at the plot's width more of them only overlap,
@@ -245,11 +241,7 @@ def _pair_plots(page: queries.PairPage) -> dict:
             )
             for row in speed_rows
         )
-        drawn["speed"] = cached(
-            key("plot", "speed", page.model.pk, page.gpu.pk, page.version),
-            lambda: plots.seconds_distribution("speed", groups, alt + "."),
-            PLOT_TIMEOUT,
-        )
+        drawn["speed"] = _plot(plots.seconds_distribution, "speed", groups, alt + ".")
 
     memory_rows = page.memory_rows
     if memory_rows:
@@ -281,10 +273,8 @@ def _pair_plots(page: queries.PairPage) -> dict:
                 else "."
             )
         )
-        drawn["memory"] = cached(
-            key("plot", "memory", page.model.pk, page.gpu.pk, page.version, round(usable or 0)),
-            lambda: plots.memory_against_capacity("memory", bars, page.capacity_mib, usable, alt),
-            PLOT_TIMEOUT,
+        drawn["memory"] = _plot(
+            plots.memory_against_capacity, "memory", bars, page.capacity_mib, usable, alt
         )
 
     drawn_trends = []
@@ -296,23 +286,15 @@ def _pair_plots(page: queries.PairPage) -> dict:
             + ", ".join(f"{v} {formatting.seconds(s)}" for v, s in series.points)
             for series in trend.series
         )
-        svg = cached(
-            key("plot", name, page.model.pk, page.gpu.pk, page.version),
-            lambda name=name, lines=lines, alt=alt, dimension=trend.dimension: plots.version_trend(
-                name, dimension, lines, alt + "."
-            ),
-            PLOT_TIMEOUT,
-        )
+        svg = _plot(plots.version_trend, name, trend.dimension, lines, alt + ".")
         drawn_trends.append((trend, svg))
     drawn["trends"] = drawn_trends
     return drawn
 
 
 @require_safe
+@cached_until_data_changes
 def pair(request: HttpRequest, model: str, gpu: str) -> HttpResponse:
-    stored = pair_cache.pair_page(model, gpu)
-    if stored is not None:
-        return HttpResponse(stored)
     found_model = _canonical(ImageModel.objects, model)
     found_gpu = _canonical(Gpu.objects, gpu)
     if found_model is None:
@@ -328,33 +310,19 @@ def pair(request: HttpRequest, model: str, gpu: str) -> HttpResponse:
         return HttpResponsePermanentRedirect(
             reverse("checkpages:pair", args=[found_model.slug, found_gpu.slug])
         )
-    # Read before the summaries, so a change while rendering leaves this page unmatched.
-    token = aggregation.pair_version(found_model.pk, found_gpu.pk, create=True)
-    version = Summary.objects.for_pair(found_model, found_gpu).version()
-
-    def render() -> str:
-        page = queries.pair_page(found_model, found_gpu, version)
-        return render_to_string(
-            "checkpages/pair.html",
-            {
-                "page": page,
-                "model": found_model,
-                "gpu": found_gpu,
-                "plots": _pair_plots(page),
-                "api_url": reverse("benchmarks:api-check", args=[found_model.slug, found_gpu.slug]),
-                "presets": Preset.choices,
-            },
-            request,
-        )
-
-    if token is None:
-        return HttpResponse(
-            cached(key("pair", found_model.pk, found_gpu.pk, version), render, PAGE_TIMEOUT)
-        )
-    # Rendered afresh, so the stored page's recent results are at most PAGE_TIMEOUT old.
-    html = render()
-    pair_cache.store_pair_page(model, gpu, (found_model.pk, found_gpu.pk), token, html)
-    return HttpResponse(html)
+    page = queries.pair_page(found_model, found_gpu, data_version())
+    return _page(
+        request,
+        "checkpages/pair.html",
+        {
+            "page": page,
+            "model": found_model,
+            "gpu": found_gpu,
+            "plots": _pair_plots(page),
+            "api_url": reverse("benchmarks:api-check", args=[found_model.slug, found_gpu.slug]),
+            "presets": Preset.choices,
+        },
+    )
 
 
 @dataclass

@@ -13,3 +13,12 @@ def catalog(db):
     from benchmarks.services.catalog import load_catalog
 
     load_catalog()
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """Every test starts with an empty cache: no page, data version or queued update left
+    by another test (they share the Redis database)."""
+    from django.core.cache import cache
+
+    cache.clear()
