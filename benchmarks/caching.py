@@ -23,7 +23,7 @@ from functools import wraps
 from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
-from django.utils.cache import patch_cache_control
+from django.utils.cache import patch_cache_control, set_response_etag
 from django.views.decorators.cache import cache_page
 
 PAGE_SECONDS = 60
@@ -51,15 +51,32 @@ def data_changed(**_: object) -> None:
     transaction.on_commit(_move_version)
 
 
+def _with_etag(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """The view's answers carry their ETag when they are kept, so a kept answer is not
+    hashed again on every request (ConditionalGetMiddleware hashes answers without one)."""
+
+    @wraps(view)
+    def tagged(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        if callable(getattr(response, "add_post_render_callback", None)):
+            response.add_post_render_callback(set_response_etag)
+        else:
+            set_response_etag(response)
+        return response
+
+    return tagged
+
+
 def cached_until_data_changes(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """cache_page for a view whose answer changes only with the data (and with time)."""
+    tagged = _with_etag(view)
 
     @wraps(view)
     def cached_view(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         # The version is read before the view reads any data: a change while it renders
         # moves the version, so what it renders is kept under the old one, never served.
         keep = cache_page(PAGE_SECONDS, key_prefix=f"data-{data_version()}")
-        response = keep(view)(request, *args, **kwargs)
+        response = keep(tagged)(request, *args, **kwargs)
         patch_cache_control(response, public=True)
         return response
 

@@ -17,6 +17,7 @@ from django.db.models import Count, Sum
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.html import escape
 from django.views.decorators.http import require_safe
 
 from benchmarks.caching import cached_until_data_changes, data_version
@@ -41,10 +42,14 @@ def _page(request: HttpRequest, template: str, context: dict, status: int = 200)
 PLOT_SECONDS = 24 * 3600
 
 
-def _plot(draw: Callable[..., str], *drawn: object) -> str:
-    """draw(*drawn), kept under a digest of its arguments: the same data, the same SVG."""
-    digest = hashlib.sha256(repr((draw.__name__, drawn)).encode()).hexdigest()
-    return cache.get_or_set(f"plot:{digest}", lambda: draw(*drawn), PLOT_SECONDS)
+def _plot(draw: Callable[..., str], name: str, *drawn: object, alt: str) -> str:
+    """draw(name, *drawn, alt), kept under a digest of what it draws: the same data, the
+    same SVG. The text alternative (which counts results) is not drawn, so it is set in the
+    kept SVG's <title> rather than drawing the plot again when only the text changed."""
+    digest = hashlib.sha256(repr((draw.__name__, name, drawn)).encode()).hexdigest()
+    svg = cache.get_or_set(f"plot:{digest}", lambda: draw(name, *drawn, ""), PLOT_SECONDS)
+    empty = f'<title id="{name}-title"></title>'
+    return svg.replace(empty, f'<title id="{name}-title">{escape(alt)}</title>', 1)
 
 
 # -- finding what the URL names ----------------------------------------------------------------
@@ -174,7 +179,7 @@ def _ranking_plot(page: queries.ModelPage) -> str:
         f"{formatting.seconds(fastest.row.summary.seconds_median)} per image. The table "
         "below lists every value."
     )
-    return _plot(plots.ranking, "ranking", bars, alt)
+    return _plot(plots.ranking, "ranking", bars, alt=alt)
 
 
 @require_safe
@@ -241,7 +246,7 @@ def _pair_plots(page: queries.PairPage) -> dict:
             )
             for row in speed_rows
         )
-        drawn["speed"] = _plot(plots.seconds_distribution, "speed", groups, alt + ".")
+        drawn["speed"] = _plot(plots.seconds_distribution, "speed", groups, alt=alt + ".")
 
     memory_rows = page.memory_rows
     if memory_rows:
@@ -274,7 +279,7 @@ def _pair_plots(page: queries.PairPage) -> dict:
             )
         )
         drawn["memory"] = _plot(
-            plots.memory_against_capacity, "memory", bars, page.capacity_mib, usable, alt
+            plots.memory_against_capacity, "memory", bars, page.capacity_mib, usable, alt=alt
         )
 
     drawn_trends = []
@@ -286,7 +291,7 @@ def _pair_plots(page: queries.PairPage) -> dict:
             + ", ".join(f"{v} {formatting.seconds(s)}" for v, s in series.points)
             for series in trend.series
         )
-        svg = _plot(plots.version_trend, name, trend.dimension, lines, alt + ".")
+        svg = _plot(plots.version_trend, name, trend.dimension, lines, alt=alt + ".")
         drawn_trends.append((trend, svg))
     drawn["trends"] = drawn_trends
     return drawn

@@ -10,7 +10,7 @@ from klein_bench.contract import wire
 from benchmarks.caching import data_changed
 from benchmarks.models import Gpu
 from benchmarks.services.aggregation import reconcile
-from checkpages import plots
+from checkpages import plots, views
 from tests.contribute_support import _fresh_rate_limits  # noqa: F401 - autouse fixture
 from tests.factories import result_payload, runs
 from tests.pages_data import around, fill_rtx_4090, post, visible_text
@@ -120,3 +120,14 @@ def test_a_renamed_card_is_shown_under_its_new_name_at_once(client, catalog):
     gpu.save()
 
     assert "RTX 4090 (renamed)" in visible_text(client.get(PAGE))
+
+
+def test_a_plot_is_not_drawn_again_when_only_its_words_change(drawings):
+    groups = [plots.Distribution("bf16-resident", [1.9, 2.0, 2.1], 2.0, 1.92, 2.08, "#1a7f37")]
+
+    first = views._plot(plots.seconds_distribution, "speed", groups, alt="Over 3 results.")
+    again = views._plot(plots.seconds_distribution, "speed", groups, alt="Over 4 <results>.")
+
+    assert len(drawings) == 1
+    assert '<title id="speed-title">Over 3 results.</title>' in first
+    assert again == first.replace("Over 3 results.", "Over 4 &lt;results&gt;.")
