@@ -161,3 +161,15 @@ def test_a_configuration_that_only_spilled_or_ran_out_of_memory_does_not_fit():
     rows[0]["outcome"], rows[1]["outcome"] = "spilled", "error"
 
     assert exact(rows, "none").values["verdict"] == "does_not_fit"
+
+
+def test_values_added_at_once_fill_the_same_bins_as_added_one_by_one():
+    rng = random.Random(3)
+    values = [rng.lognormvariate(0.7, 0.3) for _ in range(5000)] + [0.0, 0.0, 2.0, 2.0]
+    one_by_one, at_once = group_stats.Sketches(), group_stats.Sketches()
+    for value in values:
+        one_by_one.add("seconds", value)
+    at_once.add_many("seconds", values)
+
+    qs = [i / 100 for i in range(101)]
+    assert at_once.quantiles("seconds", qs) == one_by_one.quantiles("seconds", qs)
