@@ -19,15 +19,15 @@ def configuration_for(
     runtime: str, precision: str, offload: str, width: int, height: int, steps: int
 ) -> Configuration:
     """The configuration row of these fields, made when it is new (a non-standard one)."""
-    fields = {
-        "runtime": runtime,
-        "precision": precision,
-        "offload": offload,
-        "width": width,
-        "height": height,
-        "steps": steps,
-    }
-    return Configuration.objects.get_or_create(**fields)[0]
+    configuration, _ = Configuration.objects.get_or_create(
+        runtime=runtime,
+        precision=precision,
+        offload=offload,
+        width=width,
+        height=height,
+        steps=steps,
+    )
+    return configuration
 
 
 @dataclass
