@@ -320,8 +320,8 @@ def _fold_seconds(values: dict[str, Any], sketches: Sketches, clean: list[Row]) 
     if not n or not clean:
         return
     points = min(n, SECONDS_VALUES_CAP)
-    qs = [0.5, 0.1, 0.9, *(i / (points - 1) if points > 1 else 0.5 for i in range(points))]
-    found = sketches.quantiles("seconds", qs)
+    evenly = [i / (points - 1) for i in range(points)] if points > 1 else [0.5]
+    found = sketches.quantiles("seconds", [0.5, 0.1, 0.9, *evenly])
     assert found is not None
     values["seconds_median"], values["seconds_p10"], values["seconds_p90"] = found[:3]
     values["seconds_values"] = found[3:]
@@ -350,7 +350,8 @@ def _fold_memory(values: dict[str, Any], sketches: Sketches, successes: list[Row
         for value in figures:
             sketches.add(f"memory:{figure}", value)
         values[f"{figure}_median"] = sketches.median(f"memory:{figure}")
-        values[f"{figure}_max"] = max([*figures, values[f"{figure}_max"] or figures[0]])
+        largest = values[f"{figure}_max"]
+        values[f"{figure}_max"] = max(figures if largest is None else [largest, *figures])
 
 
 def _fold_versions(values: dict[str, Any], rows: list[Row]) -> None:
