@@ -166,14 +166,15 @@ def _verdict(
     at_largest = figures[largest]
     page = at_largest["check page"]
     ratio = page.requests_per_second / at_largest["bare view"].requests_per_second
-    first = max(renders[largest])
+    first = statistics.median(renders[largest])
     checks = {
         f"p99 {page.p99_ms:.1f} ms (target < {P99_TARGET_MS:g} ms)": page.p99_ms < P99_TARGET_MS,
         f"{ratio:.0%} of the bare view's throughput (target >= {THROUGHPUT_TARGET:.0%})": (
             ratio >= THROUGHPUT_TARGET
         ),
-        f"first render after a summary change at most {first:.0f} ms "
-        f"(target < {FIRST_RENDER_TARGET_MS:g} ms)": first < FIRST_RENDER_TARGET_MS,
+        f"first render after a summary change {first:.0f} ms, median of "
+        f"{len(renders[largest])} (slowest {max(renders[largest]):.0f} ms; "
+        f"target < {FIRST_RENDER_TARGET_MS:g} ms)": first < FIRST_RENDER_TARGET_MS,
     }
     print(f"\n  check page at {largest:,} results:")
     for text, met in checks.items():
@@ -190,12 +191,12 @@ def _verdict(
         },
         "throughput_ratio": ratio,
         "p99_ms": page.p99_ms,
-        "first_render_max_ms": first,
+        "first_render_median_ms": first,
         "met": all(checks.values()),
         "headline": (
             f"check page at {largest:,} results: {ratio:.0%} of bare "
             f"({page.requests_per_second:.0f} vs "
             f"{at_largest['bare view'].requests_per_second:.0f} req/s), p99 {page.p99_ms:.1f} ms, "
-            f"first render after a change <= {first:.0f} ms"
+            f"first render after a change {first:.0f} ms (median)"
         ),
     }
