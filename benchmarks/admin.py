@@ -203,8 +203,8 @@ class ResultAdmin(ReadOnlyRecordAdmin):
 @admin.register(Summary)
 class SummaryAdmin(ReadOnlyRecordAdmin):
     list_display = ["model", "gpu", "configuration", "synthetic", "verdict", "n_results",
-                    "seconds_median", "peak_device_mb_max", "computed_at"]  # fmt: skip
-    list_filter = ["verdict", "synthetic", "model", "gpu"]
+                    "seconds_median", "peak_device_mb_max", "exact", "computed_at"]  # fmt: skip
+    list_filter = ["verdict", "synthetic", "exact", "model", "gpu"]
 
 
 @admin.register(ImageModel)
