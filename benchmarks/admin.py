@@ -239,8 +239,8 @@ class ResultAdmin(ReadOnlyRecordAdmin):
 @admin.register(Summary)
 class SummaryAdmin(ReadOnlyRecordAdmin):
     list_display = ["model_slug", "gpu_slug", "config", "synthetic", "verdict", "n_results",
-                    "seconds", "peak", "computed_at"]  # fmt: skip
-    list_filter = ["verdict", "synthetic", "model", "gpu"]
+                    "seconds", "peak", "exact", "computed_at"]  # fmt: skip
+    list_filter = ["verdict", "synthetic", "exact", "model", "gpu"]
     list_select_related = ["model", "gpu", "configuration"]
 
     @admin.display(description="model", ordering="model__slug")

@@ -6,6 +6,8 @@ entry is matched by its natural key and updated in place, never duplicated.
 
 from __future__ import annotations
 
+from klein_bench.contract.catalog import PRESETS
+
 MODELS = [
     {
         "slug": "flux-2-klein-4b",
@@ -250,11 +252,13 @@ GPUS = [
     _gpu("cpu", "CPU (no GPU)", "CPU", [], None, "", "0.0", None, None, None, 900, vendor=""),
 ]
 
-# The standard configurations, one per preset and runtime that the agent runs.
+# The standard configurations: every preset of the contract in diffusers, and ComfyUI in
+# the recipes' path (FP8 weights, BF16 compute).
 CONFIGURATIONS = [
-    {"runtime": "diffusers", "precision": "bf16", "offload": "none"},
-    {"runtime": "diffusers", "precision": "bf16", "offload": "model"},
-    {"runtime": "diffusers", "precision": "fp8-storage", "offload": "none"},
+    *(
+        {"runtime": "diffusers", "precision": preset.precision, "offload": preset.offload}
+        for preset in PRESETS.values()
+    ),
     {"runtime": "comfyui", "precision": "fp8-storage", "offload": "none"},
 ]
 STANDARD_RESOLUTION = {"width": 1024, "height": 1024, "steps": 4}

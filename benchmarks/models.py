@@ -346,18 +346,9 @@ class Result(models.Model):
     denoising_seconds = models.FloatField(null=True, blank=True)
     vae_decode_seconds = models.FloatField(null=True, blank=True)
 
-    # Memory, MiB: the four peaks, the device's usage before loading, and host memory.
-    baseline_device_mb = models.FloatField(null=True, blank=True)
-    peak_allocated_mb = models.FloatField(null=True, blank=True)
-    peak_reserved_mb = models.FloatField(null=True, blank=True)
-    peak_process_mb = models.FloatField(null=True, blank=True)
-    peak_device_mb = models.FloatField(null=True, blank=True)
-    peak_rss_mb = models.FloatField(null=True, blank=True)
-    system_ram_mb = models.FloatField(null=True, blank=True)
+    # Memory, MiB: one column per memory figure of the contract, added below the class.
 
-    # The headline peak VRAM (MiB): the process's GPU memory with its CUDA context, the
-    # same quantity on every platform; vram_source says how it was read (docs/measurements.md).
-    peak_vram_mb = models.FloatField(null=True, blank=True)
+    # How the headline peak_vram_mb (a memory figure column) was read (docs/measurements.md).
     vram_source = models.CharField(max_length=32, blank=True)
     # Where the peak fell: the phase (load, warm-up, timed) and the pipeline stage.
     peak_phase = models.CharField(max_length=16, blank=True)
@@ -405,6 +396,9 @@ class Result(models.Model):
 
     # Set by aggregation: a modified z-score above 3.5 within its group.
     is_outlier = models.BooleanField(default=False)
+    # Set by aggregation: whether its group's summary counts it (true), saw it and leaves
+    # it out (false), or has not taken it yet (null).
+    summarized = models.BooleanField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # Bumped on every change that affects aggregates (new, withdrawn, moderated), so
     # reconcile can find groups whose summary is older than their results.
@@ -421,6 +415,12 @@ class Result(models.Model):
                 name="result_group_changed",
             ),
             models.Index(fields=["created_at", "id"], name="result_created"),
+            # The results a group's summary has not taken yet: few at any time.
+            models.Index(
+                fields=["model", "gpu", "configuration", "synthetic"],
+                condition=Q(summarized__isnull=True),
+                name="result_not_summarized",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -446,15 +446,6 @@ class SummaryQuerySet(models.QuerySet):
 
     def synthetic(self):
         return self.filter(synthetic=True)
-
-    def version(self) -> str:
-        """Changes whenever one of these summaries is recomputed, added or removed: the
-        pages' cache keys, so a new summary means a new page."""
-        stats = self.aggregate(
-            newest=models.Max("computed_at"), n=models.Count("id"), top=models.Max("id")
-        )
-        newest = stats["newest"].timestamp() if stats["newest"] else 0
-        return f"{stats['n']}-{stats['top'] or 0}-{newest:.6f}"
 
     def stale(self):
         """Summaries older than the newest change to their group's results."""
@@ -488,34 +479,31 @@ class Summary(models.Model):
     n_out_of_memory = models.PositiveIntegerField(default=0)
     n_error = models.PositiveIntegerField(default=0)
     n_outliers = models.PositiveIntegerField(default=0)
-    # Out-of-memory and error counts by stage, e.g. {"vae_decode": 3}.
+    # Successful results behind the speed figures (outliers left out).
+    n_timed = models.PositiveIntegerField(default=0)
+    # Failed results by outcome, then stage: {"out_of_memory": {"vae_decode": 3}}.
     failures_by_stage = models.JSONField(default=dict, blank=True)
 
     # Headline seconds per image: over successful, non-outlier results' medians.
     seconds_median = models.FloatField(null=True, blank=True)
     seconds_p10 = models.FloatField(null=True, blank=True)
     seconds_p90 = models.FloatField(null=True, blank=True)
-    # Every non-outlier successful result's median, for distribution plots.
+    # Every non-outlier successful result's median, sorted, for distribution plots;
+    # evenly spaced quantiles past group_stats.SECONDS_VALUES_CAP of them.
     seconds_values = models.JSONField(default=list, blank=True)
+    # Memory, MiB: the median and largest of each aggregated memory figure of the
+    # contract, two columns each, added below the class.
 
-    peak_allocated_mb_median = models.FloatField(null=True, blank=True)
-    peak_allocated_mb_max = models.FloatField(null=True, blank=True)
-    peak_reserved_mb_median = models.FloatField(null=True, blank=True)
-    peak_reserved_mb_max = models.FloatField(null=True, blank=True)
-    peak_process_mb_median = models.FloatField(null=True, blank=True)
-    peak_process_mb_max = models.FloatField(null=True, blank=True)
-    peak_device_mb_median = models.FloatField(null=True, blank=True)
-    peak_device_mb_max = models.FloatField(null=True, blank=True)
-    peak_rss_mb_median = models.FloatField(null=True, blank=True)
-    peak_rss_mb_max = models.FloatField(null=True, blank=True)
     energy_joules_per_image_median = models.FloatField(null=True, blank=True)
 
-    newest_driver_version = models.CharField(max_length=32, blank=True)
     newest_versions = models.JSONField(default=dict, blank=True)
     # Per-version medians for trend plots: {"driver": {"580.1": 2.3}, "diffusers": {...}}.
     trend = models.JSONField(default=dict, blank=True)
     verdict = models.CharField(max_length=16, choices=Verdict.choices, default=Verdict.UNKNOWN)
     computed_at = models.DateTimeField()
+    # False once new results were folded into sketches: quantiles are then within
+    # group_stats.SKETCH_ACCURACY of the exact ones until reconcile recomputes the group.
+    exact = models.BooleanField(default=True)
 
     objects = SummaryQuerySet.as_manager()
 
@@ -530,3 +518,33 @@ class Summary(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model.slug} on {self.gpu.slug}, {self.configuration}"
+
+
+# One column per memory figure of the contract (MiB), so that a new figure needs its entry
+# in klein_bench.contract.figures and a migration, not an edit here.
+for _name in figures.MEMORY_FIGURES:
+    Result.add_to_class(_name, models.FloatField(null=True, blank=True))
+for _name in figures.AGGREGATED_MEMORY_FIGURES:
+    Summary.add_to_class(f"{_name}_median", models.FloatField(null=True, blank=True))
+    Summary.add_to_class(f"{_name}_max", models.FloatField(null=True, blank=True))
+
+
+class SummarySketches(models.Model):
+    """What a large group's summary keeps to take new results one at a time: a DDSketch
+    per distribution and the spread its outlier test measures against. Pages never read
+    it; see benchmarks.services.group_stats."""
+
+    summary = models.OneToOneField(
+        Summary, on_delete=models.CASCADE, primary_key=True, related_name="sketches"
+    )
+    # Name -> the ddsketch library's protobuf encoding, base64.
+    sketches = models.JSONField(default=dict)
+    # The timed results' median and median and mean absolute deviations at the group's
+    # last exact computation (klein_bench.contract.stats.Spread); null without any.
+    spread = models.JSONField(null=True)
+
+    class Meta:
+        verbose_name_plural = "summary sketches"
+
+    def __str__(self) -> str:
+        return f"Sketches of {self.summary}"

@@ -8,6 +8,7 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from benchmarks.api import contribute, errors, schemas, views
+from benchmarks.caching import cached_until_data_changes
 
 app_name = "benchmarks"
 
@@ -17,7 +18,11 @@ urlpatterns = [
     re_path(r"^contribute/", contribute.not_found),
     path("api/v1/models", views.ModelList.as_view(), name="api-models"),
     path("api/v1/gpus", views.GpuList.as_view(), name="api-gpus"),
-    path("api/v1/checks/<str:model>/<str:gpu>", views.Check.as_view(), name="api-check"),
+    path(
+        "api/v1/checks/<str:model>/<str:gpu>",
+        cached_until_data_changes(views.Check.as_view()),
+        name="api-check",
+    ),
     path("api/v1/results", views.ResultList.as_view(), name="api-results"),
     path("api/v1/results/", views.ResultListWithSlash.as_view()),
     path("api/v1/results/<str:id>", views.ResultDetail.as_view(), name="api-result"),

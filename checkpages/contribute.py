@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from klein_bench.contract.figures import MEMORY_FIGURES
 from klein_bench.contract.schema import result_schema
 
 GROUPS = {
@@ -69,14 +70,6 @@ EXPLANATIONS = {
     "timings.runs[].prompt_index": "Which of the benchmark's fixed prompts it was.",
     "timings.runs[].seed": "The fixed seed used.",
     "timings.runs[].energy_joules": "Energy the card used for the image.",
-    "memory.baseline_device_mb": "Memory in use on the card before loading (display, "
-    "other programs), as one number; not which programs.",
-    "memory.peak_allocated_mb": "PyTorch's peak allocated memory.",
-    "memory.peak_reserved_mb": "PyTorch's peak reserved memory.",
-    "memory.peak_process_mb": "The benchmark process's peak GPU memory (NVML).",
-    "memory.peak_device_mb": "The whole card's peak used memory (NVML).",
-    "memory.peak_rss_mb": "The process's peak system memory.",
-    "memory.system_ram_mb": "Your machine's total system memory.",
     "memory.sample_interval_ms": "How often memory was sampled.",
     "energy.joules_per_image": "Energy per image.",
     "energy.average_power_w": "Average power while generating.",
@@ -167,6 +160,12 @@ EXPLANATIONS = {
     "memory.phases.timed.peak_rss_mb": "During the timed: peak system RAM.",
     "memory.phases.timed.stage": "During the timed: the pipeline stage the peak fell in.",
 }
+
+# Each memory figure in the contract's own words (klein_bench.contract.figures).
+EXPLANATIONS.update(
+    (f"memory.{name}", f"{figure.meaning[0].upper()}{figure.meaning[1:]}, in {figure.unit}.")
+    for name, figure in MEMORY_FIGURES.items()
+)
 
 ENVELOPE = [
     ("key_id", "Your contributor key's fingerprint: the only identity we know."),

@@ -11,6 +11,8 @@ import re
 
 from klein_bench.contract.figures import KERNEL_LOADINGS, KERNEL_SOURCES
 
+from benchmarks.services.catalog import without_vendor
+
 MISSING = "\u2013"  # an en dash: "no figure"
 
 
@@ -83,12 +85,9 @@ def percent(value: float | None) -> str:
     return f"{value * 100:.0f}%"
 
 
-_VENDOR_PREFIX = re.compile(r"^(NVIDIA\s+)?(GeForce\s+)?", re.IGNORECASE)
-
-
 def short_gpu_name(name: str) -> str:
     """'RTX 4090' from 'NVIDIA GeForce RTX 4090', for plots and narrow cells."""
-    return _VENDOR_PREFIX.sub("", name).strip() or name
+    return without_vendor(name) or name
 
 
 def names_memory(name: str) -> bool:

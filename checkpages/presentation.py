@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass
 
 from klein_bench.contract.catalog import PRESETS
-from klein_bench.contract.figures import PEAK_VRAM_FIGURES, PRECISIONS, RUNTIMES
+from klein_bench.contract.figures import NOT_FITTING, PEAK_VRAM_FIGURES, PRECISIONS, RUNTIMES
 
 from benchmarks.models import (
     Configuration,
@@ -33,8 +33,6 @@ VERDICT_ORDER = {
 }
 # Verdicts of a configuration that produced images.
 WORKING = (Verdict.RUNS, Verdict.NEEDS_OFFLOAD)
-# Outcomes that mean "it did not fit", in the order failure lines give them.
-NOT_FITTING = (Outcome.OUT_OF_MEMORY.value, "spilled")
 
 # One colour per configuration, on every page and plot (Okabe-Ito and Tol, for colour-blind
 # readers): configurations take them in the order of the contract's runtimes and presets.
@@ -262,7 +260,7 @@ class ConfigSummary:
     @property
     def n_timed(self) -> int:
         """Results behind the speed figures: successful ones, outliers left out."""
-        return max(self.summary.n_success - self.summary.n_outliers, 0)
+        return self.summary.n_timed
 
     @property
     def capped_values(self) -> bool:

@@ -16,6 +16,7 @@ from django.db.models import QuerySet
 
 from benchmarks.models import Gpu, ImageModel, PublishedClaim, Result, Summary
 from benchmarks.services import estimates as est
+from benchmarks.services.catalog import without_vendor
 from checkpages import estimated, formatting, install
 from checkpages.formatting import count
 from checkpages.presentation import (
@@ -63,8 +64,7 @@ def ordered_gpus(gpus: QuerySet[Gpu]) -> list[tuple[str, list[Gpu]]]:
 
 
 def _normalise_slug(text: str) -> str:
-    text = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-    return re.sub(r"^(nvidia-)?(geforce-)?", "", text)
+    return without_vendor(re.sub(r"[^a-z0-9]+", "-", text.lower()))
 
 
 def close_slugs(wanted: str, candidates: dict[str, str], n: int = 3) -> list[str]:
@@ -287,7 +287,6 @@ class PairPage:
     nearest: list[NearCard]
     commands: list[install.ContributeCommand]
     install: install.Install
-    version: str
     preset: str = ""
     # Estimates for configurations nobody measured on this card; None where there are none.
     estimate: estimated.PairEstimateView | None = None
@@ -422,7 +421,7 @@ def recent_results(model: ImageModel, gpu: Gpu) -> list[Result]:
     )
 
 
-def pair_page(model: ImageModel, gpu: Gpu, version: str, preset: str = "") -> PairPage:
+def pair_page(model: ImageModel, gpu: Gpu, preset: str = "") -> PairPage:
     summaries = list(Summary.objects.for_pair(model, gpu).select_related("configuration"))
     on_cpu = is_cpu(gpu)
     rows = rows_for([s for s in summaries if not s.synthetic], model, gpu)
@@ -456,7 +455,6 @@ def pair_page(model: ImageModel, gpu: Gpu, version: str, preset: str = "") -> Pa
         nearest=[] if rows else nearest_cards(model, gpu),
         commands=install.contribute_commands(model, measured, on_cpu),
         install=install.install(on_cpu),
-        version=version,
         preset=preset,
         estimate=estimate,
         failed_rows=[row for row in rows if row.failure_line or row.capacity_flag],

@@ -3,12 +3,10 @@ order, one series per configuration, in its colour."""
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from dataclasses import dataclass
 
-from packaging.version import InvalidVersion, Version
-
+from benchmarks.services.group_stats import version_key
 from checkpages.presentation import ConfigSummary
 
 
@@ -24,15 +22,6 @@ class Trend:
     dimension: str  # "driver" or "diffusers" (whatever the aggregation records)
     versions: list[str]  # oldest to newest
     series: list[TrendSeries]
-
-
-def version_key(version: str) -> tuple:
-    """Versions in release order: 580.82.09 before 580.95.05, 0.9.2 before 0.10.0."""
-    try:
-        return (0, Version(version), version)
-    except InvalidVersion:
-        numbers = tuple(int(part) for part in re.findall(r"\d+", version))
-        return (1, numbers, version)
 
 
 def _trend_value(value) -> float | None:

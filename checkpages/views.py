@@ -1,22 +1,27 @@
 """The check pages: read summaries, build a context, render. Nothing here writes.
 
-Pages are cached under keys that carry their summaries' version, so a recomputed summary
-is a new page and a new plot; see checkpages.cache.
+Pages are kept by cache_page until the data changes (benchmarks.caching); a plot is kept
+under a digest of what it draws, so it is drawn again only when that changes.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import product
 
+from django.core.cache import cache
 from django.db.models import Count, Sum
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.html import escape
 from django.views.decorators.http import require_safe
 from klein_bench.contract.figures import PHASES
 
+from benchmarks.caching import cached_until_data_changes
 from benchmarks.models import (
     Contributor,
     Gpu,
@@ -26,16 +31,27 @@ from benchmarks.models import (
     SubmissionStatus,
     Summary,
 )
-from benchmarks.services import aggregation
-from checkpages import cache as pair_cache
 from checkpages import formatting, install, plots, presentation, queries
-from checkpages.cache import PAGE_TIMEOUT, PLOT_TIMEOUT, cached, key
 from checkpages.contribute import collected_fields
 from checkpages.formatting import count
 
 
 def _page(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
     return HttpResponse(render_to_string(template, context, request), status=status)
+
+
+PLOT_SECONDS = 24 * 3600
+
+
+def _plot(draw: Callable[..., str], name: str, *drawn: object, alt: str) -> str:
+    """draw(name, *drawn, alt), kept under a digest of what it draws: the same data, the
+    same SVG. The text alternative (which counts results) is not drawn, so it is set in the
+    kept SVG's <title> rather than drawing the plot again when only the text changed."""
+    digest = hashlib.sha256(repr((draw.__name__, name, drawn)).encode()).hexdigest()
+    svg = cache.get_or_set(f"plot:{digest}", lambda: draw(name, *drawn, ""), PLOT_SECONDS)
+    # Wide and narrow drawings each have one: '<title id="speed-title">',
+    # '<title id="speed-narrow-title">'.
+    return svg.replace('-title"></title>', f'-title">{escape(alt)}</title>')
 
 
 # -- finding what the URL names ----------------------------------------------------------------
@@ -131,31 +147,25 @@ def preset_parameter(request: HttpRequest) -> tuple[str, str]:
 
 
 @require_safe
+@cached_until_data_changes
 def index(request: HttpRequest) -> HttpResponse:
     preset, problem = preset_parameter(request)
-    version = Summary.objects.version()
-
-    def render() -> str:
-        models, groups = queries.matrix(preset)
-        return render_to_string(
-            "checkpages/index.html",
-            {
-                "models": models,
-                "groups": groups,
-                "preset": preset,
-                "preset_label": Preset(preset).label if preset else "",
-                "presets": Preset.choices,
-                "problem": problem,
-            },
-            request,
-        )
-
-    if problem:
-        return HttpResponse(render())
-    return HttpResponse(cached(key("index", preset or "all", version), render, PAGE_TIMEOUT))
+    models, groups = queries.matrix(preset)
+    return _page(
+        request,
+        "checkpages/index.html",
+        {
+            "models": models,
+            "groups": groups,
+            "preset": preset,
+            "preset_label": Preset(preset).label if preset else "",
+            "presets": Preset.choices,
+            "problem": problem,
+        },
+    )
 
 
-def _ranking_plot(page: queries.ModelPage, version: str) -> str:
+def _ranking_plot(page: queries.ModelPage) -> str:
     if not page.ranked:
         return ""
     bars = [
@@ -177,14 +187,11 @@ def _ranking_plot(page: queries.ModelPage, version: str) -> str:
         f"{formatting.seconds(fastest.row.summary.seconds_median)} per image. The table "
         "below lists every value."
     )
-    return cached(
-        key("plot", "ranking", page.model.pk, page.preset or "best", version),
-        lambda: plots.ranking("ranking", bars, alt),
-        PLOT_TIMEOUT,
-    )
+    return _plot(plots.ranking, "ranking", bars, alt=alt)
 
 
 @require_safe
+@cached_until_data_changes
 def model_page(request: HttpRequest, model: str) -> HttpResponse:
     found = _canonical(ImageModel.objects, model)
     if found is None:
@@ -192,29 +199,19 @@ def model_page(request: HttpRequest, model: str) -> HttpResponse:
     if found.slug != model:
         return HttpResponsePermanentRedirect(reverse("checkpages:model", args=[found.slug]))
     preset, problem = preset_parameter(request)
-    # Estimates for unmeasured cards read every card's summaries.
-    version = Summary.objects.version()
-
-    def render() -> str:
-        page = queries.model_page(found, preset)
-        return render_to_string(
-            "checkpages/model.html",
-            {
-                "page": page,
-                "model": found,
-                "plot": _ranking_plot(page, version),
-                "agent_measures": install.agent_measures(found),
-                "presets": Preset.choices,
-                "preset": preset,
-                "problem": problem,
-            },
-            request,
-        )
-
-    if problem:
-        return HttpResponse(render())
-    return HttpResponse(
-        cached(key("model", found.pk, preset or "best", version), render, PAGE_TIMEOUT)
+    page = queries.model_page(found, preset)
+    return _page(
+        request,
+        "checkpages/model.html",
+        {
+            "page": page,
+            "model": found,
+            "plot": _ranking_plot(page),
+            "agent_measures": install.agent_measures(found),
+            "presets": Preset.choices,
+            "preset": preset,
+            "problem": problem,
+        },
     )
 
 
@@ -233,7 +230,7 @@ def _dots(values: list[float]) -> list[float]:
 
 
 def _pair_plots(page: queries.PairPage) -> dict:
-    """The pair's plots as SVG, each cached under the pair's summaries' version."""
+    """The pair's plots as SVG, each kept under a digest of what it draws."""
     where = f"{page.model.name} on the {page.gpu.name}"
     drawn: dict = {"trends": []}
 
@@ -261,11 +258,7 @@ def _pair_plots(page: queries.PairPage) -> dict:
             )
             for row in speed_rows
         )
-        drawn["speed"] = cached(
-            key("plot", "speed", page.model.pk, page.gpu.pk, page.version),
-            lambda: plots.seconds_distribution("speed", groups, alt + "."),
-            PLOT_TIMEOUT,
-        )
+        drawn["speed"] = _plot(plots.seconds_distribution, "speed", groups, alt=alt + ".")
 
     memory_rows = page.memory_rows
     if memory_rows:
@@ -297,10 +290,8 @@ def _pair_plots(page: queries.PairPage) -> dict:
                 else "."
             )
         )
-        drawn["memory"] = cached(
-            key("plot", "memory", page.model.pk, page.gpu.pk, page.version, round(usable or 0)),
-            lambda: plots.memory_against_capacity("memory", bars, page.capacity_mib, usable, alt),
-            PLOT_TIMEOUT,
+        drawn["memory"] = _plot(
+            plots.memory_against_capacity, "memory", bars, page.capacity_mib, usable, alt=alt
         )
 
     drawn_trends = []
@@ -312,12 +303,8 @@ def _pair_plots(page: queries.PairPage) -> dict:
             + ", ".join(f"{v} {formatting.seconds(s)}" for v, s in series.points)
             for series in trend.series
         )
-        svg = cached(
-            key("plot", name, page.model.pk, page.gpu.pk, page.version),
-            lambda name=name, lines=lines, alt=alt, trend=trend: plots.version_trend(
-                name, trend.dimension, trend.versions, lines, alt + "."
-            ),
-            PLOT_TIMEOUT,
+        svg = _plot(
+            plots.version_trend, name, trend.dimension, trend.versions, lines, alt=alt + "."
         )
         drawn_trends.append((trend, svg))
     drawn["trends"] = drawn_trends
@@ -325,13 +312,9 @@ def _pair_plots(page: queries.PairPage) -> dict:
 
 
 @require_safe
+@cached_until_data_changes
 def pair(request: HttpRequest, model: str, gpu: str) -> HttpResponse:
-    # A ?preset= page leads with that configuration: it is cached under its own key.
     preset, problem = preset_parameter(request)
-    asked = request.GET.get("preset", "")
-    stored = None if asked else pair_cache.pair_page(model, gpu)
-    if stored is not None:
-        return HttpResponse(stored)
     found_model = _canonical(ImageModel.objects, model)
     found_gpu = _canonical(Gpu.objects, gpu)
     if found_model is None:
@@ -348,41 +331,21 @@ def pair(request: HttpRequest, model: str, gpu: str) -> HttpResponse:
         return HttpResponsePermanentRedirect(
             reverse("checkpages:pair", args=[found_model.slug, found_gpu.slug]) + query
         )
-    # Read before the summaries, so a change while rendering leaves this page unmatched.
-    token = aggregation.pair_version(found_model.pk, found_gpu.pk, create=True)
-    version = Summary.objects.for_pair(found_model, found_gpu).version()
-
-    def render() -> str:
-        page = queries.pair_page(found_model, found_gpu, version, preset)
-        return render_to_string(
-            "checkpages/pair.html",
-            {
-                "page": page,
-                "model": found_model,
-                "gpu": found_gpu,
-                "plots": _pair_plots(page),
-                "api_url": reverse("benchmarks:api-check", args=[found_model.slug, found_gpu.slug]),
-                "presets": Preset.choices,
-                "glossary": list(install.PRESETS.values()),
-                "problem": problem,
-            },
-            request,
-        )
-
-    if asked:
-        if problem:
-            return HttpResponse(render())
-        return HttpResponse(
-            cached(key("pair", found_model.pk, found_gpu.pk, preset, version), render, PAGE_TIMEOUT)
-        )
-    if token is None:
-        return HttpResponse(
-            cached(key("pair", found_model.pk, found_gpu.pk, version), render, PAGE_TIMEOUT)
-        )
-    # Rendered afresh, so the stored page's recent results are at most PAGE_TIMEOUT old.
-    html = render()
-    pair_cache.store_pair_page(model, gpu, (found_model.pk, found_gpu.pk), token, html)
-    return HttpResponse(html)
+    page = queries.pair_page(found_model, found_gpu, preset)
+    return _page(
+        request,
+        "checkpages/pair.html",
+        {
+            "page": page,
+            "model": found_model,
+            "gpu": found_gpu,
+            "plots": _pair_plots(page),
+            "api_url": reverse("benchmarks:api-check", args=[found_model.slug, found_gpu.slug]),
+            "presets": Preset.choices,
+            "glossary": list(install.PRESETS.values()),
+            "problem": problem,
+        },
+    )
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """What the benchmarks share: a scratch database, a private Redis, gunicorn, wrk.
 
-Everything runs on the loopback interface. Every process started here is stopped with its
-whole process group when its `with` block ends, whatever happened.
+Everything runs on the loopback interface. Processes are started with the tests' helpers
+(tests/processes.py): each is stopped with its whole process group when its `with` block
+ends, whatever happened.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -25,25 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-REPO = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
+from tests import processes
+from tests.processes import BIN, Process, free_port
 
 # The PostgreSQL server the scratch database goes on (the database name is replaced).
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/kb_perf"
-
-# Settings a server we start must not inherit from the shell that runs the benchmarks.
-_SETTINGS_VARIABLES = (
-    "DATABASE_URL",
-    "REDIS_URL",
-    "DJANGO_DEBUG",
-    "SECRET_KEY",
-    "ALLOWED_HOSTS",
-    "SITE_URL",
-    "SECURE_SSL_REDIRECT",
-    "DJANGO_SETTINGS_MODULE",
-    "STATIC_ROOT",
-    "LOG_LEVEL",
-)
 
 
 def log(message: str) -> None:
@@ -59,57 +45,19 @@ def _with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 # -- processes ------------------------------------------------------------------------------
-
-
-class Process:
-    def __init__(self, args: list[str], env: Mapping[str, str], name: str) -> None:
-        self.name = name
-        self.log_file = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in stop()
-            mode="w+", prefix=f"perf-{name}-", suffix=".log", delete=False
-        )
-        self.popen = subprocess.Popen(
-            args,
-            cwd=REPO,
-            env=dict(env),
-            stdout=self.log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def output(self) -> str:
-        return Path(self.log_file.name).read_text(errors="replace")
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def stop(self) -> None:
-        if self.alive():
-            for sig, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.popen.pid, sig)
-                try:
-                    self.popen.wait(grace)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
-        self.log_file.close()
-        Path(self.log_file.name).unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
 def started(args: list[str], env: Mapping[str, str], name: str) -> Iterator[Process]:
-    process = Process(args, env, name)
+    """processes.started with its output in a temporary file, removed afterwards."""
+    handle, log = tempfile.mkstemp(prefix=f"perf-{name}-", suffix=".log")
+    os.close(handle)
     try:
-        yield process
+        with processes.started(args, env, Path(log)) as process:
+            yield process
     finally:
-        process.stop()
+        Path(log).unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -155,20 +103,14 @@ def fresh_database(url: str) -> None:
     drop_database(url)
     with _admin_connection() as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
-    env = clean_environment(DATABASE_URL=url)
+    env = processes.clean_environment(DATABASE_URL=url)
     manage("migrate", "--no-input", "-v", "0", env=env)
     manage("loadcatalog", env=env)
 
 
 def manage(*args: str, env: Mapping[str, str]) -> str:
     """Run manage.py; its output, or RuntimeError with everything it printed."""
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=REPO,
-        env=dict(env),
-        capture_output=True,
-        text=True,
-    )
+    done = processes.manage(*args, env=env, timeout=600)
     if done.returncode != 0:
         raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
     return done.stdout
@@ -177,18 +119,10 @@ def manage(*args: str, env: Mapping[str, str]) -> str:
 # -- the server under test --------------------------------------------------------------------
 
 
-def clean_environment(**variables: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _SETTINGS_VARIABLES}
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(variables)
-    return env
-
-
 def production_environment(database: str, redis: str, port: int, **extra: str) -> dict[str, str]:
     """Settings as in production (DEBUG off, a real key, static files collected), served
     over plain HTTP on the loopback, with the perf-only URLs added."""
-    return clean_environment(
+    return processes.clean_environment(
         DJANGO_SETTINGS_MODULE="perf.settings",
         DJANGO_DEBUG="0",
         SECRET_KEY=secrets.token_urlsafe(50),
@@ -212,7 +146,7 @@ def static_root() -> Path:
     if _STATIC_ROOT is None:
         _STATIC_ROOT = Path(tempfile.mkdtemp(prefix="perf-static-"))
         atexit.register(shutil.rmtree, _STATIC_ROOT, ignore_errors=True)
-        env = clean_environment(
+        env = processes.clean_environment(
             DJANGO_DEBUG="0",
             SECRET_KEY=secrets.token_urlsafe(50),
             ALLOWED_HOSTS="127.0.0.1",

@@ -8,8 +8,8 @@ withdrawn and rejected results, a year of dates, and one hot pair (Klein 4B on t
 RTX 4090) holding most rows. Summaries are then built by the real aggregation.
 
 Signed bodies are short placeholders: no page or API response benchmarked here reads them.
-Each row's changed_at is the time it was loaded, as the service sets it, so reconcile sees
-every group that grew.
+Each row is stamped as if it had arrived at its time (created_at and changed_at), and no
+summary has taken it yet (summarized is null), so reconcile sees every group that grew.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ MODELS = (("flux-2-klein-4b", 0.85, 1.0), ("flux-2-klein-base-4b", 0.15, 12.5))
 CONFIGURATIONS = (
     (("diffusers", "bf16", "none"), 0.55, 1.0, 17950.0),
     (("diffusers", "bf16", "model"), 0.20, 1.6, 9200.0),
-    (("diffusers", "fp8", "none"), 0.15, 0.9, 11400.0),
-    (("comfyui", "fp8", "none"), 0.10, 0.85, 11000.0),
+    (("diffusers", "fp8-storage", "none"), 0.15, 0.9, 11400.0),
+    (("comfyui", "fp8-storage", "none"), 0.10, 0.85, 11000.0),
 )
 DRIVERS = ("570.86.16", "575.64.03", "580.82.09", "580.95.05")
 DIFFUSERS = ("0.37.0", "0.40.2", "0.42.1")
@@ -100,10 +100,11 @@ def load(
     hot_share: float = 0.6,
     hot_configuration: tuple[str, str, str] | None = None,
     contributors: int | None = None,
+    fresh: bool = False,
 ) -> None:
     """Add `count` results. hot_share of them go to the hot pair (spread over the
     configurations, or all in hot_configuration); the rest spread over every card, both
-    models and every configuration."""
+    models and every configuration. They arrived over the past year, or now when fresh."""
     ids = catalog_ids()
     first, first_contributor = next_ids()
     last = first + count - 1
@@ -145,7 +146,7 @@ def load(
                     ELSE 'accepted' END,
                '', NULL, {first_contributor} + floor(random() * {n_contributors})::int, NULL,
                '', '', CASE WHEN r < 0.005 THEN t END
-        FROM (SELECT i, now() - random() * interval '365 days' AS t, random() AS r
+        FROM (SELECT i, now() - random() * interval '{0 if fresh else 365} days' AS t, random() AS r
               FROM generate_series({first}, {last}) i) s
         """,
         f"""
@@ -181,7 +182,7 @@ def load(
                (ARRAY{list(DIFFUSERS)})[1 + floor(r_ver2 * {len(DIFFUSERS)})::int],
                (ARRAY{list(DIFFUSERS)})[1 + floor(r_ver2 * {len(DIFFUSERS)})::int],
                '0.1.0', r_ver < 0.3, '{{"os": "Linux", "python": "3.11.7"}}'::jsonb,
-               '{{}}'::jsonb, 'c3c3e1e1f0f87c3e', NULL, false, t, now()
+               '{{}}'::jsonb, 'c3c3e1e1f0f87c3e', NULL, false, t, t
         FROM (
             SELECT *,
                    {base}[gi] * {model_factor}[mi] * {config_factor}[ci]

@@ -22,6 +22,7 @@ from pathlib import Path
 from klein_bench.contract import wire
 
 from perf import common
+from tests import processes
 from tests.factories import result_payload, runs
 
 TARGET_PER_SECOND = 200.0
@@ -134,7 +135,7 @@ def run(database: str, redis: str, seconds: float = 15.0) -> dict:
             )
             before = _counts()
             queued_before = _queued(redis)
-            wrk_env = common.clean_environment()
+            wrk_env = processes.clean_environment()
             load = common.wrk(
                 f"{url}", seconds, CONNECTIONS, script=script, env=wrk_env, lua_args=[bodies_file]
             )
@@ -147,7 +148,8 @@ def run(database: str, redis: str, seconds: float = 15.0) -> dict:
     rate = stored / load.seconds
     print(
         f"\n  {stored} results stored in {load.seconds:.1f} s at {CONNECTIONS} connections: "
-        f"{rate:.1f} accepted/s; {queued} summary updates queued in Redis"
+        f"{rate:.1f} accepted/s; {queued} more summary updates queued in Redis (at most one "
+        "per group waits at a time, and no worker runs here)"
     )
     print(f"  wrk: {load.line()}")
     breakdown = _breakdown(keys)

@@ -2,7 +2,7 @@
 
     python perf/run.py                  # all four, about 15 minutes
     python perf/run.py pages ingest     # only these
-    python perf/run.py pages --quick    # shorter runs and 100k results only, to try it out
+    python perf/run.py pages --quick    # shorter runs and smaller data, to try it out
 
 PERF_DATABASE_URL names the PostgreSQL server and the scratch database (default
 postgres://postgres@127.0.0.1:5432/kb_perf); the database is dropped and created again by
@@ -138,8 +138,9 @@ def _run(name: str, database: str, redis: str, quick: bool) -> dict:
     if name == "aggregation":
         from perf import aggregation
 
-        sizes = (1_000, 10_000, 100_000) if quick else aggregation.SIZES
-        return aggregation.run(database, sizes=sizes)
+        if quick:
+            return aggregation.run(database, sizes=(1_000, 10_000, 100_000), rounds=7)
+        return aggregation.run(database)
     if name == "estimates":
         from perf import estimates
 

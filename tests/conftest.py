@@ -20,3 +20,12 @@ def _no_agent_wheel(settings, tmp_path_factory):
     """Pages show the clone's install command unless a test serves a built wheel (the
     worktree's own build/agent must not change what tests see)."""
     settings.AGENT_WHEEL_DIR = tmp_path_factory.mktemp("no-agent-wheel")
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """Every test starts with an empty cache: no page, data version or queued update left
+    by another test (they share the Redis database)."""
+    from django.core.cache import cache
+
+    cache.clear()

@@ -1,7 +1,8 @@
-"""Running the platform's own entry points (manage.py, gunicorn, celery) as subprocesses.
+"""Running the platform's own entry points (manage.py, gunicorn, celery, redis-server) as
+subprocesses, for the tests and for the benchmarks in perf/.
 
 Every process started here runs in a session of its own and is killed with its whole group
-when the test ends, whatever happened, so no test leaves a server behind.
+when its `with` block ends, whatever happened, so nothing is left behind.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
-# Settings a test's subprocess must not inherit from the test run itself.
+# Settings a started process must not inherit from the run that starts it.
 SETTINGS_VARIABLES = (
     "DATABASE_URL",
     "REDIS_URL",
@@ -38,19 +39,24 @@ SETTINGS_VARIABLES = (
     # Set by the browser tests for their own process; never meant for a started server.
     "DJANGO_ALLOW_ASYNC_UNSAFE",
     "RECONCILE_INTERVAL_SECONDS",
+    "LOG_LEVEL",
 )
 
 PRODUCTION_SECRET = "test-only-secret-key-with-more-than-fifty-characters-0123456789"
 
 
-def environment(tmp_path: Path, **variables: str) -> dict[str, str]:
-    """A clean environment for a subprocess: no inherited settings, the test's virtualenv first."""
+def clean_environment(**variables: str) -> dict[str, str]:
+    """An environment for a subprocess: no inherited settings, this virtualenv first."""
     env = {k: v for k, v in os.environ.items() if k not in SETTINGS_VARIABLES}
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    env["KLEIN_BENCH_DATA_DIR"] = str(tmp_path / "data")
     env["PYTHONUNBUFFERED"] = "1"
     env.update(variables)
     return env
+
+
+def environment(tmp_path: Path, **variables: str) -> dict[str, str]:
+    """A clean environment for a test's subprocess, its data in the test's folder."""
+    return clean_environment(KLEIN_BENCH_DATA_DIR=str(tmp_path / "data"), **variables)
 
 
 def run(
@@ -93,6 +99,9 @@ class Process:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
 
     def wait_for(self, pattern: str, timeout: float) -> re.Match:
         """The first match of pattern in the output; fails when the process ends first."""

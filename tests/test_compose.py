@@ -265,7 +265,7 @@ def test_the_web_service_migrates_loads_the_catalog_and_serves_healthz(
                 "status": "ok",
                 "checks": {
                     "database": {"ok": True, "engine": "postgresql"},
-                    "cache": {"ok": True, "backend": "ResilientRedisCache"},
+                    "cache": {"ok": True, "backend": "RedisCache"},
                     "broker": {"ok": True, "mode": "redis"},
                 },
             },

@@ -2,11 +2,13 @@
 still stored.
 
 gunicorn runs with production settings and REDIS_URL at a loopback port where nothing
-listens: the cache degrades to misses (config.cache.ResilientRedisCache), the rate limiter
-fails open, and the summary task is left for reconcile.
+listens: the cache degrades to misses (django-redis with IGNORE_EXCEPTIONS), the rate
+limiter fails open, the summary task is left for reconcile, and /healthz says so.
 """
 
 from __future__ import annotations
+
+import json
 
 import pytest
 from klein_bench.contract import wire
@@ -58,9 +60,14 @@ def test_with_redis_unreachable_pages_and_the_api_answer_200_and_results_are_sti
         status, answer = post_contribution(
             port, signed_body(result_payload(), wire.SigningKey.generate())
         )
+        health_status, _, health = request("GET", port, "/healthz")
     assert statuses == {path: [200, 200] for path in pages}
     assert (status, answer["status"]) == (201, "accepted")
     assert Result.objects.filter(pk=answer["result_id"]).exists()
     output = web.output()
     assert "Traceback" not in output
-    assert "serving without a cache" in output
+    assert "rate limiter unavailable" in output
+    assert (health_status, json.loads(health)["checks"]["cache"]) == (
+        503,
+        {"ok": False, "backend": "RedisCache", "error": "ConnectionError"},
+    )

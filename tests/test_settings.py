@@ -228,7 +228,7 @@ def test_database_and_redis_urls_switch_to_postgresql_and_redis(tmp_path):
     assert settings == {
         "debug": True,
         "database": ["django.db.backends.postgresql", "klein_bench", "db.internal", 6432],
-        "cache": "config.cache.ResilientRedisCache",
+        "cache": "django_redis.cache.RedisCache",
         "broker": "redis://cache.internal:6379/2",
         "eager": False,
         "allowed_hosts": ["127.0.0.1", "localhost", "[::1]", "testserver"],

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
+from klein_bench.contract.figures import AGGREGATED_MEMORY_FIGURES, MEMORY_FIGURES
 from rest_framework import serializers
 
 from benchmarks.models import (
@@ -23,6 +24,7 @@ from benchmarks.models import (
     Verdict,
 )
 from benchmarks.services import estimates
+from benchmarks.services.group_stats import SECONDS_VALUES_CAP, SKETCH_ACCURACY
 
 
 def absolute(path: str) -> str:
@@ -121,7 +123,7 @@ class SummarySerializer(serializers.ModelSerializer):
     seconds_values = serializers.ListField(
         child=serializers.FloatField(),
         help_text="Non-outlier successful results' median seconds per image, sorted "
-        "(evenly spaced quantiles past 1000 results)",
+        f"(evenly spaced quantiles past {SECONDS_VALUES_CAP} results)",
     )
     newest_versions = serializers.DictField(
         child=serializers.CharField(), help_text="driver, torch, diffusers, runtime, agent"
@@ -143,27 +145,27 @@ class SummarySerializer(serializers.ModelSerializer):
             "n_out_of_memory",
             "n_error",
             "n_outliers",
+            "n_timed",
             "failures_by_stage",
             "seconds_median",
             "seconds_p10",
             "seconds_p90",
             "seconds_values",
-            "peak_allocated_mb_median",
-            "peak_allocated_mb_max",
-            "peak_reserved_mb_median",
-            "peak_reserved_mb_max",
-            "peak_process_mb_median",
-            "peak_process_mb_max",
-            "peak_device_mb_median",
-            "peak_device_mb_max",
-            "peak_rss_mb_median",
-            "peak_rss_mb_max",
+            *(f"{name}_{kind}" for name in AGGREGATED_MEMORY_FIGURES for kind in ("median", "max")),
             "energy_joules_per_image_median",
-            "newest_driver_version",
             "newest_versions",
             "trend",
             "computed_at",
+            "exact",
         ]
+        extra_kwargs = {
+            "n_timed": {"help_text": "Successful results behind the speed figures"},
+            "exact": {
+                "help_text": "false: new results were folded into quantile sketches since the "
+                f"last exact computation, so medians and quantiles are within "
+                f"{SKETCH_ACCURACY:.1%} of the exact ones until the next (minutes)"
+            },
+        }
 
 
 class ClaimSerializer(serializers.ModelSerializer):
@@ -348,14 +350,7 @@ class ResultSerializer(serializers.ModelSerializer):
             "text_encoding_seconds",
             "denoising_seconds",
             "vae_decode_seconds",
-            "baseline_device_mb",
-            "peak_allocated_mb",
-            "peak_reserved_mb",
-            "peak_process_mb",
-            "peak_device_mb",
-            "peak_rss_mb",
-            "system_ram_mb",
-            "peak_vram_mb",
+            *MEMORY_FIGURES,
             "vram_source",
             "peak_phase",
             "peak_stage",

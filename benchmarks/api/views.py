@@ -4,6 +4,7 @@ hand them to serializers; every response is documented in the OpenAPI schema."""
 from __future__ import annotations
 
 from django.db.models import Q
+from django.utils.cache import patch_cache_control
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -14,8 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from benchmarks.api.caching import ApiViewMixin, store_check, stored_check
-from benchmarks.api.errors import ErrorSerializer
+from benchmarks.api.errors import ErrorSerializer, api_exception_handler
 from benchmarks.api.filters import ResultFilter
 from benchmarks.api.pagination import ResultCursorPagination
 from benchmarks.api.renderers import CSVRenderer
@@ -26,13 +26,33 @@ from benchmarks.api.serializers import (
     ResultDetailSerializer,
     ResultSerializer,
 )
+from benchmarks.caching import PAGE_SECONDS
 from benchmarks.models import Gpu, ImageModel, PublishedClaim, Result, Summary
 from benchmarks.services import estimates
-from benchmarks.services.aggregation import pair_verdict, pair_version
+from benchmarks.services.aggregation import pair_verdict
 
 NOT_MODIFIED = OpenApiResponse(description="Not modified: the If-None-Match ETag still matches")
 NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such object")
 BAD_QUERY = OpenApiResponse(ErrorSerializer, description="A query parameter is not valid")
+
+
+class ApiViewMixin:
+    """Errors as JSON whatever format was asked for; successful reads may be kept by a
+    proxy or CDN for a minute (ConditionalGetMiddleware adds their ETag)."""
+
+    def get_exception_handler(self):
+        return api_exception_handler
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if response.status_code >= 400 and isinstance(
+            getattr(response, "accepted_renderer", None), CSVRenderer
+        ):
+            response.accepted_renderer = JSONRenderer()
+            response.accepted_media_type = JSONRenderer.media_type
+        if request.method in ("GET", "HEAD") and response.status_code == 200:
+            patch_cache_control(response, public=True, max_age=PAGE_SECONDS)
+        return response
 
 
 @extend_schema(
@@ -62,17 +82,12 @@ class Check(ApiViewMixin, APIView):
     def get(self, request: Request, model: str, gpu: str) -> Response:
         """Will this model run on this GPU? Summaries by configuration, the verdict, and
         the published claims beside them."""
-        stored = stored_check(model, gpu)
-        if stored is not None:
-            return Response(stored)
         image_model = _by_slug(ImageModel, model)
         if image_model is None:
             raise NotFound(f"There is no model {model!r} in the catalog.")
         card = _by_slug(Gpu, gpu)
         if card is None:
             raise NotFound(f"There is no GPU {gpu!r} in the catalog.")
-        # Read before the summaries, so a change while building leaves this answer unmatched.
-        token = pair_version(image_model.pk, card.pk, create=True)
         summaries = (
             Summary.objects.for_pair(image_model, card)
             .select_related("configuration")
@@ -97,10 +112,7 @@ class Check(ApiViewMixin, APIView):
             "claims": claims,
             "estimate": estimates.for_pair(image_model, card, exclude=measured),
         }
-        body = CheckSerializer(data).data
-        if token is not None:
-            store_check(model, gpu, (image_model.pk, card.pk), token, body)
-        return Response(body)
+        return Response(CheckSerializer(data).data)
 
 
 def _by_slug(model_class, slug: str):

@@ -1,248 +1,234 @@
-"""Summaries of (model, GPU, configuration, synthetic) groups, and the verdicts built on them.
+"""Summaries of (model, GPU, configuration, synthetic) groups: the database reads and
+writes. The figures themselves are computed by benchmarks.services.group_stats.
 
-`update_summary` recomputes one group from its counted results (accepted submissions;
-withdrawn, rejected and flagged results leave the aggregates). A group with no counted
-results has no Summary: the row is deleted, so "no summary" always means "no data".
+Only counted results (accepted submissions) are in a summary; a group with none has no
+Summary row, so "no summary" always means "no data". Result.summarized records what the
+summary holds: null for a result it has not taken yet, true for one it counts, false for
+one it saw and leaves out.
 
-Cost of one update, for a group of n counted results: one indexed query that returns n
-narrow tuples (no model instances), then O(n log n) work in Python (sorting for the
-quantiles and the modified z-scores), O(n) memory, and writes proportional to the number
-of results whose outlier flag changed (usually none or one) plus one summary row. The
-distribution kept for plots is capped (SECONDS_VALUES_CAP), so the row stays small.
+`update_summary` runs after every change to a group's results, and never alongside another
+update of the same group (it holds the summary row's lock):
+- a group of fewer than SKETCH_FROM counted results is recomputed exactly: one query of
+  narrow tuples and O(n log n) work in Python, about 20 ms at a thousand results;
+- a larger group takes its new results into its counters and sketches: a few indexed
+  queries that read only those results, so the cost does not grow with the group;
+- a result the summary already holds that left the aggregates (withdrawn, moderated), or
+  came back, means an exact recomputation.
+
+`recompute_summary` is the exact computation. `reconcile` (Celery beat, every few minutes)
+runs it for every group whose summary is missing, out of date or folded since its last
+exact computation, so sketched figures and the outlier flags of older results become exact
+again and a lost task is caught up.
 """
 
 from __future__ import annotations
 
-import logging
-import re
-import uuid
-from collections import Counter, defaultdict
-from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
-from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
-from django.db.models.signals import post_delete, post_save
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
-from klein_bench.contract import stats
-from klein_bench.contract.figures import AGGREGATED_MEMORY_FIGURES
 
+from benchmarks.caching import data_changed
 from benchmarks.models import (
     COUNTED_STATUSES,
     Configuration,
     Gpu,
     ImageModel,
-    Offload,
-    Outcome,
     Result,
     Summary,
+    SummarySketches,
     Verdict,
 )
-
-logger = logging.getLogger(__name__)
+from benchmarks.services import group_stats
 
 GROUP_FIELDS = ("model_id", "gpu_id", "configuration_id", "synthetic")
-MEMORY_FIGURES = AGGREGATED_MEMORY_FIGURES
-VERSION_FIELDS = {
-    "driver": "driver_version",
-    "torch": "torch_version",
-    "diffusers": "diffusers_version",
-    "runtime": "runtime_version",
-    "agent": "agent_version",
-}
-TREND_FIELDS = ("driver", "diffusers")
-# Past this many values, Summary.seconds_values keeps evenly spaced quantiles instead.
-SECONDS_VALUES_CAP = 1000
+Group = tuple[int, int, int, bool]
+# From this many counted results a group keeps sketches and takes new results one by one.
+SKETCH_FROM = 1000
 # computed_at is set this far before the results are read. A change whose transaction
 # began before the read but committed after it then still looks newer than the summary,
-# so reconcile picks it up even if that change's own task was lost with the broker.
+# so the next update (and reconcile) looks at it, even if its own task was lost.
 COMPUTED_AT_MARGIN = timedelta(seconds=60)
-
-_COLUMNS = (
-    "id",
-    "contributor_id",
-    "outcome",
-    "failed_stage",
-    "seconds_median",
-    "is_outlier",
-    "energy_joules_per_image",
-    *MEMORY_FIGURES,
-    *VERSION_FIELDS.values(),
+# The summary's own columns, as group_stats computes them.
+FIGURES = tuple(
+    f.attname
+    for f in Summary._meta.concrete_fields
+    if f.attname not in ("id", *GROUP_FIELDS, "computed_at", "exact")
 )
+_COUNTED = Q(submission__status__in=COUNTED_STATUSES)
 _VERDICT_ORDER = (Verdict.RUNS, Verdict.NEEDS_OFFLOAD, Verdict.DOES_NOT_FIT)
 
 
-def group_verdict(offload: str, n_success: int, n_out_of_memory: int, n_spilled: int = 0) -> str:
-    """runs: it succeeded fully resident; needs_offload: it succeeded only with offload;
-    does_not_fit: nothing succeeded and it ran out of memory or spilled into system
-    memory; unknown otherwise."""
-    if n_success:
-        return Verdict.RUNS if offload == Offload.NONE else Verdict.NEEDS_OFFLOAD
-    if n_out_of_memory or n_spilled:
-        return Verdict.DOES_NOT_FIT
-    return Verdict.UNKNOWN
+# -- pair verdicts ---------------------------------------------------------------------
 
 
-def combine_verdicts(verdicts: Iterable[str]) -> str:
+def combine_verdicts(verdicts) -> str:
     """The best of several verdicts: runs > needs_offload > does_not_fit > unknown."""
     present = set(verdicts)
     return next((v.value for v in _VERDICT_ORDER if v in present), Verdict.UNKNOWN.value)
 
 
-def _pair_summaries(model: ImageModel | None = None, gpu: Gpu | None = None):
-    """Real summaries at their model's default resolution and steps: what the pair
-    verdict answers is "will the model, as meant to be run, work on this card?"."""
+def pair_verdict(model: ImageModel, gpu: Gpu) -> str:
+    """The verdict for a model on a card, over its real (not synthetic) summaries at the
+    model's default resolution and steps; pages and the API both show this one."""
     summaries = Summary.objects.real().filter(
+        model=model,
+        gpu=gpu,
         configuration__width=F("model__default_width"),
         configuration__height=F("model__default_height"),
         configuration__steps=F("model__default_steps"),
     )
-    if model is not None:
-        summaries = summaries.filter(model=model)
-    if gpu is not None:
-        summaries = summaries.filter(gpu=gpu)
-    return summaries
+    return combine_verdicts(summaries.values_list("verdict", flat=True))
 
 
-def pair_verdict(model: ImageModel, gpu: Gpu) -> str:
-    """The verdict for a model on a card, over its real (not synthetic) summaries at the
-    model's default resolution and steps; pages and the API both show this one."""
-    return combine_verdicts(_pair_summaries(model, gpu).values_list("verdict", flat=True))
+# -- one group -----------------------------------------------------------------------------
 
 
-def pair_verdicts(
-    model: ImageModel | None = None, gpu: Gpu | None = None
-) -> dict[tuple[int, int], str]:
-    """pair_verdict for every (model id, GPU id) with summaries, in one query."""
-    found: dict[tuple[int, int], list[str]] = defaultdict(list)
-    for model_id, gpu_id, verdict in _pair_summaries(model, gpu).values_list(
-        "model_id", "gpu_id", "verdict"
-    ):
-        found[(model_id, gpu_id)].append(verdict)
-    return {pair: combine_verdicts(verdicts) for pair, verdicts in found.items()}
+def _rows(results: QuerySet[Result], *extra: str) -> list[dict[str, Any]]:
+    columns = (*group_stats.COLUMNS, *extra)
+    rows = results.order_by().values_list(*columns)
+    return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
-def _version_key(version: str) -> tuple:
-    return tuple(int(part) for part in re.findall(r"\d+", version)), version
+def _offload(configuration_id: int) -> str:
+    return Configuration.objects.values_list("offload", flat=True).get(pk=configuration_id)
 
 
-def _newest(versions: Iterable[str]) -> str:
-    return max((v for v in versions if v), key=_version_key, default="")
+def _write_outliers(rows: list[dict[str, Any]], outliers: dict[int, bool]) -> None:
+    """Store the outlier flags that changed; update() leaves changed_at alone, so flagging
+    is not itself a change for reconcile."""
+    changed: dict[bool, list[int]] = {True: [], False: []}
+    for row in rows:
+        flag = outliers.get(row["id"], False)
+        if row["is_outlier"] != flag:
+            changed[flag].append(row["id"])
+    for flag, ids in changed.items():
+        if ids:
+            Result.objects.filter(pk__in=ids).update(is_outlier=flag)
 
 
-def _median_or_none(values: list[float]) -> float | None:
-    return stats.median(values) if values else None
+def _save(
+    summary: Summary, computed: group_stats.Computed, started: datetime, exact: bool
+) -> Summary:
+    for name, value in computed.values.items():
+        setattr(summary, name, value)
+    summary.computed_at = started - COMPUTED_AT_MARGIN
+    summary.exact = exact
+    summary.save()
+    if computed.sketches is None:
+        SummarySketches.objects.filter(summary=summary).delete()
+    else:
+        SummarySketches.objects.update_or_create(summary=summary, defaults=computed.state)
+    data_changed()
+    return summary
 
 
-def _spread(values: list[float]) -> list[float]:
-    ordered = sorted(values)
-    if len(ordered) <= SECONDS_VALUES_CAP:
-        return ordered
-    steps = SECONDS_VALUES_CAP - 1
-    return stats.quantiles(ordered, [i / steps for i in range(SECONDS_VALUES_CAP)])
+def _locked_summary(group: dict[str, Any], started: datetime) -> Summary:
+    """The group's summary row, locked until the transaction ends. A new group's row is
+    made first (and filled or deleted before the commit), so that two first updates of a
+    group wait for each other too."""
+    summary = Summary.objects.select_for_update().filter(**group).first()
+    if summary is None:
+        made, _ = Summary.objects.get_or_create(**group, defaults={"computed_at": started})
+        summary = Summary.objects.select_for_update().get(pk=made.pk)
+    return summary
+
+
+def _recompute(summary: Summary, group: dict[str, Any], started: datetime) -> Summary | None:
+    results = Result.objects.filter(**group)
+    # Mark what the summary will hold before reading it: a result that arrives in between
+    # stays unmarked and is taken by the next update.
+    results.filter(_COUNTED).exclude(summarized=True).update(summarized=True)
+    # Results that left the aggregates keep no outlier mark from an earlier computation.
+    results.exclude(_COUNTED).exclude(summarized=False, is_outlier=False).update(
+        summarized=False, is_outlier=False
+    )
+    rows = _rows(results.filter(_COUNTED, summarized=True), "is_outlier")
+    if not rows:
+        summary.delete()
+        data_changed()
+        return None
+    computed = group_stats.exact(
+        rows, _offload(group["configuration_id"]), keep_sketches=len(rows) >= SKETCH_FROM
+    )
+    _write_outliers(rows, computed.outliers)
+    return _save(summary, computed, started, exact=True)
+
+
+def _held_results_changed(summary: Summary, group: dict[str, Any]) -> bool:
+    """Whether a result the summary holds left the aggregates since it was computed, or one
+    it left out came back (both move the result's changed_at)."""
+    return (
+        Result.objects.filter(**group, changed_at__gt=summary.computed_at)
+        .filter(Q(summarized=True) & ~_COUNTED | Q(summarized=False) & _COUNTED)
+        .exists()
+    )
+
+
+def _new_contributors(group: dict[str, Any], rows: list[dict[str, Any]]) -> int:
+    ids = {row["contributor_id"] for row in rows}
+    known = (
+        Result.objects.filter(**group, summarized=True, contributor_id__in=ids)
+        .order_by()
+        .values_list("contributor_id", flat=True)
+        .distinct()
+    )
+    return len(ids - set(known))
+
+
+def _fold(summary: Summary, state: SummarySketches, group: dict[str, Any], started) -> Summary:
+    new = _rows(Result.objects.filter(**group, summarized__isnull=True), "submission__status")
+    if not new:
+        return summary
+    counted = [row for row in new if row["submission__status"] in COUNTED_STATUSES]
+    computed = group_stats.fold(
+        {name: getattr(summary, name) for name in FIGURES},
+        {"sketches": state.sketches, "spread": state.spread},
+        counted,
+        _new_contributors(group, counted),
+        _offload(group["configuration_id"]),
+    )
+    taken = {row["id"] for row in counted}
+    flagged = [pk for pk in taken if computed.outliers.get(pk)]
+    Result.objects.filter(pk__in=flagged).update(is_outlier=True)
+    Result.objects.filter(pk__in=taken).update(summarized=True)
+    left_out = [row["id"] for row in new if row["id"] not in taken]
+    Result.objects.filter(pk__in=left_out).update(summarized=False)
+    return _save(summary, computed, started, exact=False)
 
 
 def update_summary(
     model_id: int, gpu_id: int, configuration_id: int, synthetic: bool
 ) -> Summary | None:
-    """Recompute one group's summary and its results' outlier flags; idempotent.
-
-    Returns the summary, or None when the group has no counted results (and so no
-    summary any more).
-    """
+    """Bring one group's summary up to date with its results; idempotent. Returns the
+    summary, or None when the group has no counted results (and so no summary)."""
     started = timezone.now()
     group = dict(zip(GROUP_FIELDS, (model_id, gpu_id, configuration_id, synthetic), strict=True))
-    results = Result.objects.filter(**group)
-    rows = [
-        dict(zip(_COLUMNS, row, strict=True)) for row in results.counted().values_list(*_COLUMNS)
-    ]
-    # Results that left the aggregates keep no outlier mark from an earlier computation.
-    results.filter(is_outlier=True).exclude(submission__status__in=COUNTED_STATUSES).update(
-        is_outlier=False
-    )
-    if not rows:
-        Summary.objects.filter(**group).delete()
-        bump_pair_version(model_id, gpu_id)
-        return None
-
-    successes = [r for r in rows if r["outcome"] == Outcome.SUCCESS]
-    timed = [r for r in successes if r["seconds_median"] is not None]
-    flags = stats.outlier_flags([r["seconds_median"] for r in timed])
-    changed = {True: [], False: []}
-    for row, flag in zip(timed, flags, strict=True):
-        if row["is_outlier"] != flag:
-            changed[flag].append(row["id"])
-        row["is_outlier"] = flag
-    for flag, ids in changed.items():
-        if ids:
-            # update() leaves changed_at alone, so flagging is not itself a change to reconcile.
-            Result.objects.filter(pk__in=ids).update(is_outlier=flag)
-    clean = [r for r in timed if not r["is_outlier"]]
-    seconds = [r["seconds_median"] for r in clean]
-
-    failures = {
-        outcome: dict(
-            sorted(
-                Counter(
-                    r["failed_stage"] or "other" for r in rows if r["outcome"] == outcome
-                ).items()
-            )
+    with transaction.atomic():
+        summary = _locked_summary(group, started)
+        state = (
+            SummarySketches.objects.filter(summary=summary).first()
+            if summary.n_results >= SKETCH_FROM
+            else None
         )
-        for outcome in {r["outcome"] for r in rows} - {Outcome.SUCCESS}
-    }
-    outcomes = Counter(r["outcome"] for r in rows)
-    values = {
-        "n_results": len(rows),
-        "n_contributors": len({r["contributor_id"] for r in rows}),
-        "n_success": outcomes[Outcome.SUCCESS],
-        "n_out_of_memory": outcomes[Outcome.OUT_OF_MEMORY],
-        "n_error": outcomes[Outcome.ERROR],
-        "n_outliers": len(timed) - len(clean),
-        "failures_by_stage": dict(sorted(failures.items())),
-        "seconds_median": _median_or_none(seconds),
-        "seconds_p10": stats.quantile(seconds, 0.1) if seconds else None,
-        "seconds_p90": stats.quantile(seconds, 0.9) if seconds else None,
-        "seconds_values": _spread(seconds),
-        "energy_joules_per_image_median": _median_or_none(
-            [
-                r["energy_joules_per_image"]
-                for r in clean
-                if r["energy_joules_per_image"] is not None
-            ]
-        ),
-    }
-    for figure in MEMORY_FIGURES:
-        figures = [r[figure] for r in successes if r[figure] is not None]
-        values[f"{figure}_median"] = _median_or_none(figures)
-        values[f"{figure}_max"] = max(figures, default=None)
-    # Distinct versions first: a group has a handful, and parsing each row's would cost O(n).
-    newest = {name: _newest({r[field] for r in rows}) for name, field in VERSION_FIELDS.items()}
-    values["newest_versions"] = {name: version for name, version in newest.items() if version}
-    values["newest_driver_version"] = newest["driver"]
-    values["trend"] = _trend(clean)
-    offload = Configuration.objects.values_list("offload", flat=True).get(pk=configuration_id)
-    values["verdict"] = group_verdict(
-        offload, values["n_success"], values["n_out_of_memory"], outcomes[Outcome.SPILLED]
-    )
-    values["computed_at"] = started - COMPUTED_AT_MARGIN
-    summary, _ = Summary.objects.update_or_create(**group, defaults=values)
-    bump_pair_version(model_id, gpu_id)
-    return summary
+        if state is None or _held_results_changed(summary, group):
+            return _recompute(summary, group, started)
+        return _fold(summary, state, group, started)
 
 
-def _trend(clean: list[dict]) -> dict[str, dict[str, float]]:
-    trend = {}
-    for name in TREND_FIELDS:
-        by_version: dict[str, list[float]] = defaultdict(list)
-        for row in clean:
-            if row[VERSION_FIELDS[name]]:
-                by_version[row[VERSION_FIELDS[name]]].append(row["seconds_median"])
-        trend[name] = {
-            version: stats.median(by_version[version])
-            for version in sorted(by_version, key=_version_key)
-        }
-    return trend
+def recompute_summary(
+    model_id: int, gpu_id: int, configuration_id: int, synthetic: bool
+) -> Summary | None:
+    """Recompute one group's summary exactly, and its results' outlier flags."""
+    started = timezone.now()
+    group = dict(zip(GROUP_FIELDS, (model_id, gpu_id, configuration_id, synthetic), strict=True))
+    with transaction.atomic():
+        return _recompute(_locked_summary(group, started), group, started)
+
+
+# -- reconcile -------------------------------------------------------------------------------
 
 
 def _same_group() -> dict[str, OuterRef]:
@@ -251,81 +237,39 @@ def _same_group() -> dict[str, OuterRef]:
     }
 
 
-def groups_to_reconcile() -> set[tuple[int, int, int, bool]]:
-    """Groups whose summary is out of date: results changed after it was computed, it has
-    no counted results left, or counted results have no summary yet."""
+def groups_to_reconcile() -> set[Group]:
+    """Groups whose summary is not exact and up to date: results changed after it was
+    computed, results it has not taken, new results folded in since its last exact
+    computation, no counted results left, or counted results and no summary yet."""
     group = _same_group()
-    stale = Summary.objects.stale().values_list(*GROUP_FIELDS)
-    orphaned = Summary.objects.filter(~Exists(Result.objects.counted().filter(**group)))
+    summaries = Summary.objects.values_list(*GROUP_FIELDS)
+    orphaned = summaries.filter(~Exists(Result.objects.counted().filter(**group)))
+    # order_by(): the default ordering's columns would make every row distinct.
     missing = (
         Result.objects.counted()
         .filter(~Exists(Summary.objects.filter(**group)))
+        .order_by()
         .values_list(*GROUP_FIELDS)
         .distinct()
     )
-    return {*stale, *orphaned.values_list(*GROUP_FIELDS), *missing}
+    untaken = (
+        Result.objects.filter(summarized__isnull=True)
+        .order_by()
+        .values_list(*GROUP_FIELDS)
+        .distinct()
+    )
+    return {
+        *Summary.objects.stale().values_list(*GROUP_FIELDS),
+        *summaries.filter(exact=False),
+        *orphaned,
+        *missing,
+        *untaken,
+    }
 
 
 def reconcile() -> int:
-    """Recompute every group that needs it; returns how many were recomputed."""
+    """Recompute every group that needs it, exactly; returns how many were recomputed."""
     groups = groups_to_reconcile()
     for group in sorted(groups):
-        update_summary(*group)
+        recompute_summary(*group)
     return len(groups)
-
-
-# -- the pair version: lets pages know, from the cache alone, that a pair's summaries changed --
-
-# Long-lived: a lost token only costs one re-render.
-PAIR_VERSION_TIMEOUT = 7 * 24 * 3600
-# Moved by any catalog change too, so a page kept for a slug never outlives the row it showed
-# (a renamed card, or a database reloaded under the same Redis).
-_CATALOG_VERSION_KEY = "benchmarks:catalog-version"
-
-
-def _pair_version_key(model_id: int, gpu_id: int) -> str:
-    return f"benchmarks:pair-version:{model_id}:{gpu_id}"
-
-
-def _new_token(cache_key: str) -> None:
-    try:
-        cache.set(cache_key, uuid.uuid4().hex, PAIR_VERSION_TIMEOUT)
-    except Exception:  # the cache only saves work; pages fall back to the database
-        logger.warning("Could not move the page token %s.", cache_key, exc_info=True)
-
-
-def bump_pair_version(model_id: int, gpu_id: int) -> None:
-    """Mark the pair's summaries as changed. Now, so the same transaction sees it, and again
-    after commit, so a page rendered from the old rows in between is not kept."""
-    cache_key = _pair_version_key(model_id, gpu_id)
-    _new_token(cache_key)
-    transaction.on_commit(lambda: _new_token(cache_key))
-
-
-def _catalog_changed(**_: object) -> None:
-    _new_token(_CATALOG_VERSION_KEY)
-    transaction.on_commit(lambda: _new_token(_CATALOG_VERSION_KEY))
-
-
-for _sender in (ImageModel, Gpu):
-    post_save.connect(_catalog_changed, sender=_sender, dispatch_uid=f"pair-version-{_sender}")
-    post_delete.connect(_catalog_changed, sender=_sender, dispatch_uid=f"pair-version-{_sender}")
-
-
-def pair_version(model_id: int, gpu_id: int, *, create: bool = False) -> str | None:
-    """A token that changes whenever a summary of the pair is written or deleted, or the
-    catalog changes; None when the cache has none (create=True starts one) or cannot be
-    reached."""
-    keys = [_CATALOG_VERSION_KEY, _pair_version_key(model_id, gpu_id)]
-    try:
-        tokens = cache.get_many(keys)
-        if len(tokens) < len(keys) and create:
-            for cache_key in keys:
-                cache.add(cache_key, uuid.uuid4().hex, PAIR_VERSION_TIMEOUT)
-            tokens = cache.get_many(keys)
-    except Exception:
-        logger.warning("Could not read the page tokens %s.", keys, exc_info=True)
-        return None
-    if len(tokens) < len(keys):
-        return None
-    return ":".join(tokens[cache_key] for cache_key in keys)

@@ -4,115 +4,32 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
-import time
 import unicodedata
-from collections.abc import Callable, Hashable, Iterator
-from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
 
 from django.db import transaction
-from django.db.models.signals import post_delete, post_migrate, post_save
 
 from benchmarks import catalog_data
 from benchmarks.models import Configuration, Gpu, ImageModel, PublishedClaim
 
-T = TypeVar("T")
-
-# How long a process may answer from its memo after another process changed the catalog.
-MEMO_SECONDS = 60.0
-# Reported GPU names come from contributors: bound what a flood of made-up ones can take.
-MEMO_ENTRIES = 2048
-
-
-class _Memo:
-    """Committed catalog rows by lookup, kept a short while in this process.
-
-    Every submission resolves a model, a GPU and a configuration, and catalog rows change
-    rarely (loadcatalog, the admin, a new flagged GPU). A change saved or deleted in this
-    process clears the memo at once; one made in another process is seen within
-    MEMO_SECONDS. Rows are only remembered through `remembering_lookups()`, and only once
-    their transaction has committed, so a row that is rolled back (a rejected payload's
-    flagged GPU, a test's data) is never served.
-    """
-
-    def __init__(self) -> None:
-        self._rows: dict[Hashable, tuple[float, Any]] = {}
-        self._lock = threading.Lock()
-        self._local = threading.local()
-
-    def get(self, key: Hashable, look_up: Callable[[], T]) -> T:
-        found = self._rows.get(key)
-        if found is not None and found[0] > time.monotonic():
-            return found[1]
-        row = look_up()
-        pending = getattr(self._local, "pending", None)
-        if pending is not None and row is not None:
-            pending[key] = row
-        return row
-
-    @contextmanager
-    def remembering(self) -> Iterator[None]:
-        self._local.pending = pending = {}
-        try:
-            yield
-        finally:
-            self._local.pending = None
-        # Raised out of the block: nothing is remembered. Still inside a transaction: the
-        # rows are not committed yet, so they are not remembered either.
-        if pending and not transaction.get_connection().in_atomic_block:
-            until = time.monotonic() + MEMO_SECONDS
-            with self._lock:
-                if len(self._rows) + len(pending) > MEMO_ENTRIES:
-                    self._rows.clear()
-                self._rows.update((key, (until, row)) for key, row in pending.items())
-
-    def clear(self, **_: Any) -> None:
-        with self._lock:
-            self._rows.clear()
-
-
-_memo = _Memo()
-
-
-def remembering_lookups() -> AbstractContextManager[None]:
-    """Remember the catalog rows looked up inside the block, if it commits them."""
-    return _memo.remembering()
-
-
-def forget_lookups() -> None:
-    """Drop every remembered catalog row (another process may have changed them)."""
-    _memo.clear()
-
-
-for _model in (ImageModel, Gpu, Configuration):
-    post_save.connect(_memo.clear, sender=_model, dispatch_uid=f"catalog-memo-save-{_model}")
-    post_delete.connect(_memo.clear, sender=_model, dispatch_uid=f"catalog-memo-del-{_model}")
-# A flush (which tests run between transactional tests) sends post_migrate, no deletes.
-post_migrate.connect(_memo.clear, dispatch_uid="catalog-memo-migrate")
-
 
 def model_by_slug(slug: str) -> ImageModel | None:
-    return _memo.get(("model", slug), lambda: ImageModel.objects.filter(slug=slug).first())
+    return ImageModel.objects.filter(slug=slug).first()
 
 
 def configuration_for(
     runtime: str, precision: str, offload: str, width: int, height: int, steps: int
 ) -> Configuration:
     """The configuration row of these fields, made when it is new (a non-standard one)."""
-    fields = {
-        "runtime": runtime,
-        "precision": precision,
-        "offload": offload,
-        "width": width,
-        "height": height,
-        "steps": steps,
-    }
-    return _memo.get(
-        ("configuration", *fields.values()),
-        lambda: Configuration.objects.get_or_create(**fields)[0],
+    configuration, _ = Configuration.objects.get_or_create(
+        runtime=runtime,
+        precision=precision,
+        offload=offload,
+        width=width,
+        height=height,
+        steps=steps,
     )
+    return configuration
 
 
 @dataclass
@@ -191,7 +108,7 @@ def load_catalog() -> LoadReport:
     return report
 
 
-_VENDOR_WORDS = re.compile(r"\b(nvidia|geforce)\b", re.IGNORECASE)
+_VENDOR_WORDS = re.compile(r"\b(nvidia|geforce)\b[\s-]*", re.IGNORECASE)
 _LAPTOP_WORDS = re.compile(r"\b(laptop gpu|laptop|mobile|max-q)\b", re.IGNORECASE)
 # Characters a slug can drop without two different names meeting on one card: spaces and
 # the punctuation NVML's names use ("Tesla V100-SXM2-32GB", "RTX 6000 (Ada)").
@@ -218,7 +135,13 @@ class ImpossibleMemory(ValueError):
         )
 
 
-def slug_for_gpu_name(name: str, vram_mb: float | None = None) -> str:
+def without_vendor(name: str) -> str:
+    """A card's name without the vendor's words, the way people say it: 'RTX 4090' from
+    'NVIDIA GeForce RTX 4090'; slugs too: 'rtx-4090' from 'nvidia-geforce-rtx-4090'."""
+    return _VENDOR_WORDS.sub("", name).strip(" -")
+
+
+def slug_for_gpu_name(name: str) -> str:
     """A slug for a GPU name the catalog does not know: 'rtx-4090-laptop', 'rtx-a6000'.
 
     Letters and digits are kept (™ and other compatibility characters spelled out in
@@ -228,7 +151,7 @@ def slug_for_gpu_name(name: str, vram_mb: float | None = None) -> str:
     laptop = bool(_LAPTOP_WORDS.search(name))
     spelled = unicodedata.normalize("NFKD", name)
     ascii_name = spelled.encode("ascii", "ignore").decode()
-    base = _LAPTOP_WORDS.sub(" ", _VENDOR_WORDS.sub(" ", ascii_name))
+    base = _LAPTOP_WORDS.sub(" ", without_vendor(ascii_name))
     slug = re.sub(r"[^a-z0-9]+", "-", base.lower()).strip("-")
     if laptop:
         slug += "-laptop"
@@ -242,17 +165,6 @@ def _normalise(name: str) -> str:
     return " ".join(name.lower().split())
 
 
-def gpu_for_reported_name(name: str, vram_mb: float | None = None) -> Gpu:
-    """The catalog GPU that NVML's name (and memory size) describe.
-
-    A name the catalog does not know becomes a new entry, flagged for review; laptop
-    parts never map to the desktop card of the same number. A catalog card's name with
-    another memory size becomes a flagged variant ('rtx-5060-ti-8gb') when a board of
-    that GPU can have it, and raises ImpossibleMemory when none can.
-    """
-    return _memo.get(("gpu", name, vram_mb), lambda: _look_up_gpu(name, vram_mb))
-
-
 def _same_memory(gpu: Gpu, vram_mb: float | None) -> bool:
     return not vram_mb or not gpu.vram_mb or abs(gpu.vram_mb - vram_mb) <= gpu.vram_mb * SAME_MEMORY
 
@@ -262,7 +174,14 @@ def _possible_memory(gpu: Gpu, vram_mb: float) -> bool:
     return low <= vram_mb <= gpu.vram_mb * MEMORY_VARIANT_FACTOR * (1 + SAME_MEMORY)
 
 
-def _look_up_gpu(name: str, vram_mb: float | None) -> Gpu:
+def gpu_for_reported_name(name: str, vram_mb: float | None = None) -> Gpu:
+    """The catalog GPU that NVML's name (and memory size) describe.
+
+    A name the catalog does not know becomes a new entry, flagged for review; laptop
+    parts never map to the desktop card of the same number. A catalog card's name with
+    another memory size becomes a flagged variant ('rtx-5060-ti-8gb') when a board of
+    that GPU can have it, and raises ImpossibleMemory when none can.
+    """
     wanted = _normalise(name)
     if not wanted:
         return Gpu.objects.get(slug="cpu")

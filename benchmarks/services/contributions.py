@@ -20,7 +20,6 @@ from klein_bench.contract.protocol import PROTOCOLS
 from klein_bench.contract.work import ARCHITECTURES, Work, work_per_image
 
 from benchmarks.models import Contributor, Result, Submission, SubmissionStatus, UsedNonce
-from benchmarks.services.catalog import forget_lookups, remembering_lookups
 from benchmarks.services.signed import (
     Refused,
     Reply,
@@ -78,12 +77,9 @@ def submit(body: bytes, client_ip: str) -> Reply:
         return _store(document, body, digest, contributor)
     except IntegrityError:
         answer = _after_race(document, digest)
-        if answer is not None:
-            return answer
-    # Not a duplicate: a catalog row this process remembered may have been deleted by
-    # another process since. Look everything up afresh, once.
-    forget_lookups()
-    return _store(document, body, digest, contributor)
+        if answer is None:
+            raise
+        return answer
 
 
 def _earlier(contributor: Contributor | None, document: wire.SignedDocument) -> Submission | None:
@@ -122,7 +118,7 @@ def _after_race(document: wire.SignedDocument, digest: str) -> Reply | None:
 def _store(
     document: wire.SignedDocument, body: bytes, digest: str, contributor: Contributor | None
 ) -> Reply:
-    with remembering_lookups(), transaction.atomic():
+    with transaction.atomic():
         if contributor is None:
             # Trust on first use: from now on this key id is bound to this public key.
             assert document.public_key is not None

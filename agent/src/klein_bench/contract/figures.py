@@ -82,9 +82,16 @@ PHASES: dict[str, str] = {
     "timed": "timed images",
 }
 # The VRAM peaks, in the order pages fall back through when a figure is missing.
-PEAK_VRAM_FIGURES = ("peak_process_mb", "peak_reserved_mb", "peak_allocated_mb", "peak_device_mb")
+PEAK_VRAM_FIGURES = (
+    "peak_vram_mb",
+    "peak_process_mb",
+    "peak_reserved_mb",
+    "peak_allocated_mb",
+    "peak_device_mb",
+)
 # Memory figures aggregated per configuration (median and largest).
 AGGREGATED_MEMORY_FIGURES = (
+    "peak_vram_mb",
     "peak_allocated_mb",
     "peak_reserved_mb",
     "peak_process_mb",

@@ -8,13 +8,13 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 # Iglewicz and Hoaglin: 0.6745 makes the MAD consistent with the standard deviation
 # for normal data; 3.5 is their recommended cut-off for the modified z-score.
 MAD_CONSISTENCY = 0.6745
 OUTLIER_THRESHOLD = 3.5
-# When more than half the values are equal the MAD is 0; fall back to the mean
-# absolute deviation, scaled to the standard deviation (sqrt(pi/2)).
+# For the mean absolute deviation: scales it to the standard deviation (sqrt(pi/2)).
 MEAN_AD_CONSISTENCY = 1.253314
 
 
@@ -66,21 +66,48 @@ def summarize(values: Sequence[float]) -> dict[str, float | int]:
     }
 
 
-def modified_z_scores(values: Sequence[float]) -> list[float]:
-    """Modified z-score of each value around the median (Iglewicz and Hoaglin, 1993)."""
-    if not values:
-        return []
+@dataclass(frozen=True)
+class Spread:
+    """The centre and deviations a modified z-score is measured against, so a value can be
+    judged later against figures computed once (the server's incremental summaries)."""
+
+    center: float
+    # Median and mean absolute deviation from the centre.
+    mad: float
+    mean_ad: float
+
+    def z_score(self, value: float) -> float:
+        if self.mad > 0:
+            return MAD_CONSISTENCY * (value - self.center) / self.mad
+        if self.mean_ad > 0:
+            return (value - self.center) / (MEAN_AD_CONSISTENCY * self.mean_ad)
+        return 0.0
+
+    def is_outlier(self, value: float, threshold: float = OUTLIER_THRESHOLD) -> bool:
+        return abs(self.z_score(value)) > threshold
+
+
+def spread(values: Sequence[float]) -> Spread:
+    """The median of the values and their median and mean absolute deviations from it."""
     center = median(values)
     deviations = [abs(v - center) for v in values]
-    mad = median(deviations)
-    if mad > 0:
-        return [MAD_CONSISTENCY * (v - center) / mad for v in values]
-    mean_ad = statistics.fmean(deviations)
-    if mean_ad > 0:
-        return [(v - center) / (MEAN_AD_CONSISTENCY * mean_ad) for v in values]
-    return [0.0 for _ in values]
+    return Spread(center, median(deviations), statistics.fmean(deviations))
+
+
+def modified_z_scores(values: Sequence[float]) -> list[float]:
+    """Modified z-score of each value around the median (Iglewicz and Hoaglin, 1993).
+
+    When more than half the values are equal the MAD is 0; the mean absolute deviation,
+    scaled to the standard deviation, stands in for it."""
+    if not values:
+        return []
+    around = spread(values)
+    return [around.z_score(v) for v in values]
 
 
 def outlier_flags(values: Sequence[float], threshold: float = OUTLIER_THRESHOLD) -> list[bool]:
     """True for each value whose modified z-score is above the threshold in size."""
-    return [abs(z) > threshold for z in modified_z_scores(values)]
+    if not values:
+        return []
+    around = spread(values)
+    return [around.is_outlier(v, threshold) for v in values]
