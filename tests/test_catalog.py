@@ -38,6 +38,7 @@ def test_standard_configurations_carry_their_preset(catalog):
         ("diffusers", "bf16-resident"),
         ("diffusers", "bf16-model-offload"),
         ("diffusers", "fp8-storage"),
+        ("diffusers", "fp8-compute"),
         ("comfyui", "fp8-storage"),
     }
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from klein_bench.contract.work import KLEIN_4B, work_per_image
 
-from benchmarks.models import Gpu, Result
-from benchmarks.services.aggregation import group_verdict
+from benchmarks.models import Result
+from benchmarks.services import aggregation
 from tests.contribute_support import _fresh_rate_limits, contribute, key_fixture  # noqa: F401
 from tests.factories import result_payload
 
@@ -147,9 +147,13 @@ def test_a_spilled_result_is_accepted_beyond_the_cards_memory_and_does_not_fit(c
     assert (result.outcome, result.failed_phase) == ("spilled", "warmup")
     page = client.get(f"/r/{result.pk}").content.decode()
     assert "Spilled into system memory during VAE decode (warmup phase)" in page
-    assert group_verdict("none", 0, 0, 1) == "does_not_fit"
-    assert group_verdict("none", 0, 0) == "unknown"
-    assert Gpu.objects.exists()
+    summary = aggregation.update_summary(
+        result.model_id, result.gpu_id, result.configuration_id, result.synthetic
+    )
+    assert (summary.verdict, summary.failures_by_stage) == (
+        "does_not_fit",
+        {"spilled": {"vae_decode": 1}},
+    )
 
 
 def test_what_comfyui_ran_is_stored_and_shown_from_the_same_section(client):

@@ -31,7 +31,7 @@ class RateLimited(Exception):
 def _usage(scope: str, ident: str, rate: str, *, increment: bool) -> dict | None:
     try:
         # No request: the counter's identity is given, and the limits apply to every method.
-        return get_usage(
+        usage = get_usage(
             None,
             group=f"contribute-{scope}",
             key=lambda _group, _request: ident,
@@ -43,6 +43,10 @@ def _usage(scope: str, ident: str, rate: str, *, increment: bool) -> dict | None
         # any other cache failure must not cost a submission either.
         log.warning("rate limiter unavailable; letting the request through", exc_info=True)
         return None
+    if usage is None:
+        # RATELIMIT_FAIL_OPEN: the cache (django-redis ignoring its errors) kept no count.
+        log.warning("rate limiter unavailable (the cache kept no count); letting it through")
+    return usage
 
 
 def count(scope: str, ident: str, rate: str) -> None:
