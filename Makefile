@@ -62,7 +62,7 @@ perf: venv
 # against independent readings; without CUDA it dry-runs on the tiny model. On a GPU
 # machine with no .venv it installs the agent from gpucheck/wheels (make gpu-check-wheels).
 gpu-check:
-	gpucheck/gpu-check.sh $(GPU_CHECK_ARGS)
+	VENV_BIN=$(BIN) gpucheck/gpu-check.sh $(GPU_CHECK_ARGS)
 
 gpu-check-wheels: venv
 	gpucheck/download-wheels.sh

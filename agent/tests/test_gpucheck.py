@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,8 @@ def test_make_gpu_check_dry_runs_on_the_cpu_and_exits_0():
         pytest.skip("make is not installed")
 
     done = subprocess.run(
-        ["make", "--no-print-directory", "gpu-check"],
+        # The environment these tests run in, wherever it is (CI builds its own).
+        ["make", "--no-print-directory", "gpu-check", f"VENV={sys.prefix}"],
         cwd=ROOT,
         capture_output=True,
         text=True,
