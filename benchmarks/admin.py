@@ -15,6 +15,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
+from klein_bench.contract.figures import PEAK_VRAM_FIGURES
 
 from benchmarks.models import (
     Configuration,
@@ -189,8 +190,28 @@ def _gib(mib: float | None) -> str:
     return "-" if mib is None else f"{mib / 1024:.1f} GiB"
 
 
+class GroupColumns:
+    """The short columns a result and a summary share: what ran where, and how fast."""
+
+    @admin.display(description="model", ordering="model__slug")
+    def model_slug(self, obj: Result | Summary) -> str:
+        return obj.model.slug
+
+    @admin.display(description="GPU", ordering="gpu__slug")
+    def gpu_slug(self, obj: Result | Summary) -> str:
+        return obj.gpu.slug
+
+    @admin.display(description="configuration", ordering="configuration")
+    def config(self, obj: Result | Summary) -> str:
+        return _short_configuration(obj.configuration)
+
+    @admin.display(description="median s/image", ordering="seconds_median")
+    def seconds(self, obj: Result | Summary) -> str:
+        return "-" if obj.seconds_median is None else f"{obj.seconds_median:.2f}"
+
+
 @admin.register(Result)
-class ResultAdmin(ReadOnlyRecordAdmin):
+class ResultAdmin(GroupColumns, ReadOnlyRecordAdmin):
     # Short columns, so the list fits a laptop screen without cutting any off.
     list_display = [
         "id",
@@ -215,53 +236,26 @@ class ResultAdmin(ReadOnlyRecordAdmin):
     def status(self, obj: Result) -> str:
         return obj.submission.status
 
-    @admin.display(description="model", ordering="model__slug")
-    def model_slug(self, obj: Result) -> str:
-        return obj.model.slug
-
-    @admin.display(description="GPU", ordering="gpu__slug")
-    def gpu_slug(self, obj: Result) -> str:
-        return obj.gpu.slug
-
-    @admin.display(description="configuration", ordering="configuration")
-    def config(self, obj: Result) -> str:
-        return _short_configuration(obj.configuration)
-
-    @admin.display(description="s/image", ordering="seconds_median")
-    def seconds(self, obj: Result) -> str:
-        return "-" if obj.seconds_median is None else f"{obj.seconds_median:.2f}"
-
-    @admin.display(description="peak VRAM", ordering="peak_process_mb")
+    @admin.display(description="peak VRAM", ordering="peak_vram_mb")
     def peak(self, obj: Result) -> str:
-        return _gib(obj.peak_process_mb if obj.peak_process_mb is not None else obj.peak_device_mb)
+        return _gib(next((getattr(obj, f) for f in PEAK_VRAM_FIGURES if getattr(obj, f)), None))
 
 
 @admin.register(Summary)
-class SummaryAdmin(ReadOnlyRecordAdmin):
+class SummaryAdmin(GroupColumns, ReadOnlyRecordAdmin):
     list_display = ["model_slug", "gpu_slug", "config", "synthetic", "verdict", "n_results",
                     "seconds", "peak", "exact", "computed_at"]  # fmt: skip
     list_filter = ["verdict", "synthetic", "exact", "model", "gpu"]
     list_select_related = ["model", "gpu", "configuration"]
 
-    @admin.display(description="model", ordering="model__slug")
-    def model_slug(self, obj: Summary) -> str:
-        return obj.model.slug
-
-    @admin.display(description="GPU", ordering="gpu__slug")
-    def gpu_slug(self, obj: Summary) -> str:
-        return obj.gpu.slug
-
-    @admin.display(description="configuration", ordering="configuration")
-    def config(self, obj: Summary) -> str:
-        return _short_configuration(obj.configuration)
-
-    @admin.display(description="median s/image", ordering="seconds_median")
-    def seconds(self, obj: Summary) -> str:
-        return "-" if obj.seconds_median is None else f"{obj.seconds_median:.2f}"
-
-    @admin.display(description="largest peak", ordering="peak_process_mb_max")
+    @admin.display(description="largest peak", ordering="peak_vram_mb_max")
     def peak(self, obj: Summary) -> str:
-        return _gib(obj.peak_process_mb_max)
+        return _gib(
+            next(
+                (getattr(obj, f"{f}_max") for f in PEAK_VRAM_FIGURES if getattr(obj, f"{f}_max")),
+                None,
+            )
+        )
 
 
 @admin.register(ImageModel)
