@@ -1,7 +1,7 @@
 """`make gpu-check`: proves the agent's figures against independent readings.
 
 On a CUDA machine, for each preset: the agent runs the synthetic full-size Klein 4B
-(klein_bench.runners.diffusers, the shared scenario loop) while an independent NVML
+(klein_bench.backends.diffusers.backend, the shared scenario loop) while an independent NVML
 sampler, written here and running in its own process, watches the card; then, on the
 same pipeline (the agent's stage hooks removed), a bare loop times the protocol's images
 with CUDA events and reads the energy counter around them. It prints the ratios (seconds
@@ -133,8 +133,8 @@ def _cell(ratio: float | None, target: float | None) -> str:
 
 
 def check_preset(preset: str, model: str, synthetic: bool, runs: int, cuda: bool) -> dict:
+    from klein_bench.backends.diffusers.backend import run_protocol
     from klein_bench.progress import SilentProgress
-    from klein_bench.runners.diffusers import run_protocol
 
     sampler = IndependentSampler().start() if cuda else None
     found: dict[str, Any] = {}
@@ -183,9 +183,9 @@ def check_preset(preset: str, model: str, synthetic: bool, runs: int, cuda: bool
 def oom_test(cuda: bool) -> tuple[bool, str]:
     """An out-of-memory run: the recorded phase and stage, memory released, torch alive."""
     import torch
-    from klein_bench import tiny
+    from klein_bench.backends.diffusers import tiny
+    from klein_bench.backends.diffusers.backend import run_protocol
     from klein_bench.progress import SilentProgress
-    from klein_bench.runners.diffusers import run_protocol
 
     pipes: list[Any] = []
     build = tiny.build_synthetic_pipeline if cuda else tiny.build_tiny_pipeline

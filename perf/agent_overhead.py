@@ -1,6 +1,6 @@
 """Agent overhead: the agent's seconds per image against a bare loop of the same calls.
 
-The agent side is `klein_bench.runners.diffusers.run_protocol`, exactly as `klein-bench
+The agent side is `klein_bench.backends.diffusers.backend.run_protocol`, exactly as `klein-bench
 run --model klein-tiny-random` calls it: memory sampler thread, stage clocks wrapped around
 the pipeline, step callbacks, progress bars drawn (to a terminal that writes to memory),
 energy meter. The bare side does what the agent does without any of that: builds the same
@@ -29,7 +29,8 @@ def _bare_round(call_options: dict, protocol, runs: int, device: str) -> list[fl
     """The agent's calls without the agent: build the pipeline as the agent loads it, one
     untimed warm-up, then the timed generations."""
     import torch
-    from klein_bench import measure, tiny
+    from klein_bench import measure
+    from klein_bench.backends.diffusers import tiny
 
     pipe = tiny.build_tiny_pipeline(seed=0, dtype=torch.bfloat16)
     pipe.to(device)
@@ -62,8 +63,8 @@ def _sampled_round(call_options: dict, protocol, runs: int, device: str) -> list
 def _agent_round(runs: int, bars: bool = True) -> list[float]:
     """run_protocol as the CLI calls it: with rich's bars drawn on a terminal (here one
     that writes to memory), or with no progress display at all."""
+    from klein_bench.backends.diffusers.backend import run_protocol
     from klein_bench.progress import RichProgress, SilentProgress
-    from klein_bench.runners.diffusers import run_protocol
     from rich.console import Console
 
     console = Console(file=io.StringIO(), force_terminal=True, width=100)
@@ -82,7 +83,7 @@ def _agent_round(runs: int, bars: bool = True) -> list[float]:
 
 def run(rounds: int = ROUNDS, runs: int = RUNS_PER_ROUND) -> dict:
     import torch
-    from klein_bench import tiny
+    from klein_bench.backends.diffusers import tiny
     from klein_bench.contract.catalog import KLEIN_TINY
     from klein_bench.contract.protocol import CURRENT
 

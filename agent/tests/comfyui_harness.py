@@ -10,10 +10,10 @@ import pytest
 from comfyui_server import Behaviour, ComfyUIServer
 
 from klein_bench import gpu
+from klein_bench.backends.comfyui import runner as comfyui
 from klein_bench.errors import KleinBenchError
 from klein_bench.progress import SilentProgress
 from klein_bench.result import schema_errors
-from klein_bench.runners import comfyui
 
 NVML_NOTE = (
     "NVML (the NVIDIA driver's monitoring library) is unavailable, so the VRAM, energy and "

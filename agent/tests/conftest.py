@@ -39,8 +39,8 @@ def cli(home) -> Callable[..., Result]:
 @pytest.fixture(scope="session")
 def _tiny_run() -> dict[str, Any]:
     pytest.importorskip("diffusers", reason="the tiny pipeline needs klein-bench[diffusers]")
+    from klein_bench.backends.diffusers.backend import run_protocol
     from klein_bench.progress import SilentProgress
-    from klein_bench.runners.diffusers import run_protocol
 
     progress = SilentProgress()
     payload = run_protocol(

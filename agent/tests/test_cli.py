@@ -81,7 +81,7 @@ def test_debug_mode_lets_the_traceback_through(cli, monkeypatch):
 
 
 def test_comfyui_runs_through_the_comfyui_runtime(cli, home, monkeypatch, tiny_payload):
-    from klein_bench.runners import comfyui
+    from klein_bench.backends.comfyui import runner as comfyui
 
     calls = []
 

@@ -11,11 +11,11 @@ from click.testing import CliRunner
 from comfyui_server import Behaviour, ComfyUIServer
 
 from klein_bench import gpu
+from klein_bench.backends.comfyui import runner as comfyui
 from klein_bench.cli import main
 from klein_bench.contract import wire
 from klein_bench.errors import KleinBenchError
 from klein_bench.result import schema_errors
-from klein_bench.runners import comfyui
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ from comfyui_harness import isolate
 from comfyui_server import Behaviour, ComfyUIServer
 
 from klein_bench import doctor, gpu
-from klein_bench.runners import comfyui_client
+from klein_bench.backends.comfyui import client as comfyui_client
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ import pytest
 from comfyui_harness import benchmark, install_fake_nvml, isolate
 from comfyui_server import BF16_FILE, Behaviour
 
-from klein_bench.runners import comfyui_logs
+from klein_bench.backends.comfyui import logs as comfyui_logs
 
 BF16_FILES = {
     "diffusion_models": [BF16_FILE],

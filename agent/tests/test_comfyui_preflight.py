@@ -13,11 +13,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from comfyui_server import BF16_FILE, KLEIN_NODE_TYPES, Behaviour, ComfyUIServer
 
+from klein_bench.backends.comfyui.client import ComfyUIClient
+from klein_bench.backends.comfyui.preflight import launch_flags, preflight
+from klein_bench.backends.comfyui.runner import run_protocol
 from klein_bench.errors import KleinBenchError
 from klein_bench.progress import SilentProgress
-from klein_bench.runners.comfyui import run_protocol
-from klein_bench.runners.comfyui_client import ComfyUIClient
-from klein_bench.runners.comfyui_preflight import launch_flags, preflight
 
 UPDATE = "`git pull && pip install -r requirements.txt` in your ComfyUI folder"
 

@@ -25,11 +25,12 @@ import httpx
 import pytest
 from packaging.version import Version
 
+from klein_bench.backends.comfyui import logs as comfyui_logs
+from klein_bench.backends.comfyui import runner as comfyui
+from klein_bench.backends.comfyui.client import ComfyUIClient
 from klein_bench.errors import KleinBenchError
 from klein_bench.progress import SilentProgress
 from klein_bench.result import schema_errors
-from klein_bench.runners import comfyui, comfyui_logs
-from klein_bench.runners.comfyui_client import ComfyUIClient
 
 URL_ENV = "KLEIN_BENCH_COMFYUI_URL"
 DIR_ENV = "KLEIN_BENCH_COMFYUI_DIR"

@@ -22,10 +22,11 @@ from comfyui_harness import (
 )
 from comfyui_server import BF16_FILE, Behaviour, ComfyUIServer
 
+from klein_bench.backends.comfyui import execution as comfyui_execution
+from klein_bench.backends.comfyui import runner as comfyui
 from klein_bench.contract.protocol import CURRENT
 from klein_bench.errors import KleinBenchError
 from klein_bench.progress import SilentProgress
-from klein_bench.runners import comfyui, comfyui_execution
 
 KERNELS_FP8 = {
     "source": "comfyui-log",

@@ -7,7 +7,8 @@ import pytest
 from comfyui_harness import benchmark, isolate, refusal
 from comfyui_server import Behaviour
 
-from klein_bench.runners import comfyui, comfyui_tiny
+from klein_bench.backends.comfyui import runner as comfyui
+from klein_bench.backends.comfyui import tiny as comfyui_tiny
 
 pytest.importorskip("safetensors", reason="the tiny ComfyUI model needs klein-bench[comfyui]")
 

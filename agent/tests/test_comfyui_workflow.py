@@ -7,8 +7,8 @@ import copy
 from comfyui_nodes import object_info, validate_prompt
 from comfyui_server import KLEIN_NODE_TYPES, Behaviour
 
+from klein_bench.backends.comfyui import workflow
 from klein_bench.contract.protocol import CURRENT
-from klein_bench.runners import comfyui_workflow as workflow
 
 FILES = workflow.ModelFiles(
     "flux-2-klein-4b-fp8.safetensors", "qwen_3_4b.safetensors", "flux2-vae.safetensors", "fp8"

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from klein_bench import doctor, gpu
+from klein_bench.backends.comfyui import client as comfyui_client
 from klein_bench.contract.catalog import PRESETS
-from klein_bench.runners import comfyui_client
 
 
 @pytest.fixture(autouse=True)

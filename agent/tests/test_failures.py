@@ -16,8 +16,8 @@ diffusers = pytest.importorskip(
     "diffusers", reason="the tiny pipeline needs klein-bench[diffusers]"
 )
 
-from klein_bench.runners import diffusers as runner  # noqa: E402
-from klein_bench.runners import diffusers_pipeline as pipeline  # noqa: E402
+from klein_bench.backends.diffusers import backend as runner  # noqa: E402
+from klein_bench.backends.diffusers import pipeline  # noqa: E402
 
 OOM_MESSAGE = "CUDA out of memory. Tried to allocate 2.00 GiB."
 
@@ -86,7 +86,7 @@ def test_out_of_memory_in_a_transformer_step_names_denoising(monkeypatch):
 
 
 def test_out_of_memory_while_loading_names_load(monkeypatch):
-    from klein_bench import tiny
+    from klein_bench.backends.diffusers import tiny
 
     monkeypatch.setattr(tiny, "build_tiny_pipeline", _raise_oom)
 

@@ -9,6 +9,7 @@ import json
 import pytest
 
 from klein_bench import gpu, kernels
+from klein_bench.backends.diffusers import kernels as observed
 from klein_bench.contract.catalog import KLEIN_4B, KLEIN_TINY, PRESETS
 from klein_bench.errors import KleinBenchError
 
@@ -19,7 +20,7 @@ def test_the_observer_sees_bf16_matmuls_and_the_attention_kernel_sdpa_chose():
     q = torch.randn(1, 2, 8, 16, dtype=torch.bfloat16)
     layer = torch.nn.Linear(16, 4, dtype=torch.bfloat16)
 
-    with kernels.KernelObserver() as observer:
+    with observed.KernelObserver() as observer:
         torch.nn.functional.scaled_dot_product_attention(q, q, q)
         layer(q)
 
@@ -34,7 +35,7 @@ def test_an_fp8_matmul_kernel_is_counted_as_one():
     b = torch.randn(16, 16).to(torch.float8_e4m3fn).t()
     one = torch.tensor(1.0)
 
-    with kernels.KernelObserver() as observer:
+    with observed.KernelObserver() as observer:
         torch._scaled_mm(a, b, scale_a=one, scale_b=one, out_dtype=torch.bfloat16)
 
     assert observer.fp8_matmuls == 1
@@ -42,7 +43,7 @@ def test_an_fp8_matmul_kernel_is_counted_as_one():
 
 
 def test_attention_without_a_fused_kernel_is_the_math_fallback():
-    observer = kernels.KernelObserver()
+    observer = observed.KernelObserver()
     observer.saw_function(torch.nn.functional.scaled_dot_product_attention, ())
 
     assert observer.attention == "sdpa-math"
@@ -52,7 +53,7 @@ def test_storage_dtypes_read_what_the_weights_are_stored_in():
     layer = torch.nn.Linear(64, 64, dtype=torch.bfloat16)
     stored = torch.nn.Linear(64, 64, dtype=torch.bfloat16).to(torch.float8_e4m3fn)
 
-    assert kernels.storage_dtypes({"vae": layer, "transformer": stored}) == {
+    assert observed.storage_dtypes({"vae": layer, "transformer": stored}) == {
         "vae": "bfloat16",
         "transformer": "float8_e4m3fn",
     }
@@ -95,7 +96,7 @@ def test_matmuls_are_filed_under_the_component_that_ran_them():
     a = torch.randn(16, 16).to(torch.float8_e4m3fn)
     one = torch.tensor(1.0)
 
-    with kernels.KernelObserver() as observer:
+    with observed.KernelObserver() as observer:
         observer.component = "text_encoder"
         layer(torch.randn(2, 16, dtype=torch.bfloat16))
         observer.component = "transformer"
@@ -128,7 +129,7 @@ def test_presets_are_named_by_what_runs():
 
 def test_fp8_compute_on_the_cpu_is_refused_in_one_sentence():
     pytest.importorskip("diffusers")
-    from klein_bench.runners import diffusers_pipeline as pipeline
+    from klein_bench.backends.diffusers import pipeline
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a CUDA GPU")
@@ -146,7 +147,7 @@ def _card(name: str, capability: str) -> gpu.GpuInfo:
 
 def test_fp8_compute_on_a_card_without_fp8_tensor_cores_is_refused():
     pytest.importorskip("diffusers")
-    from klein_bench.runners import diffusers_pipeline as pipeline
+    from klein_bench.backends.diffusers import pipeline
 
     with pytest.raises(KleinBenchError) as error:
         pipeline._refuse_fp8_compute(_card("NVIDIA GeForce RTX 3090", "8.6"))
@@ -158,7 +159,7 @@ def test_fp8_compute_on_a_card_without_fp8_tensor_cores_is_refused():
 
 def test_fp8_compute_without_torchao_says_how_to_install_it(monkeypatch):
     pytest.importorskip("diffusers")
-    from klein_bench.runners import diffusers_pipeline as pipeline
+    from klein_bench.backends.diffusers import pipeline
 
     monkeypatch.setattr(gpu, "package_version", lambda name: None)
     with pytest.raises(KleinBenchError, match=r'pip install "klein-bench\[fp8\]"'):

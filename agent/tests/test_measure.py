@@ -96,7 +96,7 @@ def test_an_energy_counter_that_went_backwards_gives_no_figure():
 
 def test_the_cpu_stopwatch_measures_between_marks():
     pytest.importorskip("torch")
-    from klein_bench.runners.diffusers import Stopwatch
+    from klein_bench.backends.diffusers.backend import Stopwatch
 
     watch = Stopwatch("cpu")
     watch.mark("a")
@@ -167,7 +167,7 @@ def test_the_energy_counter_counts_up_on_a_gpu():
 @pytest.mark.gpu
 def test_the_cuda_stopwatch_times_gpu_work():
     torch = _cuda_and_nvml()
-    from klein_bench.runners.diffusers import Stopwatch
+    from klein_bench.backends.diffusers.backend import Stopwatch
 
     watch = Stopwatch("cuda:0")
     a = torch.randn(4096, 4096, device="cuda:0")
@@ -183,7 +183,7 @@ def test_the_cuda_stopwatch_times_gpu_work():
 @pytest.mark.gpu
 def test_the_tiny_model_on_a_gpu_fills_every_memory_figure():
     _cuda_and_nvml()
-    from klein_bench.runners.diffusers import run_protocol
+    from klein_bench.backends.diffusers.backend import run_protocol
 
     payload = run_protocol(
         model="klein-tiny-random",
@@ -216,7 +216,7 @@ def test_the_tiny_model_on_a_gpu_fills_every_memory_figure():
 @pytest.mark.gpu
 def test_model_offload_on_a_gpu_runs_the_tiny_model():
     _cuda_and_nvml()
-    from klein_bench.runners.diffusers import run_protocol
+    from klein_bench.backends.diffusers.backend import run_protocol
 
     payload = run_protocol(
         model="klein-tiny-random",

@@ -9,13 +9,13 @@ import weakref
 
 import pytest
 
-from klein_bench import tiny
+from klein_bench.backends.diffusers import tiny
 from klein_bench.progress import SilentProgress
 
 torch = pytest.importorskip("torch")
 diffusers = pytest.importorskip("diffusers")
 
-from klein_bench.runners.diffusers import run_protocol  # noqa: E402
+from klein_bench.backends.diffusers.backend import run_protocol  # noqa: E402
 
 
 def _run():

@@ -8,7 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers", reason="the pipelines need klein-bench[diffusers]")
 
-from klein_bench import tiny  # noqa: E402
+from klein_bench.backends.diffusers import tiny  # noqa: E402
 
 
 def _generate(pipe, seed: int = 0):

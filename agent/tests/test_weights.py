@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from klein_bench import weights
+from klein_bench.backends.diffusers import weights
 from klein_bench.errors import KleinBenchError
 
 REVISION = "5e67da950fce4a097bc150c22958a05716994cea"

@@ -10,7 +10,7 @@ pytest.importorskip("diffusers")
 from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from klein_bench import tiny  # noqa: E402
+from klein_bench.backends.diffusers import tiny  # noqa: E402
 from klein_bench.contract import work  # noqa: E402
 from klein_bench.contract.protocol import CURRENT  # noqa: E402
 

@@ -17,12 +17,12 @@ import click
 from rich.markup import escape
 
 from klein_bench import __version__
+from klein_bench.backends.comfyui.client import DEFAULT_URL as DEFAULT_COMFYUI_URL
 from klein_bench.catalog import RUNTIMES
 from klein_bench.commands.benchmark import benchmark_options, run_and_report
 from klein_bench.commands.common import KleinBenchGroup, agent_home, err_console, out_console
 from klein_bench.commands.submit import submit, withdraw
 from klein_bench.errors import KleinBenchError
-from klein_bench.runners.comfyui_client import DEFAULT_URL as DEFAULT_COMFYUI_URL
 
 
 @click.group(

@@ -16,10 +16,12 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 
-from klein_bench import gpu, measure, weights
+from klein_bench import gpu, measure
+from klein_bench.backends.diffusers import weights
 from klein_bench.contract.catalog import FP8_COMPUTE_CAPABILITY, KLEIN_TINY, PRESETS, Preset
 from klein_bench.contract.work import KLEIN_4B as KLEIN_4B_ARCHITECTURE
 from klein_bench.errors import KleinBenchError
+from klein_bench.findings import Finding
 
 # Offload keeps the whole BF16 pipeline (~16 GB) in system RAM between uses.
 OFFLOAD_NEEDS_RAM_GB = 24.0
@@ -42,14 +44,6 @@ WHY_MINIMUM = {
     "accelerate": "model offload needs it",
     "torchao": "the fp8-compute preset needs it",
 }
-
-
-@dataclass
-class Finding:
-    level: str  # "ok", "info", "warning" or "problem"
-    topic: str
-    text: str
-    fix: str | None = None
 
 
 @dataclass
@@ -151,8 +145,8 @@ def diagnose(
 ) -> Report:
     comfyui = None
     if runtime in (None, "comfyui"):
-        from klein_bench.runners import comfyui_doctor
-        from klein_bench.runners.comfyui_client import DEFAULT_URL
+        from klein_bench.backends.comfyui import doctor as comfyui_doctor
+        from klein_bench.backends.comfyui.client import DEFAULT_URL
 
         comfyui = comfyui_doctor.findings(
             comfyui_url or DEFAULT_URL, explicit=runtime == "comfyui" or comfyui_url is not None

@@ -9,13 +9,13 @@ from typing import Any
 
 import click
 
+from klein_bench.backends.comfyui.client import DEFAULT_URL as DEFAULT_COMFYUI_URL
 from klein_bench.catalog import RUNTIMES
 from klein_bench.commands.common import err_console, is_explicit, out_console
 from klein_bench.contract.catalog import DEFAULT_PRESET, KLEIN_4B, KLEIN_TINY, MODELS, PRESETS
 from klein_bench.contract.protocol import CURRENT
 from klein_bench.errors import KleinBenchError
 from klein_bench.progress import Progress, RichProgress
-from klein_bench.runners.comfyui_client import DEFAULT_URL as DEFAULT_COMFYUI_URL
 from klein_bench.state import Home
 
 
@@ -130,7 +130,7 @@ def benchmark(ctx: click.Context, options: dict[str, Any], progress: Progress, h
                 f"--comfyui-model picks a {KLEIN_4B.name} file: leave it out with --model "
                 f"{options['model']}."
             )
-        from klein_bench.runners.comfyui import run_protocol as run_comfyui
+        from klein_bench.backends.comfyui.runner import run_protocol as run_comfyui
 
         return run_comfyui(
             url=options["comfyui_url"],
@@ -146,7 +146,7 @@ def benchmark(ctx: click.Context, options: dict[str, Any], progress: Progress, h
                 f"--{name.replace('_', '-')} applies with --runtime comfyui: add that, or "
                 "leave it out."
             )
-    from klein_bench.runners.diffusers import run_protocol
+    from klein_bench.backends.diffusers.backend import run_protocol
 
     return run_protocol(
         model=options["model"],

@@ -163,7 +163,7 @@ KLEIN_4B = Architecture(
     ),
     vae=Vae(parameters=84_046_115, decode_flop_per_pixel=10_474_653_483_008 / (1024 * 1024)),
 )
-# The agent's tiny random pipeline (klein_bench.tiny).
+# The agent's tiny random pipeline (klein_bench.backends.diffusers.tiny).
 KLEIN_TINY = Architecture(
     transformer=Flux2Transformer(
         hidden=32,

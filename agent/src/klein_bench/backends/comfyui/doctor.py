@@ -4,11 +4,9 @@ listed at once)."""
 
 from __future__ import annotations
 
-from klein_bench.doctor import Finding
-from klein_bench.errors import KleinBenchError
-from klein_bench.runners import comfyui_workflow as workflow
-from klein_bench.runners.comfyui_client import ComfyUIClient, ComfyUIError
-from klein_bench.runners.comfyui_preflight import (
+from klein_bench.backends.comfyui import workflow
+from klein_bench.backends.comfyui.client import ComfyUIClient, ComfyUIError
+from klein_bench.backends.comfyui.preflight import (
     Server,
     busy_problem,
     connect,
@@ -18,6 +16,8 @@ from klein_bench.runners.comfyui_preflight import (
     node_problem,
     version_problem,
 )
+from klein_bench.errors import KleinBenchError
+from klein_bench.findings import Finding
 
 TOPIC = "ComfyUI"
 # A doctor that finds no ComfyUI at the default address should not wait for one.

@@ -15,15 +15,15 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from klein_bench.contract.catalog import KLEIN_4B, KLEIN_TINY
-from klein_bench.contract.protocol import CURRENT
-from klein_bench.errors import KleinBenchError
-from klein_bench.runners import comfyui_workflow as workflow
-from klein_bench.runners.comfyui_client import (
+from klein_bench.backends.comfyui import workflow
+from klein_bench.backends.comfyui.client import (
     ComfyUIClient,
     ComfyUIHTTPError,
     ComfyUIUnreachable,
 )
+from klein_bench.contract.catalog import KLEIN_4B, KLEIN_TINY
+from klein_bench.contract.protocol import CURRENT
+from klein_bench.errors import KleinBenchError
 
 UPDATE_COMFYUI = "`git pull && pip install -r requirements.txt` in your ComfyUI folder"
 # ComfyUI learned FLUX.2 [klein] in 0.9.2 ("Flux2 Klein support"): older FLUX.2 builds

@@ -30,11 +30,8 @@ from collections.abc import Callable
 from queue import Empty
 from typing import Any
 
-from klein_bench.contract.protocol import Protocol
-from klein_bench.errors import KleinBenchError
-from klein_bench.progress import Progress
-from klein_bench.runners import comfyui_workflow as workflow
-from klein_bench.runners.comfyui_client import (
+from klein_bench.backends.comfyui import workflow
+from klein_bench.backends.comfyui.client import (
     CLOSED,
     ComfyUIClient,
     ComfyUIError,
@@ -44,8 +41,11 @@ from klein_bench.runners.comfyui_client import (
     EventStream,
     PromptRejected,
 )
-from klein_bench.runners.comfyui_preflight import UPDATE_COMFYUI, Server
-from klein_bench.runners.comfyui_process import process_exited
+from klein_bench.backends.comfyui.preflight import UPDATE_COMFYUI, Server
+from klein_bench.backends.comfyui.process import process_exited
+from klein_bench.contract.protocol import Protocol
+from klein_bench.errors import KleinBenchError
+from klein_bench.progress import Progress
 from klein_bench.scenario import Failure, Generation, GenerationFailed
 
 # A run may include loading ~12 GB of weights from a slow disk (the warm-up does).

@@ -9,10 +9,10 @@ The scenario runs the protocol (warm-ups, timed images, trackers, failures, payl
   CUDA context.
 - `load()` only opens ComfyUI's progress WebSocket: ComfyUI loads the model files inside
   the first prompt (`loads_in_warmup`), so the loaders' seconds of the first warm-up are
-  the model load (runners/comfyui.py has emptied ComfyUI before the baseline).
-- `generate()` queues the Klein graph (`comfyui_execution`).
+  the model load (backends/comfyui/runner.py has emptied ComfyUI before the baseline).
+- `generate()` queues the Klein graph (`execution`).
 - `kernels()` reads what ComfyUI really ran from its log lines over the first warm-up
-  (`comfyui_logs`), and sets the configuration's precision, offload and preset from it.
+  (`logs`), and sets the configuration's precision, offload and preset from it.
 - `release()` stops the benchmark's prompt, and only it, if one is running (Ctrl-C).
 """
 
@@ -25,14 +25,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from klein_bench import measure, result, scenario
+from klein_bench.backends.comfyui import logs
+from klein_bench.backends.comfyui.client import ComfyUIClient, ComfyUIError
+from klein_bench.backends.comfyui.execution import RUN_TIMEOUT_S, Execution
+from klein_bench.backends.comfyui.preflight import Server, device_name
 from klein_bench.contract.catalog import ModelSpec, preset_for
 from klein_bench.contract.protocol import Protocol
 from klein_bench.gpu import MIB, GpuInfo, NvmlDevice, driver_versions
 from klein_bench.progress import Progress
-from klein_bench.runners import comfyui_logs as logs
-from klein_bench.runners.comfyui_client import ComfyUIClient, ComfyUIError
-from klein_bench.runners.comfyui_execution import RUN_TIMEOUT_S, Execution
-from klein_bench.runners.comfyui_preflight import Server, device_name
 
 RUNTIME = "comfyui"
 

@@ -9,7 +9,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from klein_bench import gpu, tiny, weights
+from klein_bench import gpu
+from klein_bench.backends.diffusers import tiny, weights
 from klein_bench.contract.catalog import FP8_COMPUTE_CAPABILITY, KLEIN_TINY, ModelSpec, Preset
 from klein_bench.errors import KleinBenchError
 

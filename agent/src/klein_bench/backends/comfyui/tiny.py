@@ -36,9 +36,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from klein_bench.backends.comfyui import workflow
+from klein_bench.backends.comfyui.client import ComfyUIClient, ComfyUIError
 from klein_bench.errors import KleinBenchError
-from klein_bench.runners import comfyui_workflow as workflow
-from klein_bench.runners.comfyui_client import ComfyUIClient, ComfyUIError
 
 SUBFOLDER = "klein-bench"
 DIFFUSION_MODEL = "klein-tiny-random-flux2.safetensors"
@@ -279,7 +279,7 @@ def install(client: ComfyUIClient, note: Callable[[str], None]) -> workflow.Mode
 
 
 def _listed(client: ComfyUIClient) -> workflow.ModelFiles:
-    from klein_bench.runners.comfyui_preflight import listings
+    from klein_bench.backends.comfyui.preflight import listings
 
     wanted = {
         workflow.FOLDER_DIFFUSION_MODELS: DIFFUSION_MODEL,

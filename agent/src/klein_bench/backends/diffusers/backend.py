@@ -16,19 +16,20 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from klein_bench import gpu, kernels, measure, result, scenario, tiny, weights
-from klein_bench.catalog import model_spec, preset
-from klein_bench.contract.catalog import ModelSpec, Preset
-from klein_bench.contract.protocol import CURRENT, Protocol
-from klein_bench.errors import KleinBenchError
-from klein_bench.progress import Progress
-from klein_bench.runners.diffusers_pipeline import (
+from klein_bench import gpu, measure, result, scenario
+from klein_bench.backends.diffusers import kernels, tiny, weights
+from klein_bench.backends.diffusers.pipeline import (
     FP8_METHODS,
     Target,
     choose_target,
     load_pipeline,
     runtime_flags,
 )
+from klein_bench.catalog import model_spec, preset
+from klein_bench.contract.catalog import ModelSpec, Preset
+from klein_bench.contract.protocol import CURRENT, Protocol
+from klein_bench.errors import KleinBenchError
+from klein_bench.progress import Progress
 
 # The component each pipeline stage runs.
 STAGE_COMPONENTS = {

@@ -1,10 +1,10 @@
 """The ComfyUI runtime: the benchmark protocol run through the user's own ComfyUI.
 
 The agent drives a running ComfyUI over its HTTP API with the built-in Klein 4B graph
-(`comfyui_workflow`). This module sets the run up: `comfyui_preflight` checks the server
+(`workflow`). This module sets the run up: `preflight` checks the server
 (version, device, idle queue, nodes, the three files; each problem is a KleinBenchError
-with the fix), the tiny test model's files are written where needed (`comfyui_tiny`),
-ComfyUI's process and GPU are found (`comfyui_process`) and ComfyUI is emptied. The shared
+with the fix), the tiny test model's files are written where needed (`tiny`),
+ComfyUI's process and GPU are found (`process`) and ComfyUI is emptied. The shared
 measurement loop (klein_bench.scenario) then runs the protocol on `ComfyUIBackend`, as it
 does on the diffusers one: the same warm-ups, trackers, failure rules and payload.
 
@@ -14,7 +14,7 @@ between them. Every timed run uses a prompt and seed that differ from the run be
 so ComfyUI's cache never serves an image; each run's `execution_cached` is checked.
 
 With `--model klein-tiny-random` the agent writes tiny random-weight files into the
-model folders of a ComfyUI on this machine (`comfyui_tiny`) and runs the same graph on
+model folders of a ComfyUI on this machine (`tiny`) and runs the same graph on
 them at 64x64: on a GPU, or on a CPU ComfyUI (allowed for this test model only).
 """
 
@@ -25,17 +25,17 @@ from collections.abc import Callable
 from typing import Any
 
 from klein_bench import scenario
+from klein_bench.backends.comfyui import tiny as comfyui_tiny
+from klein_bench.backends.comfyui.backend import ComfyUIBackend, Located
+from klein_bench.backends.comfyui.client import ComfyUIClient, ComfyUIUnreachable
+from klein_bench.backends.comfyui.execution import RUN_TIMEOUT_S
+from klein_bench.backends.comfyui.preflight import Server, preflight, unreachable
+from klein_bench.backends.comfyui.process import check_gpu, comfyui_pid, is_local
 from klein_bench.contract.catalog import KLEIN_4B, MODELS
 from klein_bench.contract.protocol import CURRENT, Protocol
 from klein_bench.errors import KleinBenchError
 from klein_bench.gpu import gpu_info, nvml, nvml_device
 from klein_bench.progress import Progress
-from klein_bench.runners import comfyui_tiny
-from klein_bench.runners.comfyui_backend import ComfyUIBackend, Located
-from klein_bench.runners.comfyui_client import ComfyUIClient, ComfyUIUnreachable
-from klein_bench.runners.comfyui_execution import RUN_TIMEOUT_S
-from klein_bench.runners.comfyui_preflight import Server, preflight, unreachable
-from klein_bench.runners.comfyui_process import check_gpu, comfyui_pid, is_local
 
 # ComfyUI's worker applies /free's flags when it next wakes; waiting this long keeps the
 # warm-up from being picked up before the models are unloaded.

@@ -1,1 +1,0 @@
-"""Runtimes that run the protocol and return a result payload (diffusers, ComfyUI)."""
