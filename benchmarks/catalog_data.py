@@ -7,62 +7,30 @@ entry is matched by its natural key and updated in place, never duplicated.
 from __future__ import annotations
 
 from klein_bench.contract.catalog import PRESETS
+from klein_bench.contract.models import MODELS as REGISTRY
+from klein_bench.contract.registry import ModelSpec
 
-MODELS = [
-    {
-        "slug": "flux-2-klein-4b",
-        "name": "FLUX.2 [klein] 4B",
-        "hf_repo": "black-forest-labs/FLUX.2-klein-4B",
-        "licence": "Apache-2.0",
-        "parameters_billion": "4.00",
-        "default_steps": 4,
-        "default_guidance": 1.0,
-        "default_width": 1024,
-        "default_height": 1024,
-        "description": (
-            "Black Forest Labs' step-distilled 4B text-to-image model: a 3.9B-parameter "
-            "Flux2 transformer, the Qwen3-4B text encoder and the Flux.2 VAE. 4 steps, "
-            "guidance 1.0, 1024x1024. About 16 GB of BF16 weights."
-        ),
-        "is_test_model": False,
-        "sort_order": 10,
-    },
-    {
-        "slug": "flux-2-klein-base-4b",
-        "name": "FLUX.2 [klein] Base 4B",
-        "hf_repo": "black-forest-labs/FLUX.2-klein-base-4B",
-        "licence": "Apache-2.0",
-        "parameters_billion": "4.00",
-        "default_steps": 50,
-        "default_guidance": 4.0,
-        "default_width": 1024,
-        "default_height": 1024,
-        "description": (
-            "The undistilled base of FLUX.2 [klein] 4B, for fine-tuning and LoRA training: "
-            "50 steps with classifier-free guidance around 4 to 5."
-        ),
-        "is_test_model": False,
-        "sort_order": 20,
-    },
-    {
-        "slug": "klein-tiny-random",
-        "name": "Klein tiny random (test model)",
-        "hf_repo": "",
-        "licence": "Apache-2.0",
-        "parameters_billion": None,
-        "default_steps": 4,
-        "default_guidance": 1.0,
-        "default_width": 64,
-        "default_height": 64,
-        "description": (
-            "A tiny randomly initialised Flux2KleinPipeline built in code by the agent. It "
-            "runs the real diffusers code path in seconds on a CPU; its figures say nothing "
-            "about Klein 4B and are never mixed with it."
-        ),
-        "is_test_model": True,
-        "sort_order": 90,
-    },
-]
+
+def _model(entry: ModelSpec) -> dict:
+    """A catalog row from the model's registry entry (klein_bench.contract.models): the
+    server names no model of its own."""
+    return {
+        "slug": entry.slug,
+        "name": entry.name,
+        "hf_repo": entry.hf_repo or "",
+        "licence": entry.licence,
+        "parameters_billion": entry.parameters_billion,
+        "default_steps": entry.protocol.steps,
+        "default_guidance": entry.protocol.guidance_scale,
+        "default_width": entry.width,
+        "default_height": entry.height,
+        "description": entry.description,
+        "is_test_model": entry.is_test_model,
+        "sort_order": entry.sort_order,
+    }
+
+
+MODELS = [_model(entry) for entry in REGISTRY.values()]
 
 
 def _gpu(slug, name, family, nvml, vram_gb, arch, cc, bandwidth, tflops, power, order, **extra):
@@ -261,14 +229,22 @@ CONFIGURATIONS = [
     ),
     {"runtime": "comfyui", "precision": "fp8-storage", "offload": "none"},
 ]
-STANDARD_RESOLUTION = {"width": 1024, "height": 1024, "steps": 4}
+# Each at the size and steps of every real model's current protocol (4 steps for the
+# distilled models, 50 for the base models).
+STANDARD_SIZES = sorted(
+    {
+        (entry.width, entry.height, entry.protocol.steps)
+        for entry in REGISTRY.values()
+        if not entry.built_in
+    }
+)
 
 MODEL_CARD = "https://huggingface.co/black-forest-labs/FLUX.2-klein-4B"
 COMFY_TUTORIAL = "https://docs.comfy.org/tutorials/flux/flux-2-klein"
 BFL_README = "https://github.com/black-forest-labs/flux2"
 
-# Published figures for FLUX.2 [klein] 4B (shared/REFERENCE.md), shown beside the
-# community's medians. "configuration" names the runtime, precision and offload.
+# Published figures (shared/REFERENCE.md), shown beside the community's medians.
+# "configuration" names the runtime, precision and offload, at the model's protocol size.
 CLAIMS = [
     {
         "model": "flux-2-klein-4b",
@@ -343,5 +319,20 @@ CLAIMS = [
             "A 12 GB card that drives a display has about 10.5-11.3 GB free for the model: "
             "the BF16 + offload path (~13 GB) is too tight; FP8 (~8.4 GB) fits."
         ),
+    },
+    {
+        "model": "flux-2-klein-base-4b",
+        "gpu": "rtx-5090",
+        "gpu_label": "RTX 5090",
+        "path": "ComfyUI FP8 base, the template's 20 steps at CFG 5",
+        # Not this model's protocol (50 steps at guidance 4.0): shown, never compared.
+        "configuration": None,
+        "figure": "~17 s per image, ~9.2 GB VRAM",
+        "seconds_per_image": 17.0,
+        "peak_vram_gb": 9.2,
+        "usable_vram_gb": None,
+        "source": "docs.comfy.org Klein tutorial",
+        "source_url": COMFY_TUTORIAL,
+        "note": "At 20 steps; the benchmark's protocol runs 50, so expect about 2.5x longer.",
     },
 ]

@@ -16,15 +16,14 @@ from pathlib import Path
 
 from django.conf import settings
 from django.urls import reverse
-from klein_bench.contract.catalog import KLEIN_4B, MODELS, PRESETS
+from klein_bench.contract.catalog import PRESETS
+from klein_bench.contract.models import MODELS
 
 from benchmarks.models import ImageModel, Runtime
 
 # torch first, for the card: the agent's dependencies must not pull a CPU-only build.
 TORCH_CUDA = "pip install torch --index-url https://download.pytorch.org/whl/cu128"
 TORCH_CPU = "pip install torch --index-url https://download.pytorch.org/whl/cpu"
-# The one model the agent's ComfyUI runner measures.
-COMFYUI_MODEL = KLEIN_4B.slug
 
 
 def wheel_dir() -> Path:
@@ -119,7 +118,8 @@ def contribute_commands(
     if not agent_measures(model, on_cpu):
         return []
     server = server_option()
-    if MODELS[model.slug].built_in:
+    spec = MODELS[model.slug]
+    if spec.built_in:
         command = f"klein-bench submit --model {model.slug}{server}"
         return [ContributeCommand("", "the tiny test model, on any CPU or GPU", command, False)]
     commands = [
@@ -129,17 +129,16 @@ def contribute_commands(
             f"klein-bench submit --model {model.slug} --preset {preset.name}{server}",
             (Runtime.DIFFUSERS.value, preset.name) in measured,
         )
-        for preset in PRESETS.values()
+        for preset in (PRESETS[name] for name in spec.presets)
     ]
-    if model.slug == COMFYUI_MODEL:
-        fp8 = next((p for p in PRESETS.values() if p.precision == "fp8-storage"), None)
-        if fp8 is not None:
-            commands.append(
-                ContributeCommand(
-                    fp8.name,
-                    "FP8 in your running ComfyUI (the recipes' path)",
-                    f"klein-bench submit --runtime comfyui{server}",
-                    (Runtime.COMFYUI.value, fp8.name) in measured,
-                )
+    fp8 = next((p for p in PRESETS.values() if p.precision == "fp8-storage"), None)
+    if spec.comfyui is not None and fp8 is not None:
+        commands.append(
+            ContributeCommand(
+                fp8.name,
+                "FP8 in your running ComfyUI (the recipes' path)",
+                f"klein-bench submit --model {model.slug} --runtime comfyui{server}",
+                (Runtime.COMFYUI.value, fp8.name) in measured,
             )
+        )
     return sorted(commands, key=lambda c: c.measured)

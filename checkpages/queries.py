@@ -107,7 +107,7 @@ class Estimator:
         cards = Gpu.objects.values_list("slug", "name", "architecture")
         return cls(
             model,
-            est.observations(model) if est.architecture_of(model) else [],
+            est.observations(model) if est.entry_of(model) else [],
             {slug: formatting.short_gpu_name(name) for slug, name, _ in cards},
             {slug: architecture for slug, _, architecture in cards},
         )

@@ -188,7 +188,7 @@ def oom_test(cuda: bool) -> tuple[bool, str]:
     from klein_bench.progress import SilentProgress
 
     pipes: list[Any] = []
-    build = tiny.build_synthetic_pipeline if cuda else tiny.build_tiny_pipeline
+    build = tiny.build_pipeline
 
     def remembered(*args: Any, **kwargs: Any) -> Any:
         pipe = build(*args, **kwargs)
@@ -256,8 +256,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import torch
+    from klein_bench.contract import fit
     from klein_bench.contract.catalog import PRESETS
-    from klein_bench.doctor import GIB, KLEIN_4B_ARCHITECTURE
+    from klein_bench.contract.models import MODELS
+    from klein_bench.doctor import GIB
 
     cuda = torch.cuda.is_available() and not args.dry_run
     if cuda:
@@ -309,7 +311,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         preset = PRESETS[row["preset"]]
         if cuda and row["peak_allocated_mb"] and preset.offload == "none":
-            weights_mib = preset.weight_bytes_on_gpu(KLEIN_4B_ARCHITECTURE) / MIB
+            architecture = MODELS[model].architecture
+            weights_mib = fit.weights_mib(architecture, preset.precision, preset.offload)
             activation = (row["peak_allocated_mb"] - weights_mib) / 1024
             print(f"{'':<20} activation figure (peak allocated less weights): {activation:.2f} GiB")
     print(f"(ratios: agent over independent reading; {GIB // MIB} MiB per GiB)")

@@ -31,8 +31,9 @@ def _bare_round(call_options: dict, protocol, runs: int, device: str) -> list[fl
     import torch
     from klein_bench import measure
     from klein_bench.backends.diffusers import tiny
+    from klein_bench.contract.models import KLEIN_TINY
 
-    pipe = tiny.build_tiny_pipeline(seed=0, dtype=torch.bfloat16)
+    pipe = tiny.build_pipeline(KLEIN_TINY.architecture, seed=0, dtype=torch.bfloat16)
     pipe.to(device)
 
     def generate(prompt: str, seed: int) -> float:
@@ -83,26 +84,26 @@ def _agent_round(runs: int, bars: bool = True) -> list[float]:
 
 def run(rounds: int = ROUNDS, runs: int = RUNS_PER_ROUND) -> dict:
     import torch
-    from klein_bench.backends.diffusers import tiny
-    from klein_bench.contract.catalog import KLEIN_TINY
-    from klein_bench.contract.protocol import CURRENT
+    from klein_bench.contract.models import KLEIN_TINY
+
+    protocol = KLEIN_TINY.protocol
 
     device = "cuda:0" if torch.cuda.is_available() else "cpu"
     call_options = {
         "height": KLEIN_TINY.height,
         "width": KLEIN_TINY.width,
-        "num_inference_steps": CURRENT.steps,
-        "guidance_scale": CURRENT.guidance_scale,
-        "max_sequence_length": CURRENT.max_sequence_length,
-        "text_encoder_out_layers": tiny.TINY_TEXT_ENCODER_OUT_LAYERS,
+        "num_inference_steps": protocol.steps,
+        "guidance_scale": protocol.guidance_scale,
+        "max_sequence_length": protocol.max_sequence_length,
+        "text_encoder_out_layers": KLEIN_TINY.architecture.text_encoder.out_layers,
     }
     variants = {
         "agent": lambda: _agent_round(runs),
-        "bare": lambda: _bare_round(call_options, CURRENT, runs, device),
+        "bare": lambda: _bare_round(call_options, protocol, runs, device),
         # Attribution: the agent without its progress bars, and the bare loop with only
         # the agent's memory sampler added.
         "agent, no bars": lambda: _agent_round(runs, bars=False),
-        "bare + sampler": lambda: _sampled_round(call_options, CURRENT, runs, device),
+        "bare + sampler": lambda: _sampled_round(call_options, protocol, runs, device),
     }
     for variant in variants.values():  # untimed: imports, allocator, first-call work
         variant()

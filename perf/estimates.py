@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from klein_bench.contract.work import KLEIN_4B, work_per_image  # noqa: E402
+from klein_bench.contract.models import KLEIN_4B  # noqa: E402
 
 from benchmarks.catalog_data import CONFIGURATIONS, GPUS  # noqa: E402
 from benchmarks.services import estimates as est  # noqa: E402
@@ -73,8 +73,7 @@ def setups() -> list[est.Setup]:
 
 
 def true_seconds(card: est.Card, setup: est.Setup, card_factor: float) -> float:
-    work = work_per_image(KLEIN_4B, width=setup.width, height=setup.height, steps=setup.steps,
-                          text_tokens=512)  # fmt: skip
+    work = KLEIN_4B.work(width=setup.width, height=setup.height, steps=setup.steps)
     efficiency = (
         ARCHITECTURE_EFFICIENCY[card.architecture]
         * card_factor
@@ -83,14 +82,16 @@ def true_seconds(card: est.Card, setup: est.Setup, card_factor: float) -> float:
     )
     seconds = work.total_flop / (card.bf16_tflops * 1e12 * efficiency) + FIXED_SECONDS
     if setup.offload == "model":
-        weights = sum(n * 2 for n in KLEIN_4B.parameters.values())
+        weights = sum(n * 2 for n in KLEIN_4B.architecture.parameters.values())
         seconds += weights / (PCIE_GBS[card.architecture] * 1e9)
     return seconds
 
 
 def true_peak_mib(card: est.Card, setup: est.Setup) -> float:
     sizes = est.storage_bytes(setup.precision)
-    parts = {name: n * sizes[name] / est.MIB for name, n in KLEIN_4B.parameters.items()}
+    parts = {
+        name: n * sizes[name] / est.MIB for name, n in KLEIN_4B.architecture.parameters.items()
+    }
     if setup.offload == "model":
         weights = max(parts.values())
     elif setup.runtime == "comfyui":

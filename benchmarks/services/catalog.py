@@ -87,10 +87,12 @@ def load_catalog() -> LoadReport:
         gpus[slug] = _upsert(Gpu, {"slug": slug}, values, report)
 
     configurations = {}
-    for entry in catalog_data.CONFIGURATIONS:
-        lookup = {**entry, **catalog_data.STANDARD_RESOLUTION}
-        config = _upsert(Configuration, lookup, {}, report)
-        configurations[(entry["runtime"], entry["precision"], entry["offload"])] = config
+    for width, height, steps in catalog_data.STANDARD_SIZES:
+        for entry in catalog_data.CONFIGURATIONS:
+            lookup = {**entry, "width": width, "height": height, "steps": steps}
+            config = _upsert(Configuration, lookup, {}, report)
+            key = (entry["runtime"], entry["precision"], entry["offload"], width, height, steps)
+            configurations[key] = config
 
     for entry in catalog_data.CLAIMS:
         values = dict(entry)
@@ -103,7 +105,9 @@ def load_catalog() -> LoadReport:
         gpu_slug = values.pop("gpu")
         values["gpu"] = gpus[gpu_slug] if gpu_slug else None
         config_key = values.pop("configuration")
-        values["configuration"] = configurations[config_key] if config_key else None
+        model = lookup["model"]
+        size = (model.default_width, model.default_height, model.default_steps)
+        values["configuration"] = configurations[(*config_key, *size)] if config_key else None
         _upsert(PublishedClaim, lookup, values, report)
     return report
 

@@ -16,8 +16,8 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from klein_bench.contract import stats, wire
 from klein_bench.contract.figures import MEMORY_FIGURES, PEAK_FOR_PRECISION
-from klein_bench.contract.protocol import PROTOCOLS
-from klein_bench.contract.work import ARCHITECTURES, Work, work_per_image
+from klein_bench.contract.models import work_of
+from klein_bench.contract.work import Work
 
 from benchmarks.models import Contributor, Result, Submission, SubmissionStatus, UsedNonce
 from benchmarks.services.signed import (
@@ -281,17 +281,14 @@ def _measurement_fields(
 
 
 def stats_work(model: str, configuration: dict[str, Any], protocol_id: str) -> Work | None:
-    """The work per image, from the contract's architecture (not the payload's word)."""
-    architecture = ARCHITECTURES.get(model)
-    protocol = PROTOCOLS.get(protocol_id)
-    if architecture is None or protocol is None:
-        return None
-    return work_per_image(
-        architecture,
+    """The work per image, from the registry (not the payload's word): the model's
+    architecture under the result's protocol, guidance passes counted."""
+    return work_of(
+        model,
         width=configuration["width"],
         height=configuration["height"],
         steps=configuration["steps"],
-        text_tokens=protocol.max_sequence_length,
+        protocol_id=protocol_id,
     )
 
 

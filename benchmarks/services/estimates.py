@@ -21,37 +21,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from statistics import median
 
+from klein_bench.contract import fit
 from klein_bench.contract.catalog import PRESETS
 from klein_bench.contract.figures import PEAK_VRAM_FIGURES, PRECISIONS, RUNTIMES
-from klein_bench.contract.protocol import CURRENT
-from klein_bench.contract.work import ARCHITECTURES, Architecture, work_per_image
+from klein_bench.contract.fit import DOES_NOT_FIT as DOES_NOT_FIT
+from klein_bench.contract.fit import FITS as FITS
+from klein_bench.contract.fit import TIGHT as TIGHT
+from klein_bench.contract.fit import Range as Range
+from klein_bench.contract.fit import storage_bytes
+from klein_bench.contract.models import MODELS
+from klein_bench.contract.registry import ModelSpec
 
-MIB = 2**20
-
-
-def storage_bytes(precision: str) -> dict[str, float]:
-    """Bytes per weight of each component at a precision, as the contract's presets store
-    them (a precision no preset has counts as BF16)."""
-    for preset in PRESETS.values():
-        if preset.precision == precision:
-            return preset.storage_bytes
-    return PRESETS["bf16-resident"].storage_bytes
+MIB = fit.MIB
 
 
 def needs_fp8_tensor_cores(precision: str) -> bool:
     return any(p.needs_fp8_tensor_cores for p in PRESETS.values() if p.precision == precision)
 
 
-# Activation memory: the transformer holds about this many bytes per token and hidden unit
-# at its peak (attention through SDPA, so linear in tokens); the VAE decoder's full-
-# resolution feature maps about this many bytes per output pixel. The larger of the two
-# is the peak, since they never run at once.
-TRANSFORMER_BYTES_PER_TOKEN_UNIT = 48
-VAE_DECODE_BYTES_PER_PIXEL = 1536
-# The CUDA context, cuBLAS workspaces and the caching allocator's slack.
-RUNTIME_OVERHEAD_MIB = 1024
-# Without any measurement of the configuration the memory estimate is this uncertain.
-ARCHITECTURE_MEMORY_SPREAD = 0.20
+# The memory formula and the fit verdict are the contract's (klein_bench.contract.fit),
+# shared with `klein-bench doctor`; measurements calibrate the formula here.
 # The least a measured memory range is widened by, each side.
 MEMORY_MARGIN_SHARE = 0.03
 MEMORY_MARGIN_MIB = 256
@@ -74,11 +63,6 @@ MEASURED = "measured"  # the same configuration, measured on other cards
 SAME_ARCHITECTURE = "same_architecture"
 OTHER_ARCHITECTURES = "other_architectures"
 ARCHITECTURE_ONLY = "architecture_only"
-
-# Fit of an estimated peak on a card.
-FITS = "fits"
-TIGHT = "tight"  # within the card's memory, but not safely (or not beside a display)
-DOES_NOT_FIT = "does_not_fit"
 
 # The pair's estimated verdict.
 EXPECTED_TO_FIT = "expected_to_fit"
@@ -134,13 +118,6 @@ class Observation:
 
 
 @dataclass(frozen=True)
-class Range:
-    value: float
-    low: float
-    high: float
-
-
-@dataclass(frozen=True)
 class MemoryEstimate:
     mib: Range
     basis: str  # MEASURED or ARCHITECTURE_ONLY
@@ -180,62 +157,35 @@ class PairEstimate:
 # -- the formulas ----------------------------------------------------------------------------
 
 
-def guidance_passes(default_guidance: float) -> int:
-    """A model run with guidance above 1 runs its transformer twice per step (CFG)."""
-    return 2 if default_guidance > 1 else 1
-
-
-def weights_mib(architecture: Architecture, setup: Setup) -> float:
-    """The weights on the GPU at the peak: all of them fully resident, the largest
-    component under model offload (one at a time), next to none under sequential offload."""
-    sizes = storage_bytes(setup.precision)
-    components = [n * sizes[name] / MIB for name, n in architecture.parameters.items()]
-    if setup.offload == "none":
-        return sum(components)
-    if setup.offload == "model":
-        return max(components)
-    return 0.0
-
-
-def activation_mib(architecture: Architecture, setup: Setup) -> float:
-    side = architecture.pixels_per_token_side
-    tokens = (setup.width // side) * (setup.height // side) + CURRENT.max_sequence_length
-    transformer = tokens * architecture.transformer.hidden * TRANSFORMER_BYTES_PER_TOKEN_UNIT
-    vae = setup.width * setup.height * VAE_DECODE_BYTES_PER_PIXEL
-    return max(transformer, vae) / MIB
-
-
-def formula_mib(architecture: Architecture, setup: Setup) -> float:
-    """Peak GPU memory from the architecture alone."""
-    return (
-        weights_mib(architecture, setup)
-        + activation_mib(architecture, setup)
-        + RUNTIME_OVERHEAD_MIB
+def formula_mib(model: ModelSpec, setup: Setup) -> float:
+    """Peak GPU memory from the architecture alone: the contract's fit rule."""
+    return fit.peak_mib(
+        model.architecture,
+        precision=setup.precision,
+        offload=setup.offload,
+        width=setup.width,
+        height=setup.height,
+        text_tokens=model.protocol.max_sequence_length,
     )
 
 
-def bound_seconds(
-    architecture: Architecture, card: Card, setup: Setup, passes: int
-) -> float | None:
+def bound_seconds(model: ModelSpec, card: Card, setup: Setup) -> float | None:
     """The least time one image can take on the card: its floating-point work at the dense
-    tensor peak, plus reading the weights once per use at the memory bandwidth."""
+    tensor peak, plus reading the weights once per use at the memory bandwidth. The work
+    is the registry's (guidance passes counted)."""
     fp8 = setup.precision == "fp8-compute" and card.fp8_tflops
     peak = card.fp8_tflops if fp8 else card.bf16_tflops
     if not peak:
         return None
-    work = work_per_image(
-        architecture,
-        width=setup.width,
-        height=setup.height,
-        steps=setup.steps,
-        text_tokens=CURRENT.max_sequence_length,
-        guidance_passes=passes,
-    )
+    work = model.work(width=setup.width, height=setup.height, steps=setup.steps)
     seconds = work.total_flop / (peak * 1e12)
     if card.bandwidth_gbs:
         sizes = storage_bytes(setup.precision)
-        uses = {"transformer": setup.steps * passes, "text_encoder": 1, "vae": 1}
-        read = sum(n * sizes[name] * uses[name] for name, n in architecture.parameters.items())
+        passes = model.protocol.guidance_passes
+        uses = {"transformer": setup.steps * passes, "text_encoder": passes, "vae": 1}
+        read = sum(
+            n * sizes[name] * uses[name] for name, n in model.architecture.parameters.items()
+        )
         seconds += read / (card.bandwidth_gbs * 1e9)
     return seconds
 
@@ -256,29 +206,17 @@ def _per_card(observations: list[Observation], value) -> dict[str, tuple[Card, f
     return {slug: (card, found) for slug, (_, card, found) in chosen.items()}
 
 
-def fit_on(memory: Range, capacity_mib: float | None, usable_mib: float | None) -> str:
-    if not capacity_mib:
-        return ""
-    if memory.value > capacity_mib:
-        return DOES_NOT_FIT
-    if memory.high <= (usable_mib or capacity_mib):
-        return FITS
-    return TIGHT
-
-
 def estimate_memory(
-    architecture: Architecture,
+    model: ModelSpec,
     setup: Setup,
     observations: list[Observation],
     capacity_mib: float | None = None,
     usable_mib: float | None = None,
 ) -> MemoryEstimate:
-    formula = formula_mib(architecture, setup)
+    formula = formula_mib(model, setup)
     family = [o for o in observations if o.setup.family == setup.family and o.peak_mib]
     exact = [o for o in family if o.setup == setup]
-    residuals = _per_card(
-        exact or family, lambda o: o.peak_mib - formula_mib(architecture, o.setup)
-    )
+    residuals = _per_card(exact or family, lambda o: o.peak_mib - formula_mib(model, o.setup))
     if residuals:
         values = [r for _, r in residuals.values()]
         centre = median(values)
@@ -289,27 +227,22 @@ def estimate_memory(
         )
         basis, cards = MEASURED, tuple(sorted(residuals))
     else:
-        spread = ARCHITECTURE_MEMORY_SPREAD
-        memory = Range(formula, formula * (1 - spread), formula * (1 + spread))
+        memory = fit.architecture_range(formula)
         basis, cards = ARCHITECTURE_ONLY, ()
-    return MemoryEstimate(memory, basis, cards, fit_on(memory, capacity_mib, usable_mib))
+    return MemoryEstimate(memory, basis, cards, fit.verdict(memory, capacity_mib, usable_mib))
 
 
 def estimate_speed(
-    architecture: Architecture,
-    card: Card,
-    setup: Setup,
-    observations: list[Observation],
-    passes: int = 1,
+    model: ModelSpec, card: Card, setup: Setup, observations: list[Observation]
 ) -> SpeedEstimate | None:
-    bound = bound_seconds(architecture, card, setup, passes)
+    bound = bound_seconds(model, card, setup)
     if bound is None:
         return None
 
     def efficiency(o: Observation) -> float | None:
         if not o.seconds or o.card.slug == card.slug:
             return None
-        theirs = bound_seconds(architecture, o.card, o.setup, passes)
+        theirs = bound_seconds(model, o.card, o.setup)
         return theirs / o.seconds if theirs else None
 
     measured = _per_card([o for o in observations if o.setup == setup], efficiency)
@@ -338,21 +271,20 @@ def _seconds(bound: float, efficiency: Range) -> Range:
 
 
 def estimate(
-    architecture: Architecture,
+    model: ModelSpec,
     card: Card,
     setup: Setup,
     observations: list[Observation],
     *,
-    passes: int = 1,
     usable_mib: float | None = None,
 ) -> Estimate:
     """Peak memory and seconds per image for the setup on the card, from measurements of
     the same setup on other cards (the card's own are left out)."""
     others = [o for o in observations if o.card.slug != card.slug]
-    memory = estimate_memory(architecture, setup, others, card.vram_mb, usable_mib)
+    memory = estimate_memory(model, setup, others, card.vram_mb, usable_mib)
     speed = None
     if memory.fit != DOES_NOT_FIT:
-        speed = estimate_speed(architecture, card, setup, others, passes)
+        speed = estimate_speed(model, card, setup, others)
     return Estimate(setup, memory, speed)
 
 
@@ -368,20 +300,16 @@ def _preference(item: Estimate) -> tuple:
 
 
 def estimate_pair(
-    architecture: Architecture,
+    model: ModelSpec,
     card: Card,
     setups: list[Setup],
     observations: list[Observation],
     *,
-    passes: int = 1,
     usable_mib: float | None = None,
 ) -> PairEstimate:
     """Every setup's estimate, and the pair's: expected to fit fully resident, expected
     to need offload, or expected not to fit."""
-    estimates = [
-        estimate(architecture, card, s, observations, passes=passes, usable_mib=usable_mib)
-        for s in setups
-    ]
+    estimates = [estimate(model, card, s, observations, usable_mib=usable_mib) for s in setups]
     if not card.vram_mb:
         return PairEstimate("", None, estimates)
     fitting = [e for e in estimates if e.memory.fit in (FITS, TIGHT)]
@@ -397,12 +325,13 @@ def estimate_pair(
 # -- reading the rows --------------------------------------------------------------------------
 
 
-def architecture_of(model) -> Architecture | None:
-    """The model's architecture, for the models estimates describe: real ones only (a
+def entry_of(model) -> ModelSpec | None:
+    """The model's registry entry, for the models estimates describe: real ones only (a
     test model's figures describe no real model)."""
     if model.is_test_model:
         return None
-    return ARCHITECTURES.get(model.slug)
+    entry = MODELS.get(model.slug)
+    return None if entry is None or entry.built_in else entry
 
 
 def card(gpu) -> Card:
@@ -450,12 +379,15 @@ def observations(model) -> list[Observation]:
     return [observation(s) for s in summaries if s.seconds_median or headline_peak(s)]
 
 
-def setups_for(model, observations: list[Observation]) -> list[Setup]:
-    """What to estimate, at the model's standard size and steps: every preset in the
-    default runtime, and every other configuration measured on some card."""
-    size = (model.default_width, model.default_height, model.default_steps)
+def setups_for(entry: ModelSpec, observations: list[Observation]) -> list[Setup]:
+    """What to estimate, at the model's standard size and steps: every preset the model
+    has in the default runtime, and every other configuration measured on some card."""
+    size = (entry.width, entry.height, entry.protocol.steps)
     runtime = next(iter(RUNTIMES))
-    setups = [Setup(runtime, p.precision, p.offload, *size) for p in PRESETS.values()]
+    setups = [
+        Setup(runtime, PRESETS[name].precision, PRESETS[name].offload, *size)
+        for name in entry.presets
+    ]
     measured = {
         obs.setup
         for obs in observations
@@ -474,25 +406,19 @@ def for_pair(
     exclude: set[tuple[str, str, str]] | frozenset = frozenset(),
 ) -> PairEstimate | None:
     """The estimates for the model on the card; None when estimates cannot describe it
-    (a test model, an architecture we do not know, a CPU). `exclude` leaves out configuration
+    (a test model, a model the registry does not know, a CPU). `exclude` leaves out configuration
     families (runtime, precision, offload) the card has measurements of."""
-    architecture = architecture_of(model)
-    if architecture is None or not (gpu.vram_mb or gpu.bf16_tflops):
-        # A test model, an unknown architecture, or a CPU: nothing to estimate from.
+    entry = entry_of(model)
+    if entry is None or not (gpu.vram_mb or gpu.bf16_tflops):
+        # A test model, a model the registry does not know, or a CPU: nothing to estimate
+        # from.
         return None
     found = observations(model) if observations_ is None else observations_
     setups = [
         s
-        for s in setups_for(model, found)
+        for s in setups_for(entry, found)
         if s.family not in exclude
         # FP8 matmuls cannot run on a card without FP8 tensor cores: nothing to estimate.
         and not (needs_fp8_tensor_cores(s.precision) and not gpu.fp8_tflops)
     ]
-    return estimate_pair(
-        architecture,
-        card(gpu),
-        setups,
-        found,
-        passes=guidance_passes(model.default_guidance),
-        usable_mib=usable_mib,
-    )
+    return estimate_pair(entry, card(gpu), setups, found, usable_mib=usable_mib)

@@ -25,9 +25,9 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from klein_bench.contract import wire
 from klein_bench.contract.figures import PEAK_VRAM_FIGURES
+from klein_bench.contract.models import MODELS, work_of
 from klein_bench.contract.protocol import known_protocol
 from klein_bench.contract.schema import result_schema
-from klein_bench.contract.work import ARCHITECTURES, work_per_image
 
 from benchmarks.models import Configuration, Gpu, ImageModel, Outcome, Stage, preset_for
 from benchmarks.services.catalog import (
@@ -173,12 +173,9 @@ def validate_result(payload: Any) -> ValidResult:
             errors[_path("model")] = f"{_json(payload['model'])} is not a model in the catalog"
 
     if not _bad_under(errors, "protocol"):
-        protocol = payload["protocol"]
-        if known_protocol(protocol["id"], protocol["hash"]) is None:
-            errors[_path("protocol")] = (
-                f"{_json(protocol['id'])} with this hash is not a protocol the server knows; "
-                "update the agent"
-            )
+        problem = _protocol_problem(payload["protocol"], model)
+        if problem:
+            errors[_path("protocol")] = problem
 
     if not _bad_under(errors, "outcome", "timings"):
         errors.update(_timing_errors(payload))
@@ -305,23 +302,38 @@ def _peak_tflops(gpu: Gpu, precision: str) -> tuple[float, str]:
     )
 
 
+def _protocol_problem(protocol: dict[str, Any], model: ImageModel | None) -> str | None:
+    """A protocol the server does not know, or one that is not the model's (each model
+    owns its protocols: a base model's result under the distilled protocol is not one)."""
+    if known_protocol(protocol["id"], protocol["hash"]) is None:
+        return (
+            f"{_json(protocol['id'])} with this hash is not a protocol the server knows; "
+            "update the agent"
+        )
+    entry = MODELS.get(model.slug) if model is not None else None
+    if model is not None and (entry is None or entry.protocol_for(protocol["id"]) is None):
+        owned = ", ".join(p.id for p in entry.protocols) if entry else "none"
+        return (
+            f"{_json(protocol['id'])} is not a protocol of {model.slug} (its protocols: "
+            f"{owned}); run the model's own protocol with the agent"
+        )
+    return None
+
+
 def _speed_errors(payload: dict[str, Any], model: ImageModel, gpu: Gpu) -> dict[str, str]:
     """Runs faster than the card's physics: nothing can do the transformer's work per
     image (klein_bench.contract.work) faster than the card's dense tensor peak."""
-    architecture = ARCHITECTURES.get(model.slug)
     runs = payload["timings"]["runs"]
-    if architecture is None or not runs:
-        return {}
     c = payload["configuration"]
-    protocol = known_protocol(payload["protocol"]["id"], payload["protocol"]["hash"])
-    assert protocol is not None
-    work = work_per_image(
-        architecture,
+    work = work_of(
+        model.slug,
         width=int(c["width"]),
         height=int(c["height"]),
         steps=int(c["steps"]),
-        text_tokens=protocol.max_sequence_length,
+        protocol_id=payload["protocol"]["id"],
     )
+    if work is None or not runs:
+        return {}
     peak, what = _peak_tflops(gpu, c["precision"])
     least = work.bound_seconds(peak)
     errors = {}

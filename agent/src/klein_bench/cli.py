@@ -22,6 +22,7 @@ from klein_bench.catalog import RUNTIMES
 from klein_bench.commands.benchmark import benchmark_options, run_and_report
 from klein_bench.commands.common import KleinBenchGroup, agent_home, err_console, out_console
 from klein_bench.commands.submit import submit, withdraw
+from klein_bench.contract.models import DEFAULT_MODEL, MODELS
 from klein_bench.errors import KleinBenchError
 
 
@@ -66,9 +67,16 @@ def main() -> None:
     metavar="URL",
     help=f"The ComfyUI server to check [default: {DEFAULT_COMFYUI_URL}].",
 )
+@click.option(
+    "--model",
+    type=click.Choice(list(MODELS)),
+    default=DEFAULT_MODEL,
+    show_default=True,
+    help="The model whose weights and fit on each GPU to check.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def doctor(
-    weights: Path | None, runtime: str | None, comfyui_url: str | None, as_json: bool
+    weights: Path | None, runtime: str | None, comfyui_url: str | None, model: str, as_json: bool
 ) -> None:
     """Check the GPU, driver, torch, diffusers, RAM, disk, weights and ComfyUI; say what to fix.
 
@@ -76,6 +84,7 @@ def doctor(
     Examples:
       klein-bench doctor
       klein-bench doctor --weights ~/models/FLUX.2-klein-4B
+      klein-bench doctor --model flux-2-klein-9b
       klein-bench doctor --runtime comfyui --comfyui-url http://127.0.0.1:8190
       klein-bench doctor --json > doctor.json
     """
@@ -88,7 +97,7 @@ def doctor(
         raise KleinBenchError(
             "--comfyui-url names a ComfyUI to check: leave out --runtime diffusers, or the URL."
         )
-    result = diagnose(weights, runtime=runtime, comfyui_url=comfyui_url)
+    result = diagnose(weights, runtime=runtime, comfyui_url=comfyui_url, model=model)
     if as_json:
         click.echo(json.dumps(asdict(result), indent=2, default=str))
         return
@@ -109,12 +118,14 @@ def doctor(
 def run(ctx: click.Context, output: Path | None, **options: Any) -> None:
     """Run the standardized benchmark and print the result; nothing is sent.
 
-    One untimed warm-up, then the timed generations (protocol klein4b-t2i-v1: 1024x1024,
-    4 steps, guidance 1.0). Out-of-memory and other failures are results too.
+    One untimed warm-up, then the timed generations of the model's own protocol (Klein 4B:
+    klein4b-t2i-v1, 1024x1024, 4 steps, guidance 1.0; the base models 50 steps with
+    classifier-free guidance 4.0). Out-of-memory and other failures are results too.
 
     \b
     Examples:
       klein-bench run --model klein-tiny-random
+      klein-bench run --model flux-2-klein-9b --synthetic --preset fp8-storage
       klein-bench run --preset bf16-model-offload --runs 10 -o result.json
       klein-bench run --synthetic --preset fp8-storage  # before a 16 GB download
       klein-bench run --weights ~/models/FLUX.2-klein-4B --gpu 1

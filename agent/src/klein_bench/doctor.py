@@ -18,25 +18,18 @@ from packaging.version import InvalidVersion, Version
 
 from klein_bench import gpu, measure
 from klein_bench.backends.diffusers import weights
-from klein_bench.contract.catalog import FP8_COMPUTE_CAPABILITY, KLEIN_TINY, PRESETS, Preset
-from klein_bench.contract.work import KLEIN_4B as KLEIN_4B_ARCHITECTURE
+from klein_bench.contract import fit
+from klein_bench.contract.catalog import FP8_COMPUTE_CAPABILITY, PRESETS, Preset
+from klein_bench.contract.models import DEFAULT_MODEL, MODELS
+from klein_bench.contract.registry import ModelSpec
 from klein_bench.errors import KleinBenchError
 from klein_bench.findings import Finding
 
-# Offload keeps the whole BF16 pipeline (~16 GB) in system RAM between uses.
-OFFLOAD_NEEDS_RAM_GB = 24.0
-# Below this even loading the real model to move it onto the GPU is a squeeze.
-LOW_RAM_GB = 16.0
+# Offload keeps the whole BF16 pipeline in system RAM between uses, and the system some
+# more besides.
+OFFLOAD_RAM_MARGIN_GB = 8.0
 RECOMMENDED_DIFFUSERS = "0.42.1"
 GIB = 1024**3
-# Memory beyond the weights at 1024x1024, 4 steps: the largest activations (the VAE
-# decode's) and the caching allocator's slack. Derived from the published ~20 GB peak of
-# BF16 fully resident (20 GiB less 14.9 GiB of weights and the CUDA context) until
-# `make gpu-check` measures it on a GPU: it prints the measured figure (peak allocated
-# less the weights), which replaces this one.
-ACTIVATION_GIB = 4.6
-# The CUDA context and cuBLAS workspaces, which no allocator figure includes.
-CONTEXT_GIB = 0.5
 # Why a dependency's minimum matters, for the finding.
 WHY_MINIMUM = {
     "transformers": "Qwen3, the text encoder, needs 4.51 or newer",
@@ -68,11 +61,17 @@ class Report:
     disk_path: Path
     weights: weights.WeightsLocation | None
     weights_problem: str | None
+    # The model the fits and the weights are about (its slug).
+    model: str = DEFAULT_MODEL
     fits: dict[int, list[PresetFit]] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     # The runtime the checks are for: "diffusers", "comfyui", or None for both.
     runtime: str | None = None
     comfyui: list[Finding] | None = None
+
+    @property
+    def spec(self) -> ModelSpec:
+        return MODELS[self.model]
 
     @property
     def needs_diffusers(self) -> bool:
@@ -94,15 +93,36 @@ def _existing_parent(path: Path) -> Path:
     return path
 
 
-def needs_gib(chosen: Preset) -> float:
-    """GPU memory Klein 4B needs in a preset: its weights on the GPU at once (from the
-    architecture's component sizes at the preset's storage), activations and context."""
-    weights_gib = chosen.weight_bytes_on_gpu(KLEIN_4B_ARCHITECTURE) / GIB
-    return weights_gib + ACTIVATION_GIB + CONTEXT_GIB
+def needs_gib(spec: ModelSpec, chosen: Preset) -> float:
+    """GPU memory the model needs in a preset at its protocol's size: the contract's fit
+    rule (klein_bench.contract.fit), as the server's estimates start from it."""
+    return (
+        fit.peak_mib(
+            spec.architecture,
+            precision=chosen.precision,
+            offload=chosen.offload,
+            width=spec.width,
+            height=spec.height,
+            text_tokens=spec.protocol.max_sequence_length,
+        )
+        / 1024
+    )
 
 
-def preset_fit(info: gpu.GpuInfo, chosen: Preset, system_ram_gb: float) -> PresetFit:
-    """Whether Klein 4B should fit on this GPU in this preset, from its free VRAM."""
+def weights_gb(spec: ModelSpec) -> float:
+    """The model's BF16 weights, in GiB: what loading it, or offloading it, holds in RAM."""
+    return sum(spec.architecture.parameters.values()) * 2 / GIB
+
+
+def offload_needs_ram_gb(spec: ModelSpec) -> float:
+    return weights_gb(spec) + OFFLOAD_RAM_MARGIN_GB
+
+
+def preset_fit(
+    info: gpu.GpuInfo, chosen: Preset, system_ram_gb: float, spec: ModelSpec
+) -> PresetFit:
+    """Whether the model should fit on this GPU in this preset: the contract's verdict on
+    the card's memory, beside what other programs hold now."""
     total_gb = (info.memory_total_mb or 0) / 1024
     used_gb = (info.memory_used_mb or 0) / 1024
     usable_gb = total_gb - used_gb
@@ -110,7 +130,7 @@ def preset_fit(info: gpu.GpuInfo, chosen: Preset, system_ram_gb: float) -> Prese
     if used_gb >= 0.5:
         reason = "the display and other programs" if info.drives_display else "other programs"
         note += f" ({used_gb:.1f} GiB used by {reason})"
-    needs_gb = needs_gib(chosen)
+    needs_gb = needs_gib(spec, chosen)
     capability = info.compute_capability
     if (
         chosen.needs_fp8_tensor_cores
@@ -118,22 +138,12 @@ def preset_fit(info: gpu.GpuInfo, chosen: Preset, system_ram_gb: float) -> Prese
         and tuple(int(p) for p in capability.split(".")) < FP8_COMPUTE_CAPABILITY
     ):
         return PresetFit(chosen.name, needs_gb, "not supported", "no FP8 tensor cores")
-    if usable_gb >= needs_gb + 1:
-        verdict = "fits"
-    elif usable_gb >= needs_gb:
+    found = fit.verdict(fit.architecture_range(needs_gb * 1024), total_gb * 1024, usable_gb * 1024)
+    verdict = fit.VERDICT_WORDS.get(found, "does not fit")
+    ram_gb = offload_needs_ram_gb(spec)
+    if chosen.offload != "none" and system_ram_gb < ram_gb and verdict != "does not fit":
         verdict = "tight"
-    else:
-        verdict = "does not fit"
-    if (
-        chosen.offload != "none"
-        and system_ram_gb < OFFLOAD_NEEDS_RAM_GB
-        and verdict != "does not fit"
-    ):
-        verdict = "tight"
-        note += (
-            f"; offload wants ~{OFFLOAD_NEEDS_RAM_GB:.0f} GiB of system RAM, "
-            f"this has {system_ram_gb:.0f} GiB"
-        )
+        note += f"; offload wants ~{ram_gb:.0f} GiB of system RAM, this has {system_ram_gb:.0f} GiB"
     return PresetFit(chosen.name, needs_gb, verdict, note)
 
 
@@ -142,6 +152,7 @@ def diagnose(
     *,
     runtime: str | None = None,
     comfyui_url: str | None = None,
+    model: str = DEFAULT_MODEL,
 ) -> Report:
     comfyui = None
     if runtime in (None, "comfyui"):
@@ -149,7 +160,9 @@ def diagnose(
         from klein_bench.backends.comfyui.client import DEFAULT_URL
 
         comfyui = comfyui_doctor.findings(
-            comfyui_url or DEFAULT_URL, explicit=runtime == "comfyui" or comfyui_url is not None
+            comfyui_url or DEFAULT_URL,
+            explicit=runtime == "comfyui" or comfyui_url is not None,
+            model=MODELS[model],
         )
     gpus, nvml_problem = gpu.gpus_or_reason()
     driver = cuda_driver = None
@@ -162,11 +175,13 @@ def diagnose(
         free_disk_gb: float | None = shutil.disk_usage(disk_path).free / 1024**3
     except OSError:
         free_disk_gb = None
+    spec = MODELS[model]
     location = weights_problem = None
-    try:
-        location = weights.locate(weights_path)
-    except KleinBenchError as exc:
-        weights_problem = exc.message
+    if spec.hf is not None:
+        try:
+            location = weights.locate(spec, weights_path)
+        except KleinBenchError as exc:
+            weights_problem = exc.message
     report = Report(
         gpus=gpus,
         nvml_problem=nvml_problem,
@@ -180,12 +195,13 @@ def diagnose(
         disk_path=disk_path,
         weights=location,
         weights_problem=weights_problem,
+        model=spec.slug,
         runtime=runtime,
         comfyui=comfyui,
     )
     for info in gpus:
         report.fits[info.index] = [
-            preset_fit(info, chosen, report.system_ram_gb) for chosen in PRESETS.values()
+            preset_fit(info, PRESETS[name], report.system_ram_gb, spec) for name in spec.presets
         ]
     report.findings = _findings(report)
     if not report.needs_diffusers:
@@ -216,6 +232,8 @@ def _findings(report: Report) -> list[Finding]:
     blackwell = any(info.is_blackwell for info in report.gpus)
     tag = gpu.cuda_wheel_tag(report.cuda_driver, blackwell=blackwell)
     torch = report.torch
+    spec = report.spec
+    tiny = spec.tiny or MODELS[DEFAULT_MODEL].tiny
 
     # GPUs and the driver.
     if report.nvml_problem:
@@ -225,8 +243,8 @@ def _findings(report: Report) -> list[Finding]:
             Finding(
                 "info",
                 "GPU",
-                "NVML works but sees no NVIDIA GPU: only the tiny test model can run here.",
-                f"klein-bench run --model {KLEIN_TINY.slug}",
+                "NVML works but sees no NVIDIA GPU: only the tiny test models can run here.",
+                f"klein-bench run --model {tiny}",
             )
         )
     for info in report.gpus:
@@ -268,9 +286,9 @@ def _findings(report: Report) -> list[Finding]:
             Finding(
                 "warning",
                 "torch",
-                f"torch {torch.version} is a CPU-only build: only --model {KLEIN_TINY.slug} "
-                "runs here. For an NVIDIA GPU, install the CUDA build (on Blackwell, RTX 50, "
-                "it must be CUDA 12.8 or newer).",
+                f"torch {torch.version} is a CPU-only build: only the tiny test models "
+                f"(--model {tiny}) run here. For an NVIDIA GPU, install the CUDA build (on "
+                "Blackwell, RTX 50, it must be CUDA 12.8 or newer).",
                 gpu.torch_install_command(tag).replace("--upgrade", "--force-reinstall"),
             )
         )
@@ -360,24 +378,47 @@ def _findings(report: Report) -> list[Finding]:
     if report.diffusers is not None:
         findings.extend(dependency_findings())
 
-    # Memory and disk.
-    if report.system_ram_gb < LOW_RAM_GB:
+    findings.extend(_memory_and_weights_findings(report))
+
+    # Presets.
+    for index, fits in report.fits.items():
+        if report.gpus and all(fit.verdict == "does not fit" for fit in fits):
+            add(
+                Finding(
+                    "warning",
+                    f"GPU {index}",
+                    "No preset is expected to fit in this GPU's free VRAM.",
+                    "Close programs that use the GPU, or try `--synthetic --preset fp8-storage` to "
+                    "measure it before downloading.",
+                )
+            )
+    return findings
+
+
+def _memory_and_weights_findings(report: Report) -> list[Finding]:
+    """System RAM against the model's weights, and the weights on disk."""
+    spec = report.spec
+    findings: list[Finding] = []
+    add = findings.append
+    weights_gib = weights_gb(spec)
+    if not spec.built_in and report.system_ram_gb < weights_gib:
         add(
             Finding(
                 "warning",
                 "memory",
-                f"{report.system_ram_gb:.0f} GB of system RAM: loading Klein 4B (~16 GB of "
-                "weights) will swap, and offload runs may be killed during VAE decode.",
+                f"{report.system_ram_gb:.0f} GB of system RAM: loading {spec.name} "
+                f"(~{weights_gib:.0f} GB of weights) will swap, and offload runs may be killed "
+                "during VAE decode.",
                 "Close other programs, add swap, or use the fp8-storage preset.",
             )
         )
-
-    # Weights.
+    if spec.hf is None:
+        return findings
     location = report.weights
     if report.weights_problem:
         add(Finding("problem", "weights", report.weights_problem))
     elif location is None:
-        needs = weights.DOWNLOAD_NEEDS_GB
+        needs = weights.download_needs_gb(spec.hf)
         if report.free_disk_gb is not None and report.free_disk_gb < needs:
             add(
                 Finding(
@@ -392,9 +433,10 @@ def _findings(report: Report) -> list[Finding]:
             Finding(
                 "info",
                 "weights",
-                "FLUX.2 [klein] 4B weights are not in the Hugging Face cache "
+                f"{spec.name} weights are not in the Hugging Face cache "
                 f"({weights.hf_cache_dir()}).",
-                "klein-bench run --download (about 16 GB), --weights PATH for a local copy"
+                f"klein-bench run --model {spec.slug} --download (about "
+                f"{spec.hf.download_gb:.0f} GB), --weights PATH for a local copy"
                 + (", or --synthetic to measure without them." if report.gpu_usable else "."),
             )
         )
@@ -405,25 +447,12 @@ def _findings(report: Report) -> list[Finding]:
                 "weights",
                 f"The weights in {location.path} are incomplete (missing "
                 f"{', '.join(location.missing[:4])}).",
-                f"hf download {weights.HF_REPO}, or klein-bench run --download",
+                f"hf download {spec.hf.repo}, or klein-bench run --model {spec.slug} --download",
             )
         )
     else:
         revision = f" at revision {location.revision}" if location.revision else ""
-        add(Finding("ok", "weights", f"FLUX.2 [klein] 4B weights in {location.path}{revision}"))
-
-    # Presets.
-    for index, fits in report.fits.items():
-        if report.gpus and all(fit.verdict == "does not fit" for fit in fits):
-            add(
-                Finding(
-                    "warning",
-                    f"GPU {index}",
-                    "No preset is expected to fit in this GPU's free VRAM.",
-                    "Close programs that use the GPU, or try `--synthetic --preset fp8-storage` to "
-                    "measure it before downloading.",
-                )
-            )
+        add(Finding("ok", "weights", f"{spec.name} weights in {location.path}{revision}"))
     return findings
 
 

@@ -10,8 +10,8 @@ from rich.table import Table
 from rich.text import Text
 
 from klein_bench import result
-from klein_bench.contract.catalog import MODELS
 from klein_bench.contract.figures import KERNEL_SOURCES, OUTCOMES, PHASES
+from klein_bench.contract.models import MODELS
 from klein_bench.doctor import Report
 
 _LEVEL_STYLE = {"ok": "green", "info": "cyan", "warning": "yellow", "problem": "red"}
@@ -260,17 +260,21 @@ def doctor_tables(report: Report) -> list[Any]:
         if report.free_disk_gb is not None
         else "—",
     )
+    spec = report.spec
     if report.weights is not None:
         state = "complete" if report.weights.complete else "incomplete"
         revision = f", revision {report.weights.revision}" if report.weights.revision else ""
-        _row(software, "Klein 4B weights", f"{report.weights.path} ({state}{revision})")
-    else:
-        _row(software, "Klein 4B weights", "not found")
+        _row(software, f"{spec.name} weights", f"{report.weights.path} ({state}{revision})")
+    elif spec.hf is not None:
+        _row(software, f"{spec.name} weights", "not found")
     parts.append(software)
 
     if report.fits:
         fits = Table(
-            title=Text("Presets for FLUX.2 [klein] 4B at 1024x1024 (estimates)"),
+            title=Text(
+                f"Presets for {spec.name} at {spec.width}x{spec.height} (estimates from the "
+                "architecture)"
+            ),
             title_justify="left",
         )
         fits.add_column("GPU")

@@ -18,7 +18,7 @@ from typing import Any
 
 from klein_bench import __version__
 from klein_bench.contract.figures import OUTCOMES, PHASES
-from klein_bench.contract.protocol import CURRENT, Protocol
+from klein_bench.contract.protocol import Protocol
 from klein_bench.contract.schema import RESULT_SCHEMA
 from klein_bench.contract.stats import summarize
 from klein_bench.gpu import GpuInfo, package_version, uuid_hash
@@ -237,7 +237,7 @@ def build_payload(
     evidence: dict[str, Any] | None = None,
     kernels: dict[str, Any] | None = None,
     work: dict[str, Any] | None = None,
-    protocol: Protocol = CURRENT,
+    protocol: Protocol,
 ) -> dict[str, Any]:
     """The result payload from a runner's measured pieces."""
     return {
@@ -264,21 +264,15 @@ def build_payload(
 
 
 def work_section(
-    model: str, *, width: int, height: int, steps: int, protocol: Protocol = CURRENT
+    model: str, *, width: int, height: int, steps: int, protocol: Protocol
 ) -> dict[str, Any] | None:
-    """The floating-point work of one image (klein_bench.contract.work), in TFLOP."""
-    from klein_bench.contract.work import ARCHITECTURES, work_per_image
+    """The floating-point work of one image (the registry's, guidance passes counted), in
+    TFLOP."""
+    from klein_bench.contract.models import work_of
 
-    architecture = ARCHITECTURES.get(model)
-    if architecture is None:
+    work = work_of(model, width=width, height=height, steps=steps, protocol_id=protocol.id)
+    if work is None:
         return None
-    work = work_per_image(
-        architecture,
-        width=width,
-        height=height,
-        steps=steps,
-        text_tokens=protocol.max_sequence_length,
-    )
     return {
         "transformer_tflop": work.transformer_flop / 1e12,
         "text_encoder_tflop": work.text_encoder_flop / 1e12,

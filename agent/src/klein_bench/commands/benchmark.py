@@ -12,11 +12,15 @@ import click
 from klein_bench.backends.comfyui.client import DEFAULT_URL as DEFAULT_COMFYUI_URL
 from klein_bench.catalog import RUNTIMES
 from klein_bench.commands.common import err_console, is_explicit, out_console
-from klein_bench.contract.catalog import DEFAULT_PRESET, KLEIN_4B, KLEIN_TINY, MODELS, PRESETS
-from klein_bench.contract.protocol import CURRENT
+from klein_bench.contract.catalog import DEFAULT_PRESET, PRESETS
+from klein_bench.contract.models import DEFAULT_MODEL, MODELS
 from klein_bench.errors import KleinBenchError
 from klein_bench.progress import Progress, RichProgress
 from klein_bench.state import Home
+
+# Every protocol times at least as many runs as the default model's (they are made from it).
+_DEFAULT_PROTOCOL = MODELS[DEFAULT_MODEL].protocol
+_TINY = ", ".join(slug for slug, m in MODELS.items() if m.built_in)
 
 
 def benchmark_options(command: Callable) -> Callable:
@@ -24,9 +28,10 @@ def benchmark_options(command: Callable) -> Callable:
         click.option(
             "--model",
             type=click.Choice(list(MODELS)),
-            default=KLEIN_4B.slug,
+            default=DEFAULT_MODEL,
             show_default=True,
-            help=f"What to run; {KLEIN_TINY.slug} is built in code and runs on a CPU in seconds.",
+            help="What to run, with its own protocol. The tiny test models "
+            f"({_TINY}) are built in code and run on a CPU in seconds.",
         ),
         click.option(
             "--preset",
@@ -37,10 +42,11 @@ def benchmark_options(command: Callable) -> Callable:
         ),
         click.option(
             "--runs",
-            type=click.IntRange(min=CURRENT.min_timed_runs, max=100),
-            default=CURRENT.default_timed_runs,
+            type=click.IntRange(min=_DEFAULT_PROTOCOL.min_timed_runs, max=100),
+            default=_DEFAULT_PROTOCOL.default_timed_runs,
             show_default=True,
-            help=f"Timed generations after the warm-up (at least {CURRENT.min_timed_runs}).",
+            help="Timed generations after the warm-up "
+            f"(at least {_DEFAULT_PROTOCOL.min_timed_runs}).",
         ),
         click.option(
             "--gpu",
@@ -61,12 +67,13 @@ def benchmark_options(command: Callable) -> Callable:
         click.option(
             "--download",
             is_flag=True,
-            help="Download the weights (~16 GB) into the HF cache if they are missing.",
+            help="Download the model's weights into the HF cache if they are missing "
+            "(about 16 GB for a 4B model, 35 GB for a 9B).",
         ),
         click.option(
             "--synthetic",
             is_flag=True,
-            help="The full-size Klein 4B architecture with random weights: real speed and "
+            help="The model's full-size architecture with random weights: real speed and "
             "memory, no download, a noise image. Needs a GPU.",
         ),
         click.option(
@@ -88,8 +95,8 @@ def benchmark_options(command: Callable) -> Callable:
             type=click.Choice(["auto", "fp8", "bf16"]),
             default="auto",
             show_default=True,
-            help="Which Klein 4B file ComfyUI runs: fp8 (flux-2-klein-4b-fp8.safetensors), "
-            "bf16 (flux-2-klein-4b.safetensors, the file ComfyUI's template names), or auto: "
+            help="Which of the model's diffusion model files ComfyUI runs: fp8 (e.g. "
+            "flux-2-klein-4b-fp8.safetensors), bf16 (flux-2-klein-4b.safetensors), or auto: "
             "fp8 when ComfyUI has it.",
         ),
     ]
@@ -125,10 +132,10 @@ def benchmark(ctx: click.Context, options: dict[str, Any], progress: Progress, h
                 f"{', '.join(not_for_comfyui)} apply to the diffusers runtime: ComfyUI runs "
                 "the models in its own folders, so leave them out with --runtime comfyui."
             )
-        if is_explicit(ctx, "comfyui_model") and options["model"] != KLEIN_4B.slug:
+        if is_explicit(ctx, "comfyui_model") and MODELS[options["model"]].built_in:
             raise KleinBenchError(
-                f"--comfyui-model picks a {KLEIN_4B.name} file: leave it out with --model "
-                f"{options['model']}."
+                f"--comfyui-model picks a real model's file; {options['model']} writes its "
+                "own tiny files: leave it out."
             )
         from klein_bench.backends.comfyui.runner import run_protocol as run_comfyui
 

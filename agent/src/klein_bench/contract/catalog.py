@@ -1,46 +1,14 @@
-"""The models the agent measures and the presets it runs them in.
+"""The presets the agent runs models in (the models are klein_bench.contract.models).
 
 A preset names what really runs: its precision (the kernel path, see figures.PRECISIONS)
 and its offload are the configuration fields the server groups results by; runtime,
 resolution and steps are fields of their own. The server labels configurations with
-these names and offers the agent's commands for these models and presets only.
+these names and offers the agent's commands for these presets only.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-from klein_bench.contract.work import Architecture
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    slug: str
-    name: str
-    hf_repo: str | None
-    width: int
-    height: int
-    # Built in code with random weights: runs anywhere, downloads nothing.
-    built_in: bool
-
-
-KLEIN_4B = ModelSpec(
-    slug="flux-2-klein-4b",
-    name="FLUX.2 [klein] 4B",
-    hf_repo="black-forest-labs/FLUX.2-klein-4B",
-    width=1024,
-    height=1024,
-    built_in=False,
-)
-KLEIN_TINY = ModelSpec(
-    slug="klein-tiny-random",
-    name="Klein tiny random (test model)",
-    hf_repo=None,
-    width=64,
-    height=64,
-    built_in=True,
-)
-MODELS = {m.slug: m for m in (KLEIN_4B, KLEIN_TINY)}
 
 
 @dataclass(frozen=True)
@@ -58,14 +26,6 @@ class Preset:
     )
     # Needs FP8 tensor cores (compute capability 8.9 or newer) and CUDA.
     needs_fp8_tensor_cores: bool = False
-
-    def weight_bytes_on_gpu(self, architecture: Architecture) -> float:
-        """The weights on the GPU at once: every component when resident; under model
-        offload only the largest, since one component is on the GPU at a time."""
-        sizes = [
-            count * self.storage_bytes[name] for name, count in architecture.parameters.items()
-        ]
-        return max(sizes) if self.offload == "model" else sum(sizes)
 
 
 PRESETS = {

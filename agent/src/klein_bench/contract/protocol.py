@@ -1,9 +1,14 @@
-"""The standardized generation protocols, versioned. One module defines them.
+"""The standardized generation protocols, versioned.
 
 A protocol fixes everything about the generation that changes the numbers and is not a
-configuration field: prompts, seeds, resolution, steps, guidance, sequence length and
-how many runs are timed. Its hash (SHA-256 of its canonical JSON) goes into every
-result, and the server accepts only protocols it knows by id and hash.
+configuration field: prompts, seeds, resolution, steps, guidance, the negative prompt of
+classifier-free guidance, sequence length and how many runs are timed. Its hash (SHA-256
+of its canonical JSON) goes into every result, and the server accepts only protocols it
+knows by id and hash, for the model they belong to.
+
+Each model owns its protocols: its registry entry (klein_bench.contract.models) lists
+them, the current one first. This module defines the type, the first protocol (Klein 4B
+distilled) that the others are made from with `dataclasses.replace`, and the lookup.
 """
 
 from __future__ import annotations
@@ -27,10 +32,31 @@ class Protocol:
     warmup_runs: int
     default_timed_runs: int
     min_timed_runs: int
+    # Classifier-free guidance: the negative prompt encoded beside each prompt, the
+    # transformer run for both at every step. None for a distilled model (no CFG). A field
+    # added after klein4b-t2i-v1: left out of the hash while None, so that protocol's hash
+    # stays what results already carry.
+    negative_prompt: str | None = None
+
+    @property
+    def cfg(self) -> bool:
+        return self.negative_prompt is not None and self.guidance_scale > 1
+
+    @property
+    def guidance_passes(self) -> int:
+        """Transformer passes per step (and prompts encoded per image): 2 with CFG."""
+        return 2 if self.cfg else 1
+
+    def definition(self) -> dict:
+        """What the hash covers: every field, less those added later while unset."""
+        fields = asdict(self)
+        if fields["negative_prompt"] is None:
+            del fields["negative_prompt"]
+        return fields
 
     @property
     def hash(self) -> str:
-        return "sha256:" + hashlib.sha256(canonical_json(asdict(self))).hexdigest()
+        return "sha256:" + hashlib.sha256(canonical_json(self.definition())).hexdigest()
 
     def prompt_and_seed(self, run_index: int) -> tuple[str, int]:
         """The prompt and seed of timed run `run_index` (0-based); they cycle."""
@@ -63,13 +89,16 @@ KLEIN4B_T2I_V1 = Protocol(
     min_timed_runs=5,
 )
 
-PROTOCOLS = {p.id: p for p in (KLEIN4B_T2I_V1,)}
+# Klein 4B's current protocol, for what is about that model alone (its docs example).
 CURRENT = KLEIN4B_T2I_V1
 
 
 def known_protocol(protocol_id: str, protocol_hash: str) -> Protocol | None:
-    """The protocol with this id, if its hash matches the definition we know."""
-    protocol = PROTOCOLS.get(protocol_id)
+    """The protocol with this id, of any model, if its hash matches the definition we
+    know (which model it belongs to is the registry's: `ModelSpec.protocol_for`)."""
+    from klein_bench.contract.models import protocols
+
+    protocol = protocols().get(protocol_id)
     if protocol is None or protocol.hash != protocol_hash:
         return None
     return protocol

@@ -6,10 +6,15 @@ against FlopCounterMode on the real diffusers modules. On a given card nothing c
 faster than `transformer_flop / dense tensor peak`: that is the physical bound the server
 refuses results under, and the basis of the speed estimates.
 
+The architectures hold everything that sizes the work and the weights, and everything the
+diffusers runtime needs to build the modules from them (the synthetic and tiny pipelines):
+each model's architecture is part of its registry entry (klein_bench.contract.models).
+
 Klein 4B at the protocol's 1024x1024, 4 steps and 512 text tokens: 139.3 TFLOP in the
 transformer (34.8 per step: 28.3 of matmuls over 4608 tokens, 6.5 of attention), 4.3 in
 the text encoder (Qwen3-4B, all 36 layers and the LM head, which the pipeline runs) and
-10.5 in the VAE decoder.
+10.5 in the VAE decoder. A model run with classifier-free guidance (the base models) runs
+the transformer twice per step and encodes the negative prompt too.
 """
 
 from __future__ import annotations
@@ -27,6 +32,14 @@ class Flux2Transformer:
     joint_attention_dim: int
     timestep_channels: int
     parameters: int
+    head_dim: int = 128
+    # Must sum to head_dim.
+    axes_dims_rope: tuple[int, ...] = (32, 32, 32, 32)
+    rope_theta: int = 2000
+
+    @property
+    def heads(self) -> int:
+        return self.hidden // self.head_dim
 
     def step_flop(self, image_tokens: int, text_tokens: int) -> float:
         """One denoising step. Double and single blocks cost the same per token: 4 D^2 of
@@ -58,6 +71,12 @@ class Qwen3TextEncoder:
     head_dim: int
     vocab: int
     parameters: int
+    tie_word_embeddings: bool = True
+    # The hidden states the pipeline stacks into the prompt embedding: the transformer's
+    # joint_attention_dim is len(out_layers) x hidden.
+    out_layers: tuple[int, ...] = (9, 18, 27)
+    max_position_embeddings: int = 40960
+    rope_theta: float = 1000000.0
 
     def flop(self, tokens: int) -> float:
         """One prompt: every layer and the LM head run (the pipeline calls the causal LM
@@ -81,6 +100,10 @@ class Vae:
     # The decoder is convolutional: its work grows with the output's pixels. Counted with
     # FlopCounterMode at the model's default size.
     decode_flop_per_pixel: float
+    block_out_channels: tuple[int, ...] = (128, 256, 512, 512)
+    latent_channels: int = 32
+    layers_per_block: int = 2
+    norm_num_groups: int = 32
 
 
 @dataclass(frozen=True)
@@ -125,71 +148,17 @@ def work_per_image(
     height: int,
     steps: int,
     text_tokens: int,
-    guidance_passes: int = 1,
+    guidance_passes: int,
 ) -> Work:
     """`guidance_passes` is 2 for a model run with classifier-free guidance (the base
-    model): the transformer then runs for the prompt and for the negative at each step."""
+    models): the transformer then runs for the prompt and for the negative at each step,
+    and the negative prompt is encoded too. Callers take it from the protocol through the
+    registry (`ModelSpec.work`), never on their own."""
     side = architecture.pixels_per_token_side
     image_tokens = (width // side) * (height // side)
     step = architecture.transformer.step_flop(image_tokens, text_tokens)
     return Work(
         transformer_flop=steps * guidance_passes * step,
-        text_encoder_flop=architecture.text_encoder.flop(text_tokens),
+        text_encoder_flop=guidance_passes * architecture.text_encoder.flop(text_tokens),
         vae_decode_flop=architecture.vae.decode_flop_per_pixel * width * height,
     )
-
-
-# The published FLUX.2 [klein] 4B configs; parameters counted on torch's meta device.
-KLEIN_4B = Architecture(
-    transformer=Flux2Transformer(
-        hidden=3072,
-        double_blocks=5,
-        single_blocks=20,
-        mlp_ratio=3.0,
-        in_channels=128,
-        joint_attention_dim=7680,
-        timestep_channels=256,
-        parameters=3_875_544_576,
-    ),
-    text_encoder=Qwen3TextEncoder(
-        hidden=2560,
-        intermediate=9728,
-        layers=36,
-        heads=32,
-        kv_heads=8,
-        head_dim=128,
-        vocab=151936,
-        parameters=4_022_468_096,
-    ),
-    vae=Vae(parameters=84_046_115, decode_flop_per_pixel=10_474_653_483_008 / (1024 * 1024)),
-)
-# The agent's tiny random pipeline (klein_bench.backends.diffusers.tiny).
-KLEIN_TINY = Architecture(
-    transformer=Flux2Transformer(
-        hidden=32,
-        double_blocks=1,
-        single_blocks=2,
-        mlp_ratio=3.0,
-        in_channels=32,
-        joint_attention_dim=96,
-        timestep_channels=32,
-        parameters=77_952,
-    ),
-    text_encoder=Qwen3TextEncoder(
-        hidden=32,
-        intermediate=64,
-        layers=3,
-        heads=2,
-        kv_heads=1,
-        head_dim=16,
-        vocab=261,
-        parameters=36_320,
-    ),
-    vae=Vae(parameters=264_795, decode_flop_per_pixel=175_808_512 / (64 * 64)),
-)
-# The base model is the same network, undistilled (it runs with guidance).
-ARCHITECTURES = {
-    "flux-2-klein-4b": KLEIN_4B,
-    "flux-2-klein-base-4b": KLEIN_4B,
-    "klein-tiny-random": KLEIN_TINY,
-}

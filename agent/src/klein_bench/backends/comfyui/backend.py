@@ -29,8 +29,9 @@ from klein_bench.backends.comfyui import logs
 from klein_bench.backends.comfyui.client import ComfyUIClient, ComfyUIError
 from klein_bench.backends.comfyui.execution import RUN_TIMEOUT_S, Execution
 from klein_bench.backends.comfyui.preflight import Server, device_name
-from klein_bench.contract.catalog import ModelSpec, preset_for
+from klein_bench.contract.catalog import preset_for
 from klein_bench.contract.protocol import Protocol
+from klein_bench.contract.registry import ModelSpec
 from klein_bench.gpu import MIB, GpuInfo, NvmlDevice, driver_versions
 from klein_bench.progress import Progress
 
@@ -79,6 +80,7 @@ class ComfyUIBackend:
             height=spec.height,
             pid=located.pid,
             run_timeout=run_timeout,
+            model_name=spec.name,
         )
         self.configuration: dict[str, Any] = {}
         self._log_before: list[dict[str, str]] | None = None

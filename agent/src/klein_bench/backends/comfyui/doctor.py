@@ -4,7 +4,6 @@ listed at once)."""
 
 from __future__ import annotations
 
-from klein_bench.backends.comfyui import workflow
 from klein_bench.backends.comfyui.client import ComfyUIClient, ComfyUIError
 from klein_bench.backends.comfyui.preflight import (
     Server,
@@ -16,6 +15,7 @@ from klein_bench.backends.comfyui.preflight import (
     node_problem,
     version_problem,
 )
+from klein_bench.contract.registry import ModelSpec
 from klein_bench.errors import KleinBenchError
 from klein_bench.findings import Finding
 
@@ -30,7 +30,7 @@ def _problem(sentence: str, level: str = "problem") -> Finding:
     return Finding(level, TOPIC, f"{text}.", fix[:1].upper() + fix[1:] if fix else None)
 
 
-def findings(url: str, *, explicit: bool) -> list[Finding] | None:
+def findings(url: str, *, explicit: bool, model: ModelSpec) -> list[Finding] | None:
     """What is right and wrong with the ComfyUI at `url`; None when `explicit` is False
     and nothing answers there (the user may not use ComfyUI at all)."""
     try:
@@ -42,10 +42,10 @@ def findings(url: str, *, explicit: bool) -> list[Finding] | None:
             server = connect(client)
         except KleinBenchError as exc:
             return [_problem(exc.message)] if explicit else None
-        return _server_findings(client, server)
+        return _server_findings(client, server, model)
 
 
-def _server_findings(client: ComfyUIClient, server: Server) -> list[Finding]:
+def _server_findings(client: ComfyUIClient, server: Server, model: ModelSpec) -> list[Finding]:
     found: list[Finding] = []
     torch_version = server.system.get("pytorch_version") or "unknown"
     found.append(
@@ -70,11 +70,14 @@ def _server_findings(client: ComfyUIClient, server: Server) -> list[Finding]:
         busy = None
     if busy:
         found.append(_problem(busy, "warning"))
-    nodes = node_problem(server)
+    nodes = node_problem(server, model)
     if nodes:
         found.append(_problem(nodes))
-    found.extend(_flag_findings(server))
-    files, missing = files_problem(server)
+    found.extend(_flag_findings(server, model))
+    if model.comfyui is None or model.built_in:
+        # A tiny test model writes its own files when it runs.
+        return found + _log_findings(client)
+    files, missing = files_problem(server, model)
     if missing:
         found.append(_problem(missing))
     elif files is not None:
@@ -86,24 +89,28 @@ def _server_findings(client: ComfyUIClient, server: Server) -> list[Finding]:
                 f" (runs the {files.weights.upper()} file unless told --comfyui-model).",
             )
         )
+    return found + _log_findings(client)
+
+
+def _log_findings(client: ComfyUIClient) -> list[Finding]:
     try:
         readable_log = client.log_entries() is not None
     except ComfyUIError:
         readable_log = False
-    if not readable_log:
-        found.append(
-            Finding(
-                "info",
-                TOPIC,
-                "ComfyUI does not serve its log (GET /internal/logs/raw), so results take "
-                "the weight and compute dtypes from the file name and launch flags instead "
-                "of what ComfyUI reports.",
-            )
+    if readable_log:
+        return []
+    return [
+        Finding(
+            "info",
+            TOPIC,
+            "ComfyUI does not serve its log (GET /internal/logs/raw), so results take "
+            "the weight and compute dtypes from the file name and launch flags instead "
+            "of what ComfyUI reports.",
         )
-    return found
+    ]
 
 
-def _flag_findings(server: Server) -> list[Finding]:
+def _flag_findings(server: Server, model: ModelSpec) -> list[Finding]:
     found = []
     shown = ", ".join(server.flags) if server.flags else "none that change speed or memory"
     found.append(Finding("info", TOPIC, f"Launch flags: {shown}."))
@@ -117,7 +124,7 @@ def _flag_findings(server: Server) -> list[Finding]:
                 "For the fully resident figure, start ComfyUI without them.",
             )
         )
-    fp8 = workflow.DIFFUSION_MODEL_FILES["fp8"]
+    fp8 = (model.comfyui.diffusion_models.get("fp8") if model.comfyui else None) or "an FP8 file"
     if server.fp8_matmul_requested:
         found.append(
             Finding(

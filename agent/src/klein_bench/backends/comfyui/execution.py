@@ -91,6 +91,7 @@ class Execution:
         height: int,
         pid: int | None = None,
         run_timeout: float = RUN_TIMEOUT_S,
+        model_name: str = "FLUX.2 [klein]",
     ):
         assert server.files is not None
         self.client = client
@@ -102,6 +103,7 @@ class Execution:
         self.height = height
         self.pid = pid
         self.run_timeout = run_timeout
+        self.model_name = model_name
         self.client_id = uuid.uuid4().hex
         self.stream: EventStream | None = None
         self.notes: list[str] = []
@@ -324,14 +326,15 @@ class Execution:
             if isinstance(m, list) and len(m) == 2 and isinstance(m[1], dict)
         }
         cached_ids = (messages.get("execution_cached") or {}).get("nodes") or []
-        cached = [graph[str(n)]["class_type"] for n in cached_ids if str(n) in graph]
         if "execution_error" in messages or "execution_interrupted" in messages:
             raise self._failure(label, messages, graph)
         if status.get("status_str") not in (None, "success"):
             raise failed(
                 "error", "other", f"ComfyUI reported {label} as {status.get('status_str')!r}."
             )
-        served = sorted(t for t in cached if t in workflow.PER_IMAGE_NODE_TYPES)
+        served = sorted(
+            graph[str(n)]["class_type"] for n in cached_ids if workflow.is_per_image(graph, str(n))
+        )
         if served:
             raise KleinBenchError(
                 f"ComfyUI served part of {label} ({', '.join(served)}) from its cache, so it "
@@ -392,7 +395,7 @@ class Execution:
             file = next((v for k, v in name.items() if k.endswith("_name")), "a model file")
             return KleinBenchError(
                 f"ComfyUI could not load {file} ({detail}): the file is damaged, incomplete "
-                "or not the FLUX.2 [klein] 4B file; download it again, then run klein-bench "
+                f"or not the {self.model_name} file; download it again, then run klein-bench "
                 "again."
             )
         if any(marker in text.lower() for marker in _SETUP_ERRORS):

@@ -21,8 +21,8 @@ from klein_bench.backends.comfyui.client import (
     ComfyUIHTTPError,
     ComfyUIUnreachable,
 )
-from klein_bench.contract.catalog import KLEIN_4B, KLEIN_TINY
-from klein_bench.contract.protocol import CURRENT
+from klein_bench.contract.models import DEFAULT_MODEL, MODELS
+from klein_bench.contract.registry import ModelSpec
 from klein_bench.errors import KleinBenchError
 
 UPDATE_COMFYUI = "`git pull && pip install -r requirements.txt` in your ComfyUI folder"
@@ -244,8 +244,8 @@ def device_problem(server: Server, *, allow_cpu: bool) -> str | None:
             return None
         return (
             "ComfyUI runs on the CPU (started with --cpu, or it found no CUDA GPU): restart "
-            "it on your NVIDIA GPU without --cpu (only the tiny test model, --model "
-            f"{KLEIN_TINY.slug}, runs on a CPU ComfyUI)."
+            "it on your NVIDIA GPU without --cpu (only the tiny test models, such as --model "
+            f"{MODELS[DEFAULT_MODEL].tiny}, run on a CPU ComfyUI)."
         )
     # ROCm builds of torch report AMD GPUs as device type "cuda".
     if "rocm" in torch_version.lower() or _AMD_NAME.search(name):
@@ -276,11 +276,10 @@ def busy_problem(queue_state: Any) -> str | None:
     return None
 
 
-def node_problem(server: Server) -> str | None:
-    probe_files = workflow.ModelFiles(
-        workflow.DIFFUSION_MODEL_FILES["fp8"], workflow.TEXT_ENCODER, workflow.VAE, "fp8"
-    )
-    probe = workflow.build_workflow(probe_files, CURRENT, prompt="", seed=0)
+def node_problem(server: Server, spec: ModelSpec) -> str | None:
+    """The nodes and fixed choices the model's graph needs (its files are checked apart)."""
+    probe_files = workflow.ModelFiles("probe", "probe", "probe", "fp8")
+    probe = workflow.build_workflow(probe_files, spec.protocol, prompt="", seed=0)
     missing_nodes = workflow.missing_node_types(probe, server.object_info)
     if missing_nodes:
         return (
@@ -303,27 +302,30 @@ def listings(object_info: dict[str, Any]) -> dict[str, list[str]]:
 
 
 def files_problem(
-    server: Server, choice: str = "auto"
+    server: Server, spec: ModelSpec, choice: str = "auto"
 ) -> tuple[workflow.ModelFiles | None, str | None]:
-    files, missing = workflow.resolve_files(listings(server.object_info), choice)
+    assert spec.comfyui is not None, f"{spec.slug} has no ComfyUI files"
+    files, missing = workflow.resolve_files(listings(server.object_info), spec.comfyui, choice)
     if files is not None:
         return files, None
     places = [
         f"{path.split('/', 1)[1]} in ComfyUI/models/{path.split('/', 1)[0]}/" for path in missing
     ]
     listing = places[0] if len(places) == 1 else ", ".join(places[:-1]) + " and " + places[-1]
+    source = f" (from {spec.comfyui.downloads})" if spec.comfyui.downloads else ""
     return None, (
-        f"ComfyUI cannot find the {KLEIN_4B.name} file{'s' if len(missing) > 1 else ''} "
-        f"it needs: put {listing}, then run klein-bench again."
+        f"ComfyUI cannot find the {spec.name} file{'s' if len(missing) > 1 else ''} "
+        f"it needs: put {listing}{source}, then run klein-bench again."
     )
 
 
-def preflight(client: ComfyUIClient, *, tiny: bool = False, choice: str = "auto") -> Server:
-    """Check everything the benchmark needs from the server; KleinBenchError if not.
+def preflight(client: ComfyUIClient, spec: ModelSpec, *, choice: str = "auto") -> Server:
+    """Check everything the model's benchmark needs from the server; KleinBenchError if not.
 
-    For the tiny test model the three files are written later, so they are not looked
+    For a tiny test model the three files are written later, so they are not looked
     for here.
     """
+    tiny = spec.built_in
     server = connect(client)
     problem = version_problem(server) or device_problem(server, allow_cpu=tiny)
     if problem is None:
@@ -333,9 +335,9 @@ def preflight(client: ComfyUIClient, *, tiny: bool = False, choice: str = "auto"
             raise unreachable(client.url) from exc
         except ComfyUIHTTPError:
             problem = None
-    problem = problem or node_problem(server)
+    problem = problem or node_problem(server, spec)
     if problem is None and not tiny:
-        server.files, problem = files_problem(server, choice)
+        server.files, problem = files_problem(server, spec, choice)
     if problem is not None:
         raise KleinBenchError(problem)
     return server

@@ -1,7 +1,8 @@
 """The ComfyUI runtime: the benchmark protocol run through the user's own ComfyUI.
 
-The agent drives a running ComfyUI over its HTTP API with the built-in Klein 4B graph
-(`workflow`). This module sets the run up: `preflight` checks the server
+The agent drives a running ComfyUI over its HTTP API with the built-in FLUX.2 [klein]
+graph of the official template (`workflow`), the model's files and its own protocol.
+This module sets the run up: `preflight` checks the server
 (version, device, idle queue, nodes, the three files; each problem is a KleinBenchError
 with the fix), the tiny test model's files are written where needed (`tiny`),
 ComfyUI's process and GPU are found (`process`) and ComfyUI is emptied. The shared
@@ -13,9 +14,10 @@ in `/history/<id>`), `wall_seconds` the agent's clock; the scenario reports a la
 between them. Every timed run uses a prompt and seed that differ from the run before it,
 so ComfyUI's cache never serves an image; each run's `execution_cached` is checked.
 
-With `--model klein-tiny-random` the agent writes tiny random-weight files into the
-model folders of a ComfyUI on this machine (`tiny`) and runs the same graph on
-them at 64x64: on a GPU, or on a CPU ComfyUI (allowed for this test model only).
+With a tiny test model (`--model klein-tiny-random` and the others) the agent writes tiny
+random-weight files into the model folders of a ComfyUI on this machine (`tiny`) and runs
+the model's graph on them at 64x64 (the base variants with their guidance): on a GPU, or
+on a CPU ComfyUI (allowed for the test models only).
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ from klein_bench.backends.comfyui.client import ComfyUIClient, ComfyUIUnreachabl
 from klein_bench.backends.comfyui.execution import RUN_TIMEOUT_S
 from klein_bench.backends.comfyui.preflight import Server, preflight, unreachable
 from klein_bench.backends.comfyui.process import check_gpu, comfyui_pid, is_local
-from klein_bench.contract.catalog import KLEIN_4B, MODELS
-from klein_bench.contract.protocol import CURRENT, Protocol
+from klein_bench.catalog import model_spec, protocol_of
+from klein_bench.contract.models import DEFAULT_MODEL
+from klein_bench.contract.protocol import Protocol
 from klein_bench.errors import KleinBenchError
 from klein_bench.gpu import gpu_info, nvml, nvml_device
 from klein_bench.progress import Progress
@@ -48,19 +51,22 @@ def run_protocol(
     runs: int,
     gpu_index: int,
     progress: Progress,
-    model: str = KLEIN_4B.slug,
+    model: str = DEFAULT_MODEL,
     weights: str = "auto",
-    protocol: Protocol = CURRENT,
+    protocol: Protocol | None = None,
     run_timeout: float = RUN_TIMEOUT_S,
 ) -> dict[str, Any]:
-    """Run the protocol through the ComfyUI at `url`; the result payload.
+    """Run the model's protocol (its current one unless given) through the ComfyUI at
+    `url`; the result payload.
 
-    `weights` picks the Klein 4B file: "fp8", "bf16" or "auto" (FP8 when listed).
+    `weights` picks the model's diffusion model file: "fp8", "bf16" or "auto" (FP8 when
+    listed).
     Raises KleinBenchError (one sentence with the fix) for anything that stops the
     benchmark before it measures, and for a setup that fails while it runs (a damaged or
     mismatched model file): those are not results.
     """
-    spec = MODELS[model]
+    spec = model_spec(model)
+    protocol = protocol_of(spec, protocol)
     if runs < protocol.min_timed_runs:
         raise KleinBenchError(
             f"--runs {runs} is too few: the protocol times at least "
@@ -74,7 +80,7 @@ def run_protocol(
         ) from exc
     try:
         progress.stage("Checking ComfyUI")
-        server = preflight(client, tiny=spec.built_in, choice=weights)
+        server = preflight(client, spec, choice=weights)
         if spec.built_in:
             if not is_local(server.url):
                 raise KleinBenchError(

@@ -1,11 +1,15 @@
-"""The built-in ComfyUI workflow for FLUX.2 [klein] 4B distilled text-to-image.
+"""The built-in ComfyUI workflow for FLUX.2 [klein] text-to-image, every model's.
 
-The graph is the API-format form of ComfyUI's own "Text to Image (Flux.2 Klein 4B
-Distilled)" template (Comfy-Org/workflow_templates, image_flux2_klein_text_to_image.json):
-UNETLoader -> CFGGuider(cfg 1) <- CLIPTextEncode / ConditioningZeroOut <- CLIPLoader(type
-flux2), RandomNoise + KSamplerSelect(euler) + Flux2Scheduler + EmptyFlux2LatentImage ->
-SamplerCustomAdvanced -> VAEDecode <- VAELoader -> PreviewImage. docs/comfyui.md lists
-the sources. Every number that matters comes from the protocol.
+The graph is the API-format form of ComfyUI's own templates (Comfy-Org/workflow_templates:
+image_flux2_klein_text_to_image for the 4B, "Text to Image (Flux.2 Klein 9B)" for the 9B),
+which share one graph: UNETLoader -> CFGGuider <- CLIPTextEncode (prompt) and the negative
+<- CLIPLoader(type flux2), RandomNoise + KSamplerSelect(euler) + Flux2Scheduler +
+EmptyFlux2LatentImage -> SamplerCustomAdvanced -> VAEDecode <- VAELoader -> PreviewImage.
+A distilled model's negative is ConditioningZeroOut of the prompt and its CFG 1 (the
+templates' distilled graph); a base model's negative is CLIPTextEncode of the protocol's
+negative prompt and its CFG the protocol's guidance (the templates' base graph, which runs
+two passes per step). The files come from the model's registry entry; every number that
+matters comes from the protocol. docs/comfyui.md lists the sources.
 """
 
 from __future__ import annotations
@@ -15,17 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from klein_bench.contract.protocol import Protocol
+from klein_bench.contract.registry import ComfyUIFiles
 
-# Weight files by the name ComfyUI's Klein tutorial and the recipes use, and the folder
-# under ComfyUI/models/ each belongs in. Both diffusion model files run: the official
-# template names the BF16 file, the 12 GB recipes the FP8 one; `auto` prefers FP8.
-DIFFUSION_MODEL_FILES = {
-    "fp8": "flux-2-klein-4b-fp8.safetensors",
-    "bf16": "flux-2-klein-4b.safetensors",
-}
+# Which diffusion model file runs: the registry lists the model's files by how they store
+# their weights; `auto` prefers FP8 (the 12 GB recipes' file) and falls back to BF16 (the
+# file ComfyUI's 4B template names).
 WEIGHT_CHOICES = ("auto", "fp8", "bf16")
-TEXT_ENCODER = "qwen_3_4b.safetensors"
-VAE = "flux2-vae.safetensors"
 
 FOLDER_DIFFUSION_MODELS = "diffusion_models"
 FOLDER_TEXT_ENCODERS = "text_encoders"
@@ -71,6 +70,17 @@ STAGE_BY_NODE_TYPE = {
 
 LOADER_TYPES = ("UNETLoader", "CLIPLoader", "VAELoader")
 
+
+def is_per_image(graph: dict[str, dict[str, Any]], node_id: str) -> bool:
+    """Whether the node's work is part of every image. A base model's negative prompt is
+    the same text every run: ComfyUI encodes it once and serves it from its cache after,
+    as it does for any user of the template."""
+    node = graph.get(node_id) or {}
+    if node_id == NEGATIVE and node.get("class_type") == "CLIPTextEncode":
+        return False
+    return node.get("class_type") in PER_IMAGE_NODE_TYPES
+
+
 # Nodes whose work is part of every image. If ComfyUI serves one of them from its
 # cache, the run did not do the work it is timed for.
 PER_IMAGE_NODE_TYPES = (
@@ -111,29 +121,34 @@ def _find(listed: list[str], wanted: str) -> str | None:
 
 
 def resolve_files(
-    listings: dict[str, list[str]], choice: str = "auto"
+    listings: dict[str, list[str]], files: ComfyUIFiles, choice: str = "auto"
 ) -> tuple[ModelFiles | None, list[str]]:
-    """Pick the three files from ComfyUI's listings; the folder/file pairs missing.
+    """Pick the model's three files from ComfyUI's listings; the folder/file pairs missing.
 
-    `choice` is "fp8", "bf16" or "auto" (the FP8 file when ComfyUI lists it, else BF16).
+    `choice` is "fp8", "bf16" or "auto" (the first of the model's diffusion model files
+    ComfyUI lists, FP8 first). The text encoder is the first of the model's that is listed.
     """
     listed_models = listings.get(FOLDER_DIFFUSION_MODELS, [])
-    wanted = ["fp8", "bf16"] if choice == "auto" else [choice]
+    wanted = [c for c in files.diffusion_models if choice in ("auto", c)]
     weights = diffusion_model = None
     for candidate in wanted:
-        diffusion_model = _find(listed_models, DIFFUSION_MODEL_FILES[candidate])
+        diffusion_model = _find(listed_models, files.diffusion_models[candidate])
         if diffusion_model is not None:
             weights = candidate
             break
-    text_encoder = _find(listings.get(FOLDER_TEXT_ENCODERS, []), TEXT_ENCODER)
-    vae = _find(listings.get(FOLDER_VAE, []), VAE)
+    listed_encoders = listings.get(FOLDER_TEXT_ENCODERS, [])
+    text_encoder = next(
+        (found for name in files.text_encoders if (found := _find(listed_encoders, name))), None
+    )
+    vae = _find(listings.get(FOLDER_VAE, []), files.vae)
     missing = []
     if diffusion_model is None:
-        missing.append(f"{FOLDER_DIFFUSION_MODELS}/{DIFFUSION_MODEL_FILES[wanted[0]]}")
+        first = files.diffusion_models[wanted[0]] if wanted else choice
+        missing.append(f"{FOLDER_DIFFUSION_MODELS}/{first}")
     if text_encoder is None:
-        missing.append(f"{FOLDER_TEXT_ENCODERS}/{TEXT_ENCODER}")
+        missing.append(f"{FOLDER_TEXT_ENCODERS}/{files.text_encoders[0]}")
     if vae is None:
-        missing.append(f"{FOLDER_VAE}/{VAE}")
+        missing.append(f"{FOLDER_VAE}/{files.vae}")
     if missing:
         return None, missing
     assert diffusion_model and text_encoder and vae and weights
@@ -172,7 +187,11 @@ def build_workflow(
         ),
         VAE_LOADER: node("VAELoader", "Load VAE", vae_name=files.vae),
         POSITIVE: node("CLIPTextEncode", "Prompt", text=prompt, clip=[CLIP, 0]),
-        NEGATIVE: node("ConditioningZeroOut", "Empty negative", conditioning=[POSITIVE, 0]),
+        NEGATIVE: (
+            node("CLIPTextEncode", "Negative prompt", text=protocol.negative_prompt, clip=[CLIP, 0])
+            if protocol.cfg
+            else node("ConditioningZeroOut", "Empty negative", conditioning=[POSITIVE, 0])
+        ),
         GUIDER: node(
             "CFGGuider",
             "CFG Guider",

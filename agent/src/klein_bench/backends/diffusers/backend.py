@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from klein_bench import gpu, measure, result, scenario
-from klein_bench.backends.diffusers import kernels, tiny, weights
+from klein_bench.backends.diffusers import kernels, weights
 from klein_bench.backends.diffusers.pipeline import (
     FP8_METHODS,
     Target,
@@ -25,9 +25,10 @@ from klein_bench.backends.diffusers.pipeline import (
     load_pipeline,
     runtime_flags,
 )
-from klein_bench.catalog import model_spec, preset
-from klein_bench.contract.catalog import ModelSpec, Preset
-from klein_bench.contract.protocol import CURRENT, Protocol
+from klein_bench.catalog import model_spec, preset_of, protocol_of
+from klein_bench.contract.catalog import Preset
+from klein_bench.contract.protocol import Protocol
+from klein_bench.contract.registry import ModelSpec
 from klein_bench.errors import KleinBenchError
 from klein_bench.progress import Progress
 
@@ -60,6 +61,9 @@ class Stopwatch:
         else:
             self._marks[name] = time.perf_counter()
 
+    def marked(self, name: str) -> bool:
+        return name in self._marks
+
     def seconds(self, start: str, end: str) -> float | None:
         if start not in self._marks or end not in self._marks:
             return None
@@ -79,9 +83,11 @@ def synchronize(device: Any) -> None:
 class StageClock:
     """Times the pipeline's stages and says when each begins.
 
-    Wraps `pipe.encode_prompt` and `pipe.vae.decode`: text encoding is the first call,
-    denoising runs from its end to the start of VAE decode (the transformer steps, and
-    under offload moving the transformer onto the GPU), VAE decode is the second call.
+    Wraps `pipe.encode_prompt` and `pipe.vae.decode`: text encoding runs from the start of
+    the first encode_prompt call to the end of the last (with guidance the pipeline encodes
+    the prompt, then the negative prompt), denoising from there to the start of VAE decode
+    (the transformer steps, and under offload moving the transformer onto the GPU), VAE
+    decode is the decode call.
     """
 
     def __init__(self, pipe: Any, device: str, progress: Progress, on_stage: Callable):
@@ -94,7 +100,8 @@ class StageClock:
 
         def timed_encode_prompt(*args: Any, **kwargs: Any) -> Any:
             self.on_stage("text_encoding")
-            self.watch.mark("text_start")
+            if not self.watch.marked("text_start"):
+                self.watch.mark("text_start")
             output = encode_prompt(*args, **kwargs)
             self.watch.mark("text_end")
             self.on_stage("denoising")
@@ -162,7 +169,7 @@ class DiffusersBackend:
         progress: Progress,
         salt: bytes,
         diffusers_version: str,
-        protocol: Protocol = CURRENT,
+        protocol: Protocol,
     ):
         self.spec = spec
         self.chosen = chosen
@@ -183,9 +190,10 @@ class DiffusersBackend:
             "num_inference_steps": protocol.steps,
             "guidance_scale": protocol.guidance_scale,
             "max_sequence_length": protocol.max_sequence_length,
+            # The hidden states the architecture stacks (the real models' are the
+            # pipeline's default, the tiny variants' their own).
+            "text_encoder_out_layers": spec.architecture.text_encoder.out_layers,
         }
-        if spec.built_in:
-            self.call_options["text_encoder_out_layers"] = tiny.TINY_TEXT_ENCODER_OUT_LAYERS
 
     @property
     def cuda(self) -> bool:
@@ -263,6 +271,7 @@ class DiffusersBackend:
             self.target.device,
             synthetic=self.synthetic,
             location=self.location,
+            cfg=self.protocol.cfg,
         )
         synchronize(self.target.device)
         self.clock = StageClock(self.pipe, self.target.device, self.progress, self.on_stage)
@@ -334,17 +343,19 @@ def run_protocol(
     weights_path: Path | None = None,
     synthetic: bool = False,
     download: bool = False,
-    protocol: Protocol = CURRENT,
+    protocol: Protocol | None = None,
     keep: Callable[[DiffusersBackend], None] | None = None,
 ) -> dict[str, Any]:
-    """Run the protocol and return the result payload (a failed run is a result too).
+    """Run the model's protocol (its current one unless given) and return the result
+    payload (a failed run is a result too).
 
     Raises KleinBenchError only for what stops a run from starting: missing packages, no
     suitable device, no weights. `keep` is handed the backend before it is released (the
     GPU self-check times the same pipeline with its own loop).
     """
     spec = model_spec(model)
-    chosen = preset(preset_name)
+    chosen = preset_of(spec, preset_name)
+    protocol = protocol_of(spec, protocol)
     if runs < protocol.min_timed_runs:
         raise KleinBenchError(
             f"--runs {runs} is too few: the protocol times at least "
@@ -352,8 +363,9 @@ def run_protocol(
         )
     if synthetic and spec.built_in:
         raise KleinBenchError(
-            f"--synthetic builds the full-size Klein 4B architecture; {spec.slug} is built "
-            "in code already: leave out one of them."
+            f"--synthetic builds a model's full-size architecture; {spec.slug} is a tiny "
+            f"variant built in code already: leave out one of them (--model {spec.tiny_of} "
+            "--synthetic for the full size, on a GPU)."
         )
     diffusers_version = gpu.require_diffusers()
     progress.stage("Importing torch and diffusers")
@@ -366,11 +378,11 @@ def run_protocol(
 
     location = None
     if not spec.built_in and not synthetic:
-        found = weights.locate(weights_path)
+        found = weights.locate(spec, weights_path)
         if download and (found is None or not found.complete):
             # huggingface_hub draws its own download bars.
             progress.done()
-        location = weights.require(weights_path, download=download)
+        location = weights.require(spec, weights_path, download=download)
     if target.note:
         progress.note(target.note)
     backend = DiffusersBackend(

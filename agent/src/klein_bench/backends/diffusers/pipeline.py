@@ -11,7 +11,9 @@ from typing import Any
 
 from klein_bench import gpu
 from klein_bench.backends.diffusers import tiny, weights
-from klein_bench.contract.catalog import FP8_COMPUTE_CAPABILITY, KLEIN_TINY, ModelSpec, Preset
+from klein_bench.contract.catalog import FP8_COMPUTE_CAPABILITY, Preset
+from klein_bench.contract.models import DEFAULT_MODEL, MODELS
+from klein_bench.contract.registry import ModelSpec
 from klein_bench.errors import KleinBenchError
 
 FP8_METHODS = {
@@ -63,11 +65,12 @@ def _cpu_refusal(spec: ModelSpec, chosen: Preset, gpu_index: int | None, synthet
             "(`klein-bench doctor` prints the command) or leave out --gpu."
         )
     if synthetic or not spec.built_in:
-        what = "--synthetic (the full-size architecture)" if synthetic else spec.name
+        what = f"--synthetic (the full-size {spec.name})" if synthetic else spec.name
+        tiny_slug = spec.tiny or MODELS[DEFAULT_MODEL].tiny
         return (
             f"{what} needs an NVIDIA GPU with CUDA, but {why}: install a CUDA build of "
             "torch (`klein-bench doctor` prints the command), or try the agent on the "
-            f"CPU with --model {KLEIN_TINY.slug}."
+            f"CPU with --model {tiny_slug}."
         )
     if chosen.offload != "none":
         return (
@@ -172,19 +175,24 @@ def load_pipeline(
     *,
     synthetic: bool,
     location: weights.WeightsLocation | None,
+    cfg: bool,
 ) -> Any:
-    """The pipeline, where and as the preset puts it."""
+    """The pipeline, where and as the preset puts it. One built in code (a tiny variant,
+    or `synthetic`) is undistilled when the protocol runs guidance (`cfg`), as the real
+    base model's own model_index.json says."""
     import torch
 
     dtype = torch.bfloat16
     fp8_compute = chosen.precision == "fp8-compute"
     if spec.built_in:
-        pipe = tiny.build_tiny_pipeline(seed=0, dtype=dtype)
+        pipe = tiny.build_pipeline(spec.architecture, cfg=cfg, seed=0, dtype=dtype)
     elif synthetic:
-        # Resident BF16: build straight on the GPU (no 16 GB detour through RAM). The
-        # others start on the CPU, as loading real weights does.
+        # Resident BF16: build straight on the GPU (no detour of the whole model through
+        # RAM). The others start on the CPU, as loading real weights does.
         resident = chosen.offload == "none" and chosen.precision == "bf16"
-        pipe = tiny.build_synthetic_pipeline(device=device if resident else "cpu", dtype=dtype)
+        pipe = tiny.build_pipeline(
+            spec.architecture, cfg=cfg, device=device if resident else "cpu", dtype=dtype
+        )
     else:
         from diffusers import Flux2KleinPipeline
 

@@ -1,12 +1,18 @@
-"""Flux2KleinPipelines built in code, with random weights and nothing downloaded.
+"""Flux2KleinPipelines built in code from a registry entry's architecture, with random
+weights and nothing downloaded.
 
-Two sizes, same classes, same diffusers code path as the real model:
+Two kinds, same classes, same diffusers code path as the real model:
 
-- the tiny pipeline (`klein-tiny-random`): a few hundred kilobytes, deterministic for a seed,
-  runs the protocol at 64x64 on a CPU in seconds. It tests the agent and the platform;
-  its figures say nothing about Klein 4B.
-- the synthetic pipeline (`--synthetic`): the full-size Klein 4B architecture from the
-  published configs. Speed and memory equal the real model's; the image is noise.
+- a tiny variant (`klein-tiny-random` and the others the registry lists): a few hundred
+  kilobytes, deterministic for a seed, runs its model's protocol at 64x64 on a CPU in
+  seconds. It tests the agent and the platform; its figures say nothing about the model.
+- the synthetic pipeline (`--synthetic`): a real model's full-size architecture. Speed and
+  memory equal the real model's; the image is noise.
+
+The configs come from the entry's architecture (klein_bench.contract.work): the one place
+a model's shape is written. A model run with classifier-free guidance is built undistilled
+(`is_distilled=False`), so the pipeline encodes the negative prompt and runs the
+transformer twice per step as the real base model does.
 
 Both use a byte-level BPE tokenizer made in code. The real Qwen tokenizer would need a
 download; prompts are padded to `max_sequence_length` either way, so the text encoder
@@ -19,44 +25,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-# The published FLUX.2 [klein] 4B configs (model_index.json and the component configs).
-KLEIN4B_TRANSFORMER_CONFIG: dict[str, Any] = {
-    "patch_size": 1,
-    "in_channels": 128,
-    "num_layers": 5,
-    "num_single_layers": 20,
-    "attention_head_dim": 128,
-    "num_attention_heads": 24,
-    "joint_attention_dim": 7680,
-    "timestep_guidance_channels": 256,
-    "mlp_ratio": 3.0,
-    "axes_dims_rope": (32, 32, 32, 32),
-    "rope_theta": 2000,
-    "guidance_embeds": False,
-}
-KLEIN4B_TEXT_ENCODER_CONFIG: dict[str, Any] = {
-    "hidden_size": 2560,
-    "intermediate_size": 9728,
-    "num_hidden_layers": 36,
-    "num_attention_heads": 32,
-    "num_key_value_heads": 8,
-    "head_dim": 128,
-    "vocab_size": 151936,
-    "max_position_embeddings": 40960,
-    "rope_theta": 1000000.0,
-    "rms_norm_eps": 1e-6,
-    "tie_word_embeddings": True,
-}
-KLEIN4B_VAE_CONFIG: dict[str, Any] = {
-    "block_out_channels": (128, 256, 512, 512),
-    "down_block_types": ("DownEncoderBlock2D",) * 4,
-    "up_block_types": ("UpDecoderBlock2D",) * 4,
-    "latent_channels": 32,
-    "layers_per_block": 2,
-    "norm_num_groups": 32,
-    "patch_size": (2, 2),
-}
-KLEIN4B_TEXT_ENCODER_OUT_LAYERS = (9, 18, 27)
+from klein_bench.contract.work import Architecture
 
 SCHEDULER_CONFIG: dict[str, Any] = {
     "num_train_timesteps": 1000,
@@ -69,48 +38,55 @@ SCHEDULER_CONFIG: dict[str, Any] = {
     "time_shift_type": "exponential",
 }
 
-# The tiny pipeline keeps the real structure (4 VAE blocks, so the same 8x scale factor;
-# double and single transformer blocks; several text encoder layers stacked) at toy widths.
-TINY_TEXT_ENCODER_OUT_LAYERS = (1, 2, 3)
-_TINY_TE_HIDDEN = 32
-TINY_VAE_CONFIG: dict[str, Any] = {
-    "block_out_channels": (16, 16, 32, 32),
-    "down_block_types": ("DownEncoderBlock2D",) * 4,
-    "up_block_types": ("UpDecoderBlock2D",) * 4,
-    "latent_channels": 8,
-    "layers_per_block": 1,
-    "norm_num_groups": 8,
-    "patch_size": (2, 2),
-}
-TINY_TRANSFORMER_CONFIG: dict[str, Any] = {
-    "patch_size": 1,
-    # The pipeline packs 2x2 latent patches: 4 x the VAE's latent channels.
-    "in_channels": 4 * TINY_VAE_CONFIG["latent_channels"],
-    "num_layers": 1,
-    "num_single_layers": 2,
-    "attention_head_dim": 16,
-    "num_attention_heads": 2,
-    "joint_attention_dim": len(TINY_TEXT_ENCODER_OUT_LAYERS) * _TINY_TE_HIDDEN,
-    "timestep_guidance_channels": 32,
-    "mlp_ratio": 3.0,
-    # Must sum to attention_head_dim.
-    "axes_dims_rope": (4, 4, 4, 4),
-    "rope_theta": 2000,
-    "guidance_embeds": False,
-}
-TINY_TEXT_ENCODER_CONFIG: dict[str, Any] = {
-    "hidden_size": _TINY_TE_HIDDEN,
-    "intermediate_size": 64,
-    "num_hidden_layers": max(TINY_TEXT_ENCODER_OUT_LAYERS),
-    "num_attention_heads": 2,
-    "num_key_value_heads": 1,
-    "head_dim": 16,
-    "max_position_embeddings": 1024,
-    "rope_theta": 10000.0,
-    "rms_norm_eps": 1e-6,
-    "tie_word_embeddings": True,
-    # vocab_size is set from the tokenizer.
-}
+
+def transformer_config(architecture: Architecture) -> dict[str, Any]:
+    t = architecture.transformer
+    return {
+        "patch_size": 1,
+        "in_channels": t.in_channels,
+        "num_layers": t.double_blocks,
+        "num_single_layers": t.single_blocks,
+        "attention_head_dim": t.head_dim,
+        "num_attention_heads": t.heads,
+        "joint_attention_dim": t.joint_attention_dim,
+        "timestep_guidance_channels": t.timestep_channels,
+        "mlp_ratio": t.mlp_ratio,
+        "axes_dims_rope": t.axes_dims_rope,
+        "rope_theta": t.rope_theta,
+        "guidance_embeds": False,
+    }
+
+
+def text_encoder_config(architecture: Architecture) -> dict[str, Any]:
+    te = architecture.text_encoder
+    return {
+        "hidden_size": te.hidden,
+        "intermediate_size": te.intermediate,
+        "num_hidden_layers": te.layers,
+        "num_attention_heads": te.heads,
+        "num_key_value_heads": te.kv_heads,
+        "head_dim": te.head_dim,
+        "vocab_size": te.vocab,
+        "max_position_embeddings": te.max_position_embeddings,
+        "rope_theta": te.rope_theta,
+        "rms_norm_eps": 1e-6,
+        "tie_word_embeddings": te.tie_word_embeddings,
+    }
+
+
+def vae_config(architecture: Architecture) -> dict[str, Any]:
+    vae = architecture.vae
+    blocks = len(vae.block_out_channels)
+    return {
+        "block_out_channels": vae.block_out_channels,
+        "down_block_types": ("DownEncoderBlock2D",) * blocks,
+        "up_block_types": ("UpDecoderBlock2D",) * blocks,
+        "latent_channels": vae.latent_channels,
+        "layers_per_block": vae.layers_per_block,
+        "norm_num_groups": vae.norm_num_groups,
+        "patch_size": (2, 2),
+    }
+
 
 _SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>")
 # Qwen3's chat template, reduced to what the pipeline uses: user messages, the generation
@@ -187,13 +163,7 @@ def _construction(device: Any, dtype: Any, seed: int) -> Iterator[None]:
 
 
 def build_components(
-    transformer_config: dict[str, Any],
-    text_encoder_config: dict[str, Any],
-    vae_config: dict[str, Any],
-    *,
-    device: Any = "cpu",
-    dtype: Any = None,
-    seed: int = 0,
+    architecture: Architecture, *, device: Any = "cpu", dtype: Any = None, seed: int = 0
 ) -> dict[str, Any]:
     """The five pipeline components, with random weights made on `device`."""
     import torch
@@ -206,13 +176,12 @@ def build_components(
 
     dtype = dtype or torch.bfloat16
     tokenizer = build_tokenizer()
-    te_config = dict(text_encoder_config)
-    te_config.setdefault("vocab_size", len(tokenizer))
+    te_config = text_encoder_config(architecture)
     if te_config["vocab_size"] < len(tokenizer):
         raise ValueError("the text encoder's vocabulary is smaller than the tokenizer's")
     with _construction(device, dtype, seed):
-        transformer = Flux2Transformer2DModel(**transformer_config)
-        vae = AutoencoderKLFlux2(**vae_config)
+        transformer = Flux2Transformer2DModel(**transformer_config(architecture))
+        vae = AutoencoderKLFlux2(**vae_config(architecture))
         text_encoder = Qwen3ForCausalLM(Qwen3Config(**te_config, torch_dtype=dtype))
     for module in (transformer, vae, text_encoder):
         module.eval()
@@ -225,55 +194,31 @@ def build_components(
     }
 
 
-def _pipeline(components: dict[str, Any]):
+def build_pipeline(
+    architecture: Architecture,
+    *,
+    cfg: bool = False,
+    device: Any = "cpu",
+    dtype: Any = None,
+    seed: int = 0,
+):
+    """A Flux2KleinPipeline of this architecture with random weights, made on `device`:
+    a tiny variant on the CPU, or a full-size model (about 16 GB in BF16 for Klein 4B) on
+    the GPU to keep it resident, on the CPU to offload it. `cfg`: undistilled, run with
+    classifier-free guidance. Call it with `text_encoder_out_layers` of the architecture."""
     from diffusers import Flux2KleinPipeline
 
-    pipe = Flux2KleinPipeline(**components, is_distilled=True)
+    components = build_components(architecture, device=device, dtype=dtype, seed=seed)
+    pipe = Flux2KleinPipeline(**components, is_distilled=not cfg)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
 
-def build_tiny_pipeline(*, seed: int = 0, dtype: Any = None, device: Any = "cpu"):
-    """The tiny random Flux2KleinPipeline: call it with
-    `text_encoder_out_layers=TINY_TEXT_ENCODER_OUT_LAYERS`."""
-    return _pipeline(
-        build_components(
-            TINY_TRANSFORMER_CONFIG,
-            TINY_TEXT_ENCODER_CONFIG,
-            TINY_VAE_CONFIG,
-            device=device,
-            dtype=dtype,
-            seed=seed,
-        )
-    )
-
-
-def build_synthetic_pipeline(*, device: Any, dtype: Any = None, seed: int = 0):
-    """The full-size Klein 4B architecture with random weights, made on `device` (about
-    16 GB in bf16): build it on the GPU to keep it resident, on the CPU to offload it."""
-    return _pipeline(
-        build_components(
-            KLEIN4B_TRANSFORMER_CONFIG,
-            KLEIN4B_TEXT_ENCODER_CONFIG,
-            KLEIN4B_VAE_CONFIG,
-            device=device,
-            dtype=dtype,
-            seed=seed,
-        )
-    )
-
-
-def parameter_counts(
-    transformer_config: dict[str, Any] = KLEIN4B_TRANSFORMER_CONFIG,
-    text_encoder_config: dict[str, Any] = KLEIN4B_TEXT_ENCODER_CONFIG,
-    vae_config: dict[str, Any] = KLEIN4B_VAE_CONFIG,
-) -> dict[str, int]:
+def parameter_counts(architecture: Architecture) -> dict[str, int]:
     """Parameters per component, counted on torch's meta device (nothing is allocated)."""
     import torch
 
-    components = build_components(
-        transformer_config, text_encoder_config, vae_config, device="meta", dtype=torch.bfloat16
-    )
+    components = build_components(architecture, device="meta", dtype=torch.bfloat16)
     return {
         name: sum(p.numel() for p in components[name].parameters())
         for name in ("transformer", "text_encoder", "vae")

@@ -1,8 +1,10 @@
-"""Finding FLUX.2 [klein] 4B weights on disk, and downloading them only when asked.
+"""Finding a model's weights on disk, and downloading them only when asked.
 
-Weights are a diffusers folder (model_index.json plus one folder per component), either
-one the user names with --weights or a snapshot in the Hugging Face cache
-(`models--black-forest-labs--FLUX.2-klein-4B/snapshots/<revision>`).
+Weights are a diffusers folder (model_index.json plus the subfolders the model's registry
+entry lists), either one the user names with --weights or a snapshot of the entry's
+repository in the Hugging Face cache (`models--<owner>--<name>/snapshots/<revision>`).
+A folder that holds another model (the distilled model for the base one, the 4B for the
+9B) is refused with the fix, before anything loads.
 """
 
 from __future__ import annotations
@@ -13,13 +15,12 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from klein_bench.contract.registry import HuggingFaceWeights, ModelSpec
 from klein_bench.errors import KleinBenchError
 
-HF_REPO = "black-forest-labs/FLUX.2-klein-4B"
 COMPONENTS_WITH_WEIGHTS = ("transformer", "text_encoder", "vae")
-COMPONENTS = (*COMPONENTS_WITH_WEIGHTS, "tokenizer", "scheduler")
-# The bf16 weights are about 16 GB; keep room for the download's temporary files.
-DOWNLOAD_NEEDS_GB = 17.0
+# Room for the download's temporary files beyond the weights.
+DOWNLOAD_MARGIN_GB = 1.0
 _WEIGHT_SUFFIXES = (".safetensors", ".bin")
 
 
@@ -45,16 +46,25 @@ def hf_cache_dir() -> Path:
     return Path(cache).expanduser() / "huggingface" / "hub"
 
 
-def _repo_dir(cache: Path, repo: str = HF_REPO) -> Path:
+def download_needs_gb(hf: HuggingFaceWeights) -> float:
+    return hf.download_gb + DOWNLOAD_MARGIN_GB
+
+
+def _hf(spec: ModelSpec) -> HuggingFaceWeights:
+    assert spec.hf is not None, f"{spec.slug} has no weights to find"
+    return spec.hf
+
+
+def _repo_dir(cache: Path, repo: str) -> Path:
     return cache / ("models--" + repo.replace("/", "--"))
 
 
-def missing_parts(folder: Path) -> list[str]:
+def missing_parts(folder: Path, components: tuple[str, ...]) -> list[str]:
     """What a diffusers folder lacks to load (empty when complete)."""
     missing = []
     if not (folder / "model_index.json").is_file():
         missing.append("model_index.json")
-    for component in COMPONENTS:
+    for component in components:
         directory = folder / component
         if not directory.is_dir():
             missing.append(f"{component}/")
@@ -80,7 +90,7 @@ def missing_parts(folder: Path) -> list[str]:
     return missing
 
 
-def _snapshot(repo_dir: Path) -> WeightsLocation | None:
+def _snapshot(repo_dir: Path, components: tuple[str, ...]) -> WeightsLocation | None:
     snapshots = repo_dir / "snapshots"
     if not snapshots.is_dir():
         return None
@@ -96,73 +106,124 @@ def _snapshot(repo_dir: Path) -> WeightsLocation | None:
         # No ref (a partial copy of a cache): the most recently written snapshot.
         chosen = max(candidates, key=lambda p: p.stat().st_mtime)
     return WeightsLocation(
-        path=chosen, source="hf-cache", revision=chosen.name, missing=missing_parts(chosen)
+        path=chosen,
+        source="hf-cache",
+        revision=chosen.name,
+        missing=missing_parts(chosen, components),
     )
 
 
-def find_in_cache(cache: Path | None = None) -> WeightsLocation | None:
-    return _snapshot(_repo_dir(cache or hf_cache_dir()))
+def find_in_cache(spec: ModelSpec, cache: Path | None = None) -> WeightsLocation | None:
+    hf = _hf(spec)
+    return _snapshot(_repo_dir(cache or hf_cache_dir(), hf.repo), hf.subfolders)
 
 
-def inspect(path: Path) -> WeightsLocation:
+def _read_json(path: Path) -> dict | None:
+    try:
+        loaded = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return loaded if isinstance(loaded, dict) else None
+
+
+def other_model(spec: ModelSpec, folder: Path) -> str | None:
+    """Why the diffusers folder holds another model than `spec` (None when it is the
+    model, or when its configs cannot tell): its transformer's shape, or distilled where
+    the model runs guidance (and the other way round)."""
+    index = _read_json(folder / "model_index.json") or {}
+    config = _read_json(folder / "transformer" / "config.json") or {}
+    t = spec.architecture.transformer
+    shape = {
+        "num_layers": t.double_blocks,
+        "num_single_layers": t.single_blocks,
+        "num_attention_heads": t.heads,
+        "joint_attention_dim": t.joint_attention_dim,
+    }
+    differs = [
+        f"{k} {config[k]} (not {v})" for k, v in shape.items() if k in config and config[k] != v
+    ]
+    if differs:
+        return f"its transformer has {', '.join(differs)}"
+    distilled = index.get("is_distilled")
+    if isinstance(distilled, bool) and distilled == spec.protocol.cfg:
+        return "it is the step-distilled model" if distilled else "it is an undistilled base model"
+    return None
+
+
+def inspect(spec: ModelSpec, path: Path) -> WeightsLocation:
     """What --weights PATH points at: a diffusers folder, a Hugging Face cache, or the
-    repository's folder inside one."""
-    path = path.expanduser()
+    repository's folder inside one; KleinBenchError when it holds another model."""
+    hf = _hf(spec)
+    location = _inspect(spec, hf, path.expanduser())
+    problem = other_model(spec, location.path)
+    if problem:
+        raise KleinBenchError(
+            f"--weights {location.path} holds another model than {spec.name} ({problem}): "
+            f"pass the folder of {hf.repo}, or the --model these weights are."
+        )
+    return location
+
+
+def _inspect(spec: ModelSpec, hf: HuggingFaceWeights, path: Path) -> WeightsLocation:
     if not path.exists():
         raise KleinBenchError(
             f"--weights {path} does not exist: pass the folder that holds model_index.json, "
             "or a Hugging Face cache folder."
         )
     if (path / "model_index.json").exists():
-        location = WeightsLocation(path=path, source="folder", missing=missing_parts(path))
+        location = WeightsLocation(
+            path=path, source="folder", missing=missing_parts(path, hf.subfolders)
+        )
         if path.parent.name == "snapshots":
             location.source, location.revision = "hf-cache", path.name
         return location
-    for repo_dir in (path, _repo_dir(path), _repo_dir(path / "hub")):
-        snapshot = _snapshot(repo_dir)
+    for repo_dir in (path, _repo_dir(path, hf.repo), _repo_dir(path / "hub", hf.repo)):
+        snapshot = _snapshot(repo_dir, hf.subfolders)
         if snapshot is not None:
             return snapshot
     raise KleinBenchError(
-        f"--weights {path} holds no FLUX.2 [klein] 4B weights: pass the folder with "
+        f"--weights {path} holds no {spec.name} weights: pass the folder with "
         "model_index.json, or a Hugging Face cache that contains "
-        f"models--{HF_REPO.replace('/', '--')}."
+        f"models--{hf.repo.replace('/', '--')}."
     )
 
 
-def locate(weights: Path | None) -> WeightsLocation | None:
-    return inspect(weights) if weights is not None else find_in_cache()
+def locate(spec: ModelSpec, weights: Path | None) -> WeightsLocation | None:
+    return inspect(spec, weights) if weights is not None else find_in_cache(spec)
 
 
-def _incomplete(location: WeightsLocation) -> KleinBenchError:
+def _incomplete(spec: ModelSpec, location: WeightsLocation) -> KleinBenchError:
     shown = ", ".join(location.missing[:4]) + (", ..." if len(location.missing) > 4 else "")
     return KleinBenchError(
         f"The weights in {location.path} are incomplete (missing {shown}): finish the "
-        f"download with `hf download {HF_REPO}` or run again with --download."
+        f"download with `hf download {_hf(spec).repo}` or run again with --download."
     )
 
 
-def require(weights: Path | None, *, download: bool) -> WeightsLocation:
+def require(spec: ModelSpec, weights: Path | None, *, download: bool) -> WeightsLocation:
     """Complete weights to load, downloading them only when `download` is set."""
-    location = locate(weights)
+    hf = _hf(spec)
+    location = locate(spec, weights)
     if location is not None and location.complete:
         return location
     if not download:
         if location is not None:
-            raise _incomplete(location)
+            raise _incomplete(spec, location)
         raise KleinBenchError(
-            f"FLUX.2 [klein] 4B weights were not found in the Hugging Face cache "
+            f"{spec.name} weights were not found in the Hugging Face cache "
             f"({hf_cache_dir()}): pass --weights PATH to a local copy, add --download to "
-            "fetch them (about 16 GB), or try --synthetic to measure without them."
+            f"fetch them (about {hf.download_gb:.0f} GB), or try --synthetic to measure "
+            "without them."
         )
     if weights is not None:
         raise KleinBenchError(
             "--download fetches into the Hugging Face cache: leave out --weights, or "
-            f"download into your folder with `hf download {HF_REPO} --local-dir {weights}`."
+            f"download into your folder with `hf download {hf.repo} --local-dir {weights}`."
         )
-    return download_weights()
+    return download_weights(spec)
 
 
-def download_weights() -> WeightsLocation:
+def download_weights(spec: ModelSpec) -> WeightsLocation:
     """Download the repository into the Hugging Face cache, with huggingface_hub's
     progress bars."""
     try:
@@ -172,30 +233,36 @@ def download_weights() -> WeightsLocation:
             "Downloading needs huggingface_hub: install it with "
             '`pip install "klein-bench[diffusers]"`.'
         ) from exc
+    hf = _hf(spec)
     cache = hf_cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
     free_gb = shutil.disk_usage(cache).free / 1024**3
-    if free_gb < DOWNLOAD_NEEDS_GB:
+    needs = download_needs_gb(hf)
+    if free_gb < needs:
         raise KleinBenchError(
-            f"The download needs about {DOWNLOAD_NEEDS_GB:.0f} GB free in {cache} but only "
+            f"The download needs about {needs:.0f} GB free in {cache} but only "
             f"{free_gb:.1f} GB are: free some space, or point HF_HUB_CACHE at a bigger disk."
         )
+    gated = (
+        " and accept the model's licence on its Hugging Face page, then `hf auth login`"
+        if hf.gated
+        else " (and `hf auth login` if the repository asks for it)"
+    )
     try:
-        path = snapshot_download(HF_REPO, cache_dir=cache)
+        path = snapshot_download(hf.repo, cache_dir=cache)
     except KeyboardInterrupt:
         raise
     except Exception as exc:
         raise KleinBenchError(
-            f"Downloading {HF_REPO} failed ({type(exc).__name__}: {_first_line(exc)}): check "
-            "your connection (and `hf auth login` if the repository asks for it), then run "
-            "again; a partial download resumes."
+            f"Downloading {hf.repo} failed ({type(exc).__name__}: {_first_line(exc)}): check "
+            f"your connection{gated}, then run again; a partial download resumes."
         ) from exc
     location = WeightsLocation(
         path=Path(path), source="hf-cache", revision=Path(path).name, missing=[]
     )
-    location.missing = missing_parts(location.path)
+    location.missing = missing_parts(location.path, hf.subfolders)
     if location.missing:
-        raise _incomplete(location)
+        raise _incomplete(spec, location)
     return location
 
 
