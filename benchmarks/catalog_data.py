@@ -30,7 +30,10 @@ def _model(entry: ModelSpec) -> dict:
     }
 
 
-MODELS = [_model(entry) for entry in REGISTRY.values()]
+def models() -> list[dict]:
+    """Every registry entry as a catalog row (read when the catalog loads, so a new entry
+    needs nothing here)."""
+    return [_model(entry) for entry in REGISTRY.values()]
 
 
 def _gpu(slug, name, family, nvml, vram_gb, arch, cc, bandwidth, tflops, power, order, **extra):
@@ -229,15 +232,19 @@ CONFIGURATIONS = [
     ),
     {"runtime": "comfyui", "precision": "fp8-storage", "offload": "none"},
 ]
-# Each at the size and steps of every real model's current protocol (4 steps for the
-# distilled models, 50 for the base models).
-STANDARD_SIZES = sorted(
-    {
-        (entry.width, entry.height, entry.protocol.steps)
-        for entry in REGISTRY.values()
-        if not entry.built_in
-    }
-)
+
+
+def standard_sizes() -> list[tuple[int, int, int]]:
+    """The configurations' sizes and steps: those of every real model's current protocol
+    (4 steps for the distilled models, 50 for the base models)."""
+    return sorted(
+        {
+            (entry.width, entry.height, entry.protocol.steps)
+            for entry in REGISTRY.values()
+            if not entry.built_in
+        }
+    )
+
 
 MODEL_CARD = "https://huggingface.co/black-forest-labs/FLUX.2-klein-4B"
 COMFY_TUTORIAL = "https://docs.comfy.org/tutorials/flux/flux-2-klein"

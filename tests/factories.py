@@ -11,6 +11,7 @@ import copy
 from typing import Any
 
 from klein_bench.contract import wire
+from klein_bench.contract.models import MODELS
 from klein_bench.contract.protocol import CURRENT
 from klein_bench.contract.schema import RESULT_SCHEMA
 
@@ -188,8 +189,8 @@ def make_result(
         model=ImageModel.objects.get(slug=model),
         gpu=Gpu.objects.get(slug=gpu),
         configuration=config,
-        protocol_version=CURRENT.id,
-        protocol_hash=CURRENT.hash,
+        protocol_version=MODELS[model].protocol.id,
+        protocol_hash=MODELS[model].protocol.hash,
         synthetic=synthetic,
         outcome=outcome,
         **fields,

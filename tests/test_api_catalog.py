@@ -17,7 +17,12 @@ def test_the_models_list_shows_every_catalog_model(client, catalog):
     assert [m["slug"] for m in models] == [
         "flux-2-klein-4b",
         "flux-2-klein-base-4b",
+        "flux-2-klein-9b",
+        "flux-2-klein-base-9b",
         "klein-tiny-random",
+        "klein-base-tiny-random",
+        "klein-9b-tiny-random",
+        "klein-base-9b-tiny-random",
     ]
     assert models[0] == {
         "slug": "flux-2-klein-4b",
@@ -33,7 +38,8 @@ def test_the_models_list_shows_every_catalog_model(client, catalog):
         "is_test_model": False,
         "url": "http://127.0.0.1:8000/check/flux-2-klein-4b/",
     }
-    assert models[2]["is_test_model"] is True
+    assert models[2]["licence"] == "FLUX Non-Commercial License"
+    assert [m["is_test_model"] for m in models] == [False] * 4 + [True] * 4
 
 
 def test_the_gpus_list_shows_catalog_and_flagged_cards(client, catalog):

@@ -29,6 +29,8 @@ def test_the_test_model_is_hidden_from_public_listings(catalog):
     assert list(ImageModel.objects.public().values_list("slug", flat=True)) == [
         "flux-2-klein-4b",
         "flux-2-klein-base-4b",
+        "flux-2-klein-9b",
+        "flux-2-klein-base-9b",
     ]
 
 

@@ -5,7 +5,8 @@ cards of generated data (perf/estimates.py, whose figures docs/estimates.md give
 from __future__ import annotations
 
 import pytest
-from klein_bench.contract.work import KLEIN_4B
+from klein_bench.contract import fit
+from klein_bench.contract.models import KLEIN_4B
 
 from benchmarks.services import estimates as est
 from perf import estimates as evaluation
@@ -21,14 +22,14 @@ def card(slug="card", architecture="Ada Lovelace", vram_gib=24, tflops=100.0, ba
 
 
 def test_memory_from_the_architecture_is_weights_at_their_precision_plus_activations():
-    weights = {name: n / MIB for name, n in KLEIN_4B.parameters.items()}
-    activations = 1024 * 1024 * est.VAE_DECODE_BYTES_PER_PIXEL / MIB
+    weights = {name: n / MIB for name, n in KLEIN_4B.architecture.parameters.items()}
+    activations = 1024 * 1024 * fit.VAE_DECODE_BYTES_PER_PIXEL / MIB
 
     resident = est.formula_mib(KLEIN_4B, RESIDENT)
     fp8 = est.formula_mib(KLEIN_4B, FP8)
     offload = est.formula_mib(KLEIN_4B, OFFLOAD)
 
-    overhead = est.RUNTIME_OVERHEAD_MIB
+    overhead = fit.RUNTIME_OVERHEAD_MIB
     assert resident == pytest.approx(2 * sum(weights.values()) + activations + overhead)
     assert fp8 == pytest.approx(
         weights["transformer"] + weights["text_encoder"] + 2 * weights["vae"] + activations
@@ -75,7 +76,7 @@ def test_a_peak_is_compared_with_the_cards_memory_and_what_a_display_leaves(
 def test_speed_scales_the_efficiency_of_cards_of_the_same_architecture():
     measured_card = card("measured", tflops=100.0)
     target = card("target", tflops=50.0)
-    bound = est.bound_seconds(KLEIN_4B, measured_card, RESIDENT, 1)
+    bound = est.bound_seconds(KLEIN_4B, measured_card, RESIDENT)
     measured = [est.Observation(measured_card, RESIDENT, bound / 0.5, None)]
 
     speed = est.estimate_speed(KLEIN_4B, target, RESIDENT, measured)
@@ -83,14 +84,14 @@ def test_speed_scales_the_efficiency_of_cards_of_the_same_architecture():
     assert speed.basis == est.SAME_ARCHITECTURE
     assert speed.cards == ("measured",)
     assert speed.efficiency.value == pytest.approx(0.5)
-    target_bound = est.bound_seconds(KLEIN_4B, target, RESIDENT, 1)
+    target_bound = est.bound_seconds(KLEIN_4B, target, RESIDENT)
     assert speed.seconds.value == pytest.approx(target_bound / 0.5)
     assert speed.seconds.low < speed.seconds.value < speed.seconds.high
 
 
 def test_speed_from_other_architectures_has_a_wider_range():
     measured_card = card("measured", "Blackwell")
-    bound = est.bound_seconds(KLEIN_4B, measured_card, RESIDENT, 1)
+    bound = est.bound_seconds(KLEIN_4B, measured_card, RESIDENT)
     other = [est.Observation(measured_card, RESIDENT, bound / 0.5, None)]
     same = [est.Observation(card("measured"), RESIDENT, bound / 0.5, None)]
 

@@ -8,7 +8,6 @@ import json
 import re
 import subprocess
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -77,7 +76,7 @@ def test_the_worked_withdrawal_is_signed_by_the_same_key():
 def test_the_documented_protocol_is_the_one_the_server_knows():
     definition = json.loads(example("protocol"))
 
-    assert definition == json.loads(json.dumps(asdict(CURRENT)))
+    assert definition == json.loads(json.dumps(CURRENT.definition()))
     digest = hashlib.sha256(wire.canonical_json(definition)).hexdigest()
     assert example("protocol-hash") == f"sha256:{digest}" == CURRENT.hash
 

@@ -5,7 +5,7 @@ API and shown on /r/<id>; a spilled result counts as not fitting."""
 from __future__ import annotations
 
 import pytest
-from klein_bench.contract.work import KLEIN_4B, work_per_image
+from klein_bench.contract.models import KLEIN_4B
 
 from benchmarks.models import Result
 from benchmarks.services import aggregation
@@ -96,9 +96,7 @@ def test_the_new_figures_are_stored_served_and_shown(client):
     assert (result.pcie_generation, result.pcie_width) == (4, 16)
     assert (result.power_limit_share, result.capped, result.throttled) == (0.6, True, False)
     c = payload["configuration"]
-    work = work_per_image(
-        KLEIN_4B, width=c["width"], height=c["height"], steps=c["steps"], text_tokens=512
-    )
+    work = KLEIN_4B.work(width=c["width"], height=c["height"], steps=c["steps"])
     assert result.transformer_tflop == pytest.approx(work.transformer_flop / 1e12)
     gpu = result.gpu
     if gpu.bf16_tflops:

@@ -228,8 +228,8 @@ def test_the_bf16_file_is_chosen_with_comfyui_model(tmp_path):
         ),
         (
             ["--runtime", "comfyui", "--model", "klein-tiny-random", "--comfyui-model", "fp8"],
-            "--comfyui-model picks a FLUX.2 [klein] 4B file: leave it out with --model "
-            "klein-tiny-random.",
+            "--comfyui-model picks a real model's file; klein-tiny-random writes its own tiny "
+            "files: leave it out.",
         ),
     ],
 )

@@ -16,6 +16,7 @@ from comfyui_server import BF16_FILE, KLEIN_NODE_TYPES, Behaviour, ComfyUIServer
 from klein_bench.backends.comfyui.client import ComfyUIClient
 from klein_bench.backends.comfyui.preflight import launch_flags, preflight
 from klein_bench.backends.comfyui.runner import run_protocol
+from klein_bench.contract.models import KLEIN_4B
 from klein_bench.errors import KleinBenchError
 from klein_bench.progress import SilentProgress
 
@@ -89,8 +90,8 @@ def test_an_address_without_a_scheme_is_refused_with_an_example():
 def test_comfyui_on_the_cpu_is_refused():
     expected = (
         "ComfyUI runs on the CPU (started with --cpu, or it found no CUDA GPU): restart it on "
-        "your NVIDIA GPU without --cpu (only the tiny test model, --model klein-tiny-random, "
-        "runs on a CPU ComfyUI)."
+        "your NVIDIA GPU without --cpu (only the tiny test models, such as --model "
+        "klein-tiny-random, run on a CPU ComfyUI)."
     )
     assert refusal(Behaviour(device_type="cpu")) == expected
     assert refusal(Behaviour(argv=["main.py", "--cpu"])) == expected
@@ -175,8 +176,8 @@ def test_a_missing_model_file_is_named_with_its_folder():
 
     assert refusal(Behaviour(files=files)) == (
         "ComfyUI cannot find the FLUX.2 [klein] 4B file it needs: put "
-        "flux-2-klein-4b-fp8.safetensors in ComfyUI/models/diffusion_models/, then run "
-        "klein-bench again."
+        "flux-2-klein-4b-fp8.safetensors in ComfyUI/models/diffusion_models/ (from "
+        "https://huggingface.co/Comfy-Org/flux2-klein), then run klein-bench again."
     )
 
 
@@ -187,7 +188,8 @@ def test_every_missing_model_file_is_named():
         "ComfyUI cannot find the FLUX.2 [klein] 4B files it needs: put "
         "flux-2-klein-4b-fp8.safetensors in ComfyUI/models/diffusion_models/, "
         "qwen_3_4b.safetensors in ComfyUI/models/text_encoders/ and flux2-vae.safetensors in "
-        "ComfyUI/models/vae/, then run klein-bench again."
+        "ComfyUI/models/vae/ (from https://huggingface.co/Comfy-Org/flux2-klein), then run "
+        "klein-bench again."
     )
 
 
@@ -201,7 +203,7 @@ def test_a_ready_server_passes_with_its_files_and_flags():
         argv=["main.py", "--lowvram", "--use-sage-attention"],
     )
     with ComfyUIServer(behaviour) as server, ComfyUIClient(server.url) as client:
-        ready = preflight(client)
+        ready = preflight(client, KLEIN_4B)
 
     assert (ready.files.diffusion_model, ready.files.weights) == (BF16_FILE, "bf16")
     assert (ready.version, ready.flags) == ("0.27.0", ["--lowvram", "--use-sage-attention"])
@@ -217,8 +219,8 @@ def test_the_bf16_file_is_asked_for_by_name_when_chosen():
 
     assert refusal(Behaviour(files=files), weights="bf16") == (
         "ComfyUI cannot find the FLUX.2 [klein] 4B file it needs: put "
-        "flux-2-klein-4b.safetensors in ComfyUI/models/diffusion_models/, then run "
-        "klein-bench again."
+        "flux-2-klein-4b.safetensors in ComfyUI/models/diffusion_models/ (from "
+        "https://huggingface.co/Comfy-Org/flux2-klein), then run klein-bench again."
     )
 
 

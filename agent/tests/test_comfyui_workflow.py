@@ -1,14 +1,19 @@
-"""The built-in ComfyUI graph for Klein 4B distilled, checked against ComfyUI's node definitions."""
+"""The built-in ComfyUI graph for each model (the official templates' distilled and base
+graphs), checked against ComfyUI's node definitions."""
 
 from __future__ import annotations
 
 import copy
 
+import pytest
 from comfyui_nodes import object_info, validate_prompt
 from comfyui_server import KLEIN_NODE_TYPES, Behaviour
 
 from klein_bench.backends.comfyui import workflow
+from klein_bench.contract.models import KLEIN_4B, KLEIN_9B, KLEIN_BASE_4B, KLEIN_BASE_9B
 from klein_bench.contract.protocol import CURRENT
+
+KLEIN_4B_FILES = KLEIN_4B.comfyui
 
 FILES = workflow.ModelFiles(
     "flux-2-klein-4b-fp8.safetensors", "qwen_3_4b.safetensors", "flux2-vae.safetensors", "fp8"
@@ -139,7 +144,8 @@ def test_files_in_subfolders_keep_the_name_comfyui_lists():
             "diffusion_models": ["sdxl.safetensors", "klein\\flux-2-klein-4b-fp8.safetensors"],
             "text_encoders": ["flux2/qwen_3_4b.safetensors"],
             "vae": ["flux2-vae.safetensors", "pixel_space"],
-        }
+        },
+        KLEIN_4B_FILES,
     )
 
     assert missing == []
@@ -161,7 +167,7 @@ def test_fp8_file_wins_and_bf16_file_is_used_without_it():
     only_bf16 = {**both, "diffusion_models": ["flux-2-klein-4b.safetensors"]}
 
     picked = {
-        (name, choice): workflow.resolve_files(listing, choice)[0]
+        (name, choice): workflow.resolve_files(listing, KLEIN_4B_FILES, choice)[0]
         for name, listing in (("both", both), ("bf16", only_bf16))
         for choice in ("auto", "bf16", "fp8")
     }
@@ -184,11 +190,94 @@ def test_missing_files_are_named_with_their_folder():
             "diffusion_models": ["flux-2-klein-base-4b.safetensors"],
             "text_encoders": [],
             "vae": ["flux2-vae.safetensors"],
-        }
+        },
+        KLEIN_4B_FILES,
     )
 
     assert files is None
     assert missing == [
         "diffusion_models/flux-2-klein-4b-fp8.safetensors",
         "text_encoders/qwen_3_4b.safetensors",
+    ]
+
+
+def test_a_base_models_graph_is_the_templates_base_graph_with_its_protocols_guidance():
+    files = workflow.ModelFiles(
+        "flux-2-klein-base-4b.safetensors", "qwen_3_4b.safetensors", "flux2-vae.safetensors", "bf16"
+    )
+    base = workflow.build_workflow(files, KLEIN_BASE_4B.protocol, prompt="A red fox", seed=7)
+
+    assert base[workflow.NEGATIVE] == {
+        "class_type": "CLIPTextEncode",
+        "inputs": {"text": "", "clip": [workflow.CLIP, 0]},
+        "_meta": {"title": "Negative prompt"},
+    }
+    assert base[workflow.GUIDER]["inputs"]["cfg"] == 4.0
+    assert base[workflow.SCHEDULER]["inputs"]["steps"] == 50
+    with_base = Behaviour()
+    with_base.files["diffusion_models"].append("flux-2-klein-base-4b.safetensors")
+    assert validate_prompt(base, node_info(with_base)) == (None, {})
+    # The constant negative prompt is served from ComfyUI's cache after the first image.
+    assert not workflow.is_per_image(base, workflow.NEGATIVE)
+    assert workflow.is_per_image(base, workflow.POSITIVE)
+    assert workflow.is_per_image(graph(), workflow.NEGATIVE)
+
+
+@pytest.mark.parametrize(
+    ("entry", "listing", "expected"),
+    [
+        (
+            KLEIN_9B,
+            ["flux-2-klein-9b-fp8.safetensors", "qwen_3_8b_fp8mixed.safetensors"],
+            ("flux-2-klein-9b-fp8.safetensors", "qwen_3_8b_fp8mixed.safetensors", "fp8"),
+        ),
+        (
+            KLEIN_9B,
+            ["flux-2-klein-9b.safetensors", "qwen_3_8b.safetensors"],
+            ("flux-2-klein-9b.safetensors", "qwen_3_8b.safetensors", "bf16"),
+        ),
+        (
+            KLEIN_BASE_9B,
+            ["flux-2-klein-base-9b-fp8.safetensors", "qwen_3_8b.safetensors"],
+            ("flux-2-klein-base-9b-fp8.safetensors", "qwen_3_8b.safetensors", "fp8"),
+        ),
+        (
+            KLEIN_BASE_4B,
+            [
+                "flux-2-klein-4b-fp8.safetensors",
+                "flux-2-klein-base-4b.safetensors",
+                "qwen_3_4b.safetensors",
+            ],
+            ("flux-2-klein-base-4b.safetensors", "qwen_3_4b.safetensors", "bf16"),
+        ),
+    ],
+    ids=["9b-fp8", "9b-bf16", "base-9b", "base-4b-not-the-distilled-file"],
+)
+def test_each_model_runs_its_own_files(entry, listing, expected):
+    listings = {
+        "diffusion_models": [n for n in listing if "klein" in n],
+        "text_encoders": [n for n in listing if "qwen" in n],
+        "vae": ["flux2-vae.safetensors"],
+    }
+
+    files, missing = workflow.resolve_files(listings, entry.comfyui)
+
+    assert missing == []
+    assert (files.diffusion_model, files.text_encoder, files.weights) == expected
+
+
+def test_the_9bs_missing_files_are_named_by_the_templates_names():
+    listings = {
+        "diffusion_models": ["flux-2-klein-4b-fp8.safetensors"],
+        "text_encoders": ["qwen_3_4b.safetensors"],
+        "vae": [],
+    }
+
+    files, missing = workflow.resolve_files(listings, KLEIN_9B.comfyui)
+
+    assert files is None
+    assert missing == [
+        "diffusion_models/flux-2-klein-9b-fp8.safetensors",
+        "text_encoders/qwen_3_8b_fp8mixed.safetensors",
+        "vae/flux2-vae.safetensors",
     ]

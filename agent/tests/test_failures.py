@@ -88,7 +88,7 @@ def test_out_of_memory_in_a_transformer_step_names_denoising(monkeypatch):
 def test_out_of_memory_while_loading_names_load(monkeypatch):
     from klein_bench.backends.diffusers import tiny
 
-    monkeypatch.setattr(tiny, "build_tiny_pipeline", _raise_oom)
+    monkeypatch.setattr(tiny, "build_pipeline", _raise_oom)
 
     payload = _run()
 
@@ -174,9 +174,33 @@ def test_synthetic_on_the_cpu_is_refused_with_the_reason():
         pytest.skip("this machine has a CUDA GPU")
 
     with pytest.raises(
-        KleinBenchError, match=r"^--synthetic \(the full-size architecture\) needs an NVIDIA GPU"
+        KleinBenchError,
+        match=r"^--synthetic \(the full-size FLUX\.2 \[klein\] 4B\) needs an NVIDIA GPU",
     ):
         _run(model="flux-2-klein-4b", synthetic=True)
+
+
+def test_the_synthetic_9b_on_the_cpu_is_refused_before_anything_is_built(cli, home, monkeypatch):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    from klein_bench.backends.diffusers import tiny
+
+    def never(*args, **kwargs):
+        raise AssertionError("the full-size 9B must not be built on a CPU")
+
+    monkeypatch.setattr(tiny, "build_pipeline", never)
+    monkeypatch.setattr(tiny, "build_components", never)
+
+    result = cli("run", "--model", "flux-2-klein-9b", "--synthetic")
+
+    assert result.exit_code == 1
+    assert result.stderr.strip().startswith(
+        "Error: --synthetic (the full-size FLUX.2 [klein] 9B) needs an NVIDIA GPU with CUDA, "
+        "but torch"
+    )
+    assert "--model klein-9b-tiny-random" in result.stderr
+    assert "Traceback" not in result.output
+    assert home.history() == []
 
 
 def test_offload_on_the_cpu_is_refused_with_the_alternative():
@@ -252,7 +276,8 @@ def _card(index, name, capability):
 
 
 def test_without_gpu_option_the_run_uses_torchs_first_visible_device(monkeypatch):
-    from klein_bench.contract.catalog import KLEIN_4B, PRESETS
+    from klein_bench.contract.catalog import PRESETS
+    from klein_bench.contract.models import KLEIN_4B
 
     cards = [_card(0, "NVIDIA GeForce RTX 3090", "8.6"), _card(1, "NVIDIA GeForce RTX 4070", "8.9")]
     _pretend_cuda(monkeypatch, ["sm_80", "sm_86", "sm_89", "sm_90"], cards)
@@ -268,7 +293,8 @@ def test_without_gpu_option_the_run_uses_torchs_first_visible_device(monkeypatch
 
 
 def test_a_blackwell_card_without_sm_120_kernels_is_refused_with_the_pip_command(monkeypatch):
-    from klein_bench.contract.catalog import KLEIN_4B, PRESETS
+    from klein_bench.contract.catalog import PRESETS
+    from klein_bench.contract.models import KLEIN_4B
 
     cards = [_card(0, "NVIDIA GeForce RTX 5070", "12.0")]
     _pretend_cuda(monkeypatch, ["sm_80", "sm_86", "sm_90"], cards)
@@ -286,7 +312,8 @@ def test_a_blackwell_card_without_sm_120_kernels_is_refused_with_the_pip_command
 def test_cuda_without_nvml_measures_with_torch_alone_and_says_so(monkeypatch):
     from types import SimpleNamespace
 
-    from klein_bench.contract.catalog import KLEIN_4B, PRESETS
+    from klein_bench.contract.catalog import PRESETS
+    from klein_bench.contract.models import KLEIN_4B
 
     _pretend_cuda(monkeypatch, ["sm_89"], [], nvml_problem="NVML is missing.")
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)

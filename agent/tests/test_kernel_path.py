@@ -10,7 +10,9 @@ import pytest
 
 from klein_bench import gpu, kernels
 from klein_bench.backends.diffusers import kernels as observed
-from klein_bench.contract.catalog import KLEIN_4B, KLEIN_TINY, PRESETS
+from klein_bench.contract import fit
+from klein_bench.contract.catalog import PRESETS
+from klein_bench.contract.models import KLEIN_4B, KLEIN_TINY
 from klein_bench.errors import KleinBenchError
 
 torch = pytest.importorskip("torch")
@@ -167,9 +169,7 @@ def test_fp8_compute_without_torchao_says_how_to_install_it(monkeypatch):
 
 
 def test_fp8_compute_halves_the_transformers_weights_only():
-    from klein_bench.contract.work import KLEIN_4B as ARCH
-
-    assert KLEIN_4B.slug == "flux-2-klein-4b"
-    bf16 = PRESETS["bf16-resident"].weight_bytes_on_gpu(ARCH)
-    fp8 = PRESETS["fp8-compute"].weight_bytes_on_gpu(ARCH)
-    assert bf16 - fp8 == ARCH.transformer.parameters
+    arch = KLEIN_4B.architecture
+    bf16 = fit.weights_mib(arch, "bf16", "none")
+    fp8 = fit.weights_mib(arch, "fp8-compute", "none")
+    assert (bf16 - fp8) * fit.MIB == arch.transformer.parameters

@@ -31,17 +31,17 @@ def _run():
 
 def test_after_an_oom_the_pipeline_is_gone_and_a_second_run_measures_afresh(monkeypatch):
     built = []
-    build = tiny.build_tiny_pipeline
+    build = tiny.build_pipeline
 
-    def remembered(**kwargs):
-        pipe = build(**kwargs)
+    def remembered(*args, **kwargs):
+        pipe = build(*args, **kwargs)
         built.append(weakref.ref(pipe))
         return pipe
 
     def oom(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB.")
 
-    monkeypatch.setattr(tiny, "build_tiny_pipeline", remembered)
+    monkeypatch.setattr(tiny, "build_pipeline", remembered)
     with monkeypatch.context() as patch:
         patch.setattr(diffusers.Flux2Transformer2DModel, "forward", oom)
         failed = _run()

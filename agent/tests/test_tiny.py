@@ -1,5 +1,5 @@
-"""The pipelines built in code: the tiny one runs the real Flux2KleinPipeline code path,
-the synthetic one has Klein 4B's published architecture."""
+"""The pipelines built in code from the registry's architectures: the tiny variants run the
+real Flux2KleinPipeline code path, the synthetic ones have the published architectures."""
 
 from __future__ import annotations
 
@@ -9,6 +9,15 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers", reason="the pipelines need klein-bench[diffusers]")
 
 from klein_bench.backends.diffusers import tiny  # noqa: E402
+from klein_bench.contract import models  # noqa: E402
+
+TINY = models.KLEIN_TINY.architecture
+ARCHITECTURES = {
+    slug: entry.architecture for slug, entry in models.MODELS.items() if not entry.built_in
+}
+TINY_ARCHITECTURES = {
+    slug: entry.architecture for slug, entry in models.MODELS.items() if entry.built_in
+}
 
 
 def _generate(pipe, seed: int = 0):
@@ -19,7 +28,7 @@ def _generate(pipe, seed: int = 0):
         num_inference_steps=4,
         guidance_scale=1.0,
         max_sequence_length=512,
-        text_encoder_out_layers=tiny.TINY_TEXT_ENCODER_OUT_LAYERS,
+        text_encoder_out_layers=TINY.text_encoder.out_layers,
         generator=torch.Generator("cpu").manual_seed(seed),
         output_type="np",
     ).images
@@ -28,7 +37,7 @@ def _generate(pipe, seed: int = 0):
 def test_the_tiny_pipeline_is_the_real_klein_pipeline():
     from diffusers import Flux2KleinPipeline
 
-    pipe = tiny.build_tiny_pipeline()
+    pipe = tiny.build_pipeline(TINY)
 
     assert isinstance(pipe, Flux2KleinPipeline)
     assert pipe.config.is_distilled is True
@@ -40,8 +49,8 @@ def test_the_tiny_pipeline_is_the_real_klein_pipeline():
 
 
 def test_the_tiny_pipeline_is_deterministic_for_a_seed():
-    first = _generate(tiny.build_tiny_pipeline(seed=0))
-    second = _generate(tiny.build_tiny_pipeline(seed=0))
+    first = _generate(tiny.build_pipeline(TINY, seed=0))
+    second = _generate(tiny.build_pipeline(TINY, seed=0))
 
     assert first.shape == (1, 64, 64, 3)
     assert (first == second).all()
@@ -52,7 +61,7 @@ def test_the_tiny_pipeline_leaves_the_callers_random_state_alone():
     expected = torch.rand(3)
     torch.manual_seed(1234)
 
-    tiny.build_tiny_pipeline(seed=7)
+    tiny.build_pipeline(TINY, seed=7)
 
     assert torch.equal(torch.rand(3), expected)
     assert torch.get_default_dtype() == torch.float32
@@ -77,35 +86,48 @@ def test_the_tokenizer_pads_to_the_protocols_sequence_length_with_the_chat_templ
     assert sum(encoded["attention_mask"]) < 512
 
 
-def test_the_tiny_configs_keep_the_architectures_invariants():
-    transformer = tiny.TINY_TRANSFORMER_CONFIG
+def test_a_model_run_with_guidance_is_built_undistilled():
+    pipe = tiny.build_pipeline(models.KLEIN_BASE_TINY.architecture, cfg=True)
+
+    assert pipe.config.is_distilled is False
+
+
+@pytest.mark.parametrize("architecture", [*ARCHITECTURES.values(), *TINY_ARCHITECTURES.values()],
+                         ids=[*ARCHITECTURES, *TINY_ARCHITECTURES])  # fmt: skip
+def test_every_registry_architecture_keeps_the_pipelines_invariants(architecture):
+    transformer = tiny.transformer_config(architecture)
+    text_encoder = tiny.text_encoder_config(architecture)
+    out_layers = architecture.text_encoder.out_layers
     assert sum(transformer["axes_dims_rope"]) == transformer["attention_head_dim"]
-    assert transformer["in_channels"] == 4 * tiny.TINY_VAE_CONFIG["latent_channels"]
-    assert (
-        transformer["joint_attention_dim"]
-        == len(tiny.TINY_TEXT_ENCODER_OUT_LAYERS) * (tiny.TINY_TEXT_ENCODER_CONFIG["hidden_size"])
-    )
-    assert (
-        max(tiny.TINY_TEXT_ENCODER_OUT_LAYERS) <= tiny.TINY_TEXT_ENCODER_CONFIG["num_hidden_layers"]
-    )
+    assert transformer["in_channels"] == 4 * tiny.vae_config(architecture)["latent_channels"]
+    assert transformer["joint_attention_dim"] == len(out_layers) * text_encoder["hidden_size"]
+    assert max(out_layers) <= text_encoder["num_hidden_layers"]
 
 
-def test_the_klein_4b_configs_are_consistent():
-    transformer = tiny.KLEIN4B_TRANSFORMER_CONFIG
-    assert sum(transformer["axes_dims_rope"]) == transformer["attention_head_dim"]
-    assert transformer["in_channels"] == 4 * tiny.KLEIN4B_VAE_CONFIG["latent_channels"]
-    assert (
-        transformer["joint_attention_dim"]
-        == len(tiny.KLEIN4B_TEXT_ENCODER_OUT_LAYERS)
-        * (tiny.KLEIN4B_TEXT_ENCODER_CONFIG["hidden_size"])
-    )
-    assert transformer["num_attention_heads"] * transformer["attention_head_dim"] == 3072
+def test_the_9b_is_the_published_configuration():
+    transformer = tiny.transformer_config(models.KLEIN_9B.architecture)
+    text_encoder = tiny.text_encoder_config(models.KLEIN_9B.architecture)
+
+    assert {k: transformer[k] for k in ("num_layers", "num_single_layers", "num_attention_heads",
+                                       "attention_head_dim", "joint_attention_dim")} == {
+        "num_layers": 8, "num_single_layers": 24, "num_attention_heads": 32,
+        "attention_head_dim": 128, "joint_attention_dim": 12288,
+    }  # fmt: skip
+    assert (text_encoder["hidden_size"], text_encoder["intermediate_size"]) == (4096, 12288)
+    assert text_encoder["tie_word_embeddings"] is False
 
 
-def test_the_synthetic_architecture_has_klein_4bs_parameter_counts():
-    # Built on the meta device: counts without allocating 16 GB.
-    counts = tiny.parameter_counts()
+@pytest.mark.parametrize("slug", list(ARCHITECTURES))
+def test_the_registrys_parameter_counts_are_the_built_modules(slug):
+    # Built on the meta device: counts without allocating the weights.
+    architecture = ARCHITECTURES[slug]
 
-    assert counts["transformer"] == pytest.approx(3.876e9, rel=0.01)
-    assert counts["text_encoder"] == pytest.approx(4.022e9, rel=0.01)
-    assert counts["vae"] == pytest.approx(84e6, rel=0.01)
+    assert tiny.parameter_counts(architecture) == architecture.parameters
+
+
+def test_the_synthetic_9b_has_about_17_billion_parameters():
+    counts = models.KLEIN_9B.architecture.parameters
+
+    assert counts["transformer"] == pytest.approx(9.08e9, rel=0.01)
+    # Qwen3-8B, its embeddings untied from the LM head.
+    assert counts["text_encoder"] == pytest.approx(8.19e9, rel=0.01)

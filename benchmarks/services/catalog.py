@@ -70,7 +70,7 @@ def load_catalog() -> LoadReport:
     """Create or update every catalog entry; running it again changes nothing."""
     report = LoadReport()
     models = {}
-    for entry in catalog_data.MODELS:
+    for entry in catalog_data.models():
         values = dict(entry)
         slug = values.pop("slug")
         if values["parameters_billion"] is not None:
@@ -87,7 +87,7 @@ def load_catalog() -> LoadReport:
         gpus[slug] = _upsert(Gpu, {"slug": slug}, values, report)
 
     configurations = {}
-    for width, height, steps in catalog_data.STANDARD_SIZES:
+    for width, height, steps in catalog_data.standard_sizes():
         for entry in catalog_data.CONFIGURATIONS:
             lookup = {**entry, "width": width, "height": height, "steps": steps}
             config = _upsert(Configuration, lookup, {}, report)
