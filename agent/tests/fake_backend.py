@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from klein_bench import gpu, kernels, measure, result, scenario
+from klein_bench.contract.models import KLEIN_TINY
 
 STAGE_SECONDS = 0.03
 
@@ -105,7 +106,9 @@ class FakeBackend:
                 default_power_limit_w=450.0 if device else None,
                 max_sm_clock_mhz=2520.0 if device else None,
             ),
-            work=result.work_section("klein-tiny-random", width=64, height=64, steps=4),
+            work=result.work_section(
+                KLEIN_TINY.slug, width=64, height=64, steps=4, protocol=KLEIN_TINY.protocol
+            ),
             loads_in_warmup=self.lazy_load_s is not None,
         )
 
