@@ -270,7 +270,7 @@ def test_the_update_task_runs_the_service(catalog):
 
 def test_the_reconcile_task_reports_how_many_groups_it_recomputed(catalog):
     make_result()
-    make_result(configuration=dict(Configuration.objects.filter(offload="model").values(
+    make_result(configuration=dict(Configuration.objects.filter(offload="model", steps=4).values(
         "runtime", "precision", "offload", "width", "height", "steps").get()))  # fmt: skip
 
     assert tasks.reconcile_summaries.delay().get() == 2
