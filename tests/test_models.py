@@ -115,7 +115,7 @@ def test_the_9b_check_page_says_it_is_an_estimate_and_non_commercial(client, cat
     assert response.status_code == 200
     text = response.content.decode()
     assert "FLUX.2 [klein] 9B" in text
-    assert "licence FLUX Non-Commercial License" in text
+    assert "FLUX.2 [klein] 9B (FLUX Non-Commercial License) at 1024x1024" in text
     assert "estimate" in text
     assert "FP8 weights, BF16 compute" in text
 

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from benchmarks.models import ImageModel
 from tests.contribute_support import _fresh_rate_limits  # noqa: F401 - autouse fixture
 from tests.pages_data import fill_rtx_4090, fill_rtx_5070, fill_tiny_on_cpu, visible_text
 
@@ -68,14 +69,22 @@ def test_the_configuration_filter_ranks_cards_in_that_preset(client, catalog):
 
 
 def test_a_model_nobody_measured_says_so_and_whether_the_agent_can_measure_it(client, catalog):
+    # A catalog row the agent's registry does not have (one an older catalog left behind).
+    ImageModel.objects.create(
+        slug="stable-diffusion-xl", name="SDXL", default_steps=30, default_guidance=5.0
+    )
     klein = visible_text(client.get("/check/flux-2-klein-4b/"))
     base = visible_text(client.get("/check/flux-2-klein-base-4b/"))
+    other = visible_text(client.get("/check/stable-diffusion-xl/"))
 
     assert "No measurements of FLUX.2 [klein] 4B yet. Be the first: contribute a result." in klein
+    assert "No measurements of FLUX.2 [klein] Base 4B yet. Be the first: contribute a result." in (
+        base
+    )
     assert (
-        "No measurements of FLUX.2 [klein] Base 4B yet. The klein-bench agent cannot benchmark "
-        "it yet; results will come with a newer agent."
-    ) in base
+        "No measurements of SDXL yet. The klein-bench agent cannot benchmark it yet; results "
+        "will come with a newer agent."
+    ) in other
 
 
 def test_the_test_model_page_works_when_addressed_directly(client, catalog):

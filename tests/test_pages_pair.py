@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from klein_bench.contract import wire
 
-from benchmarks.models import Gpu, Result, Submission, SubmissionStatus, Summary
+from benchmarks.models import Gpu, ImageModel, Result, Submission, SubmissionStatus, Summary
 from benchmarks.services import moderation
 from benchmarks.services.aggregation import reconcile
 from tests.contribute_support import _fresh_rate_limits  # noqa: F401 - autouse fixture
@@ -45,8 +45,8 @@ def test_the_rtx_5070_page_says_whether_how_fast_how_much_memory_and_how_sure(cl
     assert text.startswith(
         "All checks > FLUX.2 [klein] 4B > RTX 5070 "
         "Does FLUX.2 [klein] 4B run on the NVIDIA GeForce RTX 5070? "
-        "12 GiB of memory · Blackwell (sm_120) · 672 GB/s · FLUX.2 [klein] 4B at 1024x1024, "
-        "4 steps runs "
+        "12 GiB of memory · Blackwell (sm_120) · 672 GB/s · FLUX.2 [klein] 4B (Apache-2.0) at "
+        "1024x1024, 4 steps runs "
         "Runs fully on the GPU in FP8 weights, BF16 compute (ComfyUI) at 1024x1024: median 2.4 s "
         "per image, 8.5 GiB "
         "peak of the card's 12 GiB, from 6 results by 5 contributors. "
@@ -194,7 +194,8 @@ def test_recent_results_link_to_their_permalinks_and_the_contribute_commands_are
         "fully resident "
         f"klein-bench submit --model flux-2-klein-4b --preset bf16-model-offload {server} "
         "BF16, model CPU offload "
-        f"klein-bench submit --runtime comfyui {server} FP8 in your running ComfyUI (the "
+        f"klein-bench submit --model flux-2-klein-4b --runtime comfyui {server} FP8 in your "
+        "running ComfyUI (the "
         "recipes' path) The same data as JSON: /api/v1/checks/flux-2-klein-4b/rtx-5070"
     )
     assert b'href="/api/v1/checks/flux-2-klein-4b/rtx-5070"' in response.content
@@ -213,7 +214,7 @@ def test_a_catalog_card_with_no_results_is_unknown_with_specs_nearest_cards_and_
     assert text.startswith(
         "All checks > FLUX.2 [klein] 4B > RTX 4070 Does FLUX.2 [klein] 4B run on the NVIDIA "
         "GeForce RTX 4070? 12 GiB of memory · Ada Lovelace (sm_89) · 504 GB/s · FLUX.2 [klein] "
-        "4B at 1024x1024, 4 steps unknown Unknown: no measurements yet. "
+        "4B (Apache-2.0) at 1024x1024, 4 steps unknown Unknown: no measurements yet. "
         "expected to fit estimate Estimate: expected to fit, fully on the GPU, in fp8-storage "
         "(ComfyUI): about 8.5 GiB (8.3-8.8 GiB) at the peak, within the card's 12 GiB, about "
     )
@@ -316,8 +317,8 @@ def test_the_test_model_is_reachable_directly_on_the_cpu(client, catalog):
     assert text.startswith(
         "All checks > Klein tiny random (test model) > CPU (no GPU) Does Klein tiny random "
         "(test model) run on the CPU (no GPU)? No GPU memory · Klein tiny random (test model) "
-        "at 64x64, 4 steps Klein tiny random (test model) is a test model: a tiny random "
-        "network for trying the agent. Its figures say nothing about any real model's speed or "
+        "(Apache-2.0) at 64x64, 4 steps Klein tiny random (test model) is a test model: a tiny "
+        "random network for trying the agent. Its figures say nothing about any real model's speed or "
         "memory. runs Runs on the CPU in BF16 (diffusers) at 64x64: median 0.50 s per image, "
         "from 1 result by 1 contributor. How sure we are: low. Based on a single result from "
         "one contributor: a first indication, not yet a figure to rely on;"
@@ -516,7 +517,12 @@ def test_the_pair_page_reads_summaries_not_every_result(
 
 
 def test_a_model_the_agent_cannot_run_shows_no_command_that_would_fail(client, catalog):
-    text = visible_text(client.get("/check/flux-2-klein-base-4b/rtx-4090/"))
+    # A catalog row the agent's registry does not have (one an older catalog left behind).
+    ImageModel.objects.create(
+        slug="stable-diffusion-xl", name="SDXL", default_steps=30, default_guidance=5.0
+    )
+
+    text = visible_text(client.get("/check/stable-diffusion-xl/rtx-4090/"))
 
     assert "klein-bench submit" not in text
-    assert "The klein-bench agent cannot benchmark FLUX.2 [klein] Base 4B yet;" in text
+    assert "The klein-bench agent cannot benchmark SDXL yet;" in text

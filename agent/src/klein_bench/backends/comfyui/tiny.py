@@ -23,7 +23,8 @@ All three are fp16 (numpy, which writes them, has no bfloat16; ComfyUI casts to 
 dtype it computes in, and its log says which). The values are seeded random numbers:
 the same bytes on every machine. A file already
 written by this version is reused. The image is noise; the figures say nothing about
-Klein 4B; they test the agent, ComfyUI's API and the platform end to end.
+any real model; they test the agent, ComfyUI's API and the platform end to end. Every tiny
+variant (klein-base-tiny-random, klein-9b-tiny-random, ...) runs its model's graph on them.
 """
 
 from __future__ import annotations
