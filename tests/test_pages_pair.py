@@ -315,13 +315,13 @@ def test_the_test_model_is_reachable_directly_on_the_cpu(client, catalog):
     assert response.status_code == 200
     text = visible_text(response)
     assert text.startswith(
-        "All checks > Klein tiny random (test model) > CPU (no GPU) Does Klein tiny random "
-        "(test model) run on the CPU (no GPU)? No GPU memory · Klein tiny random (test model) "
+        "All checks > Klein tiny random (test model) > CPU (no GPU) Does Klein tiny random (test "
+        "model) run on the CPU (no GPU)? No GPU memory · Klein tiny random (test model) "
         "(Apache-2.0) at 64x64, 4 steps Klein tiny random (test model) is a test model: a tiny "
-        "random network for trying the agent. Its figures say nothing about any real model's "
-        "speed or memory. runs Runs on the CPU in BF16 (diffusers) at 64x64: median 0.50 s per image, "
-        "from 1 result by 1 contributor. How sure we are: low. Based on a single result from "
-        "one contributor: a first indication, not yet a figure to rely on;"
+        "random network for trying the agent. Its figures say nothing about any real model's speed "
+        "or memory. runs Runs on the CPU in BF16 (diffusers) at 64x64: median 0.50 s per image, "
+        "from 1 result by 1 contributor. How sure we are: low. Based on a single result from one "
+        "contributor: a first indication, not yet a figure to rely on;"
     )
     assert text.endswith(
         "Have no GPU? Install torch for your CPU first, then the agent from a clone of the "
