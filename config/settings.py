@@ -179,6 +179,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "benchmarks.tasks.reconcile_summaries",
         "schedule": RECONCILE_INTERVAL_SECONDS,
     },
+    "reconcile-consensus": {
+        "task": "benchmarks.tasks.reconcile_consensus",
+        "schedule": RECONCILE_INTERVAL_SECONDS,
+    },
 }
 
 AUTH_PASSWORD_VALIDATORS = [

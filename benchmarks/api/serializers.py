@@ -12,6 +12,7 @@ from klein_bench.contract.figures import AGGREGATED_MEMORY_FIGURES, MEMORY_FIGUR
 from rest_framework import serializers
 
 from benchmarks.models import (
+    Comparability,
     Configuration,
     Gpu,
     ImageModel,
@@ -24,7 +25,12 @@ from benchmarks.models import (
     Verdict,
 )
 from benchmarks.services import estimates
-from benchmarks.services.group_stats import SECONDS_VALUES_CAP, SKETCH_ACCURACY
+from benchmarks.services.group_stats import (
+    REPRODUCED_MIN_CONTRIBUTORS,
+    REPRODUCED_TOLERANCE,
+    SECONDS_VALUES_CAP,
+    SKETCH_ACCURACY,
+)
 
 
 def absolute(path: str) -> str:
@@ -141,6 +147,8 @@ class SummarySerializer(serializers.ModelSerializer):
             "verdict",
             "n_results",
             "n_contributors",
+            "n_agreeing",
+            "reproduced",
             "n_success",
             "n_out_of_memory",
             "n_error",
@@ -160,6 +168,18 @@ class SummarySerializer(serializers.ModelSerializer):
         ]
         extra_kwargs = {
             "n_timed": {"help_text": "Successful results behind the speed figures"},
+            "n_contributors": {
+                "help_text": "Independent contributors: distinct signing keys, keys whose "
+                "results name the same card (its salted UUID hash) counted once"
+            },
+            "n_agreeing": {
+                "help_text": "Independent contributors whose own median lies within "
+                f"{REPRODUCED_TOLERANCE:.0%} of seconds_median"
+            },
+            "reproduced": {
+                "help_text": f"At least {REPRODUCED_MIN_CONTRIBUTORS} independent contributors "
+                "agree (n_agreeing)"
+            },
             "exact": {
                 "help_text": "false: new results were folded into quantile sketches since the "
                 f"last exact computation, so medians and quantiles are within "
@@ -318,6 +338,21 @@ class ResultSerializer(serializers.ModelSerializer):
     steps = serializers.IntegerField(source="configuration.steps")
     contributor = serializers.CharField(source="contributor.key_id", help_text="Key id")
     failed_stage = serializers.SerializerMethodField()
+    comparability = serializers.ChoiceField(
+        choices=Comparability.choices,
+        help_text="protocol-exact results alone make summaries and verdicts; same-stack "
+        "ones ran other settings (deviations says which) and are shown apart",
+    )
+    deviations = serializers.ListField(
+        child=serializers.CharField(), help_text="What makes it other than protocol-exact"
+    )
+    image_differs = serializers.BooleanField(
+        help_text="Its image strays from the consensus of other contributors' images, so "
+        "summaries leave it out"
+    )
+    reproduction_of = serializers.PrimaryKeyRelatedField(
+        read_only=True, help_text="The id of the result this one reproduces, or null"
+    )
 
     class Meta:
         model = Result
@@ -373,6 +408,10 @@ class ResultSerializer(serializers.ModelSerializer):
             "agent_version",
             "drives_display",
             "is_outlier",
+            "comparability",
+            "deviations",
+            "image_differs",
+            "reproduction_of",
             "contributor",
         ]
 

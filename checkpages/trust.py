@@ -1,0 +1,132 @@
+"""What the pages show about how far to trust a figure: results kept apart from the
+medians (other settings, or an image that strays from the consensus), reports typed into
+the form, a result's reproductions, and the badge and feed a recipe page can link to.
+Reads only; the rules are benchmarks'.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.urls import reverse
+from klein_bench.contract import comparability, consensus
+
+from benchmarks.models import Gpu, ImageModel, Result, SelfReport
+from benchmarks.services.group_stats import REPRODUCED_TOLERANCE
+from checkpages import formatting
+
+APART_RESULTS = 10
+REPORTS = 20
+
+
+def why_apart(result: Result) -> str:
+    """Why the summaries leave this accepted result out, in one sentence; empty if they
+    count it."""
+    reasons = []
+    if result.comparability != comparability.PROTOCOL_EXACT:
+        listed = result.deviations if isinstance(result.deviations, list) else []
+        reasons.append("other settings: " + ("; ".join(listed) or "not the standard protocol"))
+    if result.image_differs:
+        reasons.append(consensus.STRAYS)
+    return (". ".join(reasons) + ".") if reasons else ""
+
+
+def apart_results(model: ImageModel, gpu: Gpu) -> list[Result]:
+    return list(
+        Result.objects.for_pair(model, gpu)
+        .apart()
+        .select_related("configuration", "submission", "gpu")
+        .defer("thumbnail_png", "submission__body", "submission__response", "telemetry")
+        .order_by("-created_at", "-id")[:APART_RESULTS]
+    )
+
+
+@dataclass
+class Reproduction:
+    result: Result
+    same_card: bool
+    same_contributor: bool
+    agrees: bool | None
+    words: str
+
+
+def _agreement(original: Result, copy: Result) -> tuple[bool | None, str]:
+    if copy.gpu_id != original.gpu_id:
+        return None, f"on another card ({formatting.short_gpu_name(copy.gpu.name)}): not compared"
+    if copy.outcome != original.outcome:
+        return (
+            False,
+            f"{copy.get_outcome_display()}, where the original: {original.get_outcome_display()}",
+        )
+    if original.seconds_median is None or copy.seconds_median is None:
+        return True, f"the same outcome ({copy.get_outcome_display()})"
+    off = abs(copy.seconds_median - original.seconds_median) / original.seconds_median
+    within = off <= REPRODUCED_TOLERANCE
+    return within, (
+        f"{formatting.seconds(copy.seconds_median)} per image, {off:.0%} from the original's "
+        f"{formatting.seconds(original.seconds_median)}"
+        + (" (agrees)" if within else f" (more than {REPRODUCED_TOLERANCE:.0%} apart)")
+    )
+
+
+def reproductions(original: Result) -> list[Reproduction]:
+    """The results that reproduce this one, oldest first, and whether each agrees: the
+    same outcome and, on the same card, a median within REPRODUCED_TOLERANCE."""
+    found = []
+    for copy in original.reproductions.select_related("gpu", "submission").order_by("id"):
+        agrees, words = _agreement(original, copy)
+        found.append(
+            Reproduction(
+                copy,
+                copy.gpu_id == original.gpu_id,
+                copy.contributor_id == original.contributor_id,
+                agrees,
+                words,
+            )
+        )
+    return found
+
+
+def reports(model: ImageModel, gpu: Gpu) -> list[SelfReport]:
+    return list(SelfReport.objects.shown().for_pair(model, gpu)[:REPORTS])
+
+
+@dataclass
+class Embed:
+    badge_url: str
+    page_url: str
+    feed_url: str
+    alt: str
+    width: int
+    height: int
+
+    @property
+    def markdown(self) -> str:
+        return f"[![{self.alt}]({self.badge_url})]({self.page_url})"
+
+    @property
+    def html(self) -> str:
+        return (
+            f'<a href="{self.page_url}"><img src="{self.badge_url}" alt="{self.alt}" '
+            f'width="{self.width}" height="{self.height}"></a>'
+        )
+
+
+@dataclass
+class PairTrust:
+    apart: list[Result]
+    reports: list[SelfReport]
+    embed: Embed | None
+
+
+def pair_trust(model: ImageModel, gpu: Gpu, embed: Embed | None = None) -> PairTrust:
+    return PairTrust(apart_results(model, gpu), reports(model, gpu), embed)
+
+
+def absolute(path: str) -> str:
+    return settings.SITE_URL + path
+
+
+def feed_url(model: ImageModel, gpu: Gpu) -> str:
+    return absolute(reverse("checkpages:feed", args=[model.slug, gpu.slug]))
