@@ -8,6 +8,7 @@ from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
+from klein_bench.contract import consensus
 from klein_bench.contract.figures import AGGREGATED_MEMORY_FIGURES, MEMORY_FIGURES
 from rest_framework import serializers
 
@@ -15,6 +16,7 @@ from benchmarks.models import (
     Comparability,
     Configuration,
     Gpu,
+    ImageConsensus,
     ImageModel,
     Preset,
     PublishedClaim,
@@ -316,6 +318,44 @@ class CheckSerializer(serializers.Serializer):
         help_text="Estimates (never measurements) for the configurations this card has no "
         "result in; null for a test model, a model of unknown architecture, or a CPU",
     )
+
+
+class ConsensusImageSerializer(serializers.ModelSerializer):
+    protocol = serializers.CharField(source="protocol_version")
+
+    class Meta:
+        model = ImageConsensus
+        fields = [
+            "protocol",
+            "runtime",
+            "precision",
+            "phash",
+            "n_agreeing",
+            "n_contributors",
+            "computed_at",
+        ]
+        extra_kwargs = {
+            "phash": {"help_text": "64-bit perceptual hash of the first timed image, hex"},
+            "n_agreeing": {"help_text": "Independent contributors whose image lies near it"},
+            "n_contributors": {"help_text": "Independent contributors with an image hash"},
+        }
+
+
+class ConsensusSerializer(serializers.Serializer):
+    model = serializers.CharField(help_text="The model's slug")
+    threshold_bits = serializers.SerializerMethodField(
+        help_text="An image whose hash differs from the consensus in more bits is flagged"
+    )
+    min_contributors = serializers.SerializerMethodField(
+        help_text="Independent contributors who must agree (and be a majority) first"
+    )
+    images = ConsensusImageSerializer(many=True)
+
+    def get_threshold_bits(self, obj) -> int:
+        return consensus.THRESHOLD_BITS
+
+    def get_min_contributors(self, obj) -> int:
+        return consensus.MIN_CONTRIBUTORS
 
 
 class ResultSerializer(serializers.ModelSerializer):

@@ -24,6 +24,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from klein_bench.contract import consensus
 
+from benchmarks.caching import data_changed
 from benchmarks.models import (
     COUNTED_STATUSES,
     ImageConsensus,
@@ -115,17 +116,20 @@ def _store(key: Key, found: consensus.Consensus | None) -> None:
         "runtime": runtime,
         "precision": precision,
     }
+    stored = ImageConsensus.objects.filter(**where).first()
     if found is None:
-        ImageConsensus.objects.filter(**where).delete()
+        if stored is not None:
+            stored.delete()
+            data_changed()
         return
-    ImageConsensus.objects.update_or_create(
-        **where,
-        defaults={
-            "phash": found.phash,
-            "n_agreeing": found.agreeing,
-            "n_contributors": found.contributors,
-        },
-    )
+    figures = {
+        "phash": found.phash,
+        "n_agreeing": found.agreeing,
+        "n_contributors": found.contributors,
+    }
+    if stored is None or any(getattr(stored, k) != v for k, v in figures.items()):
+        ImageConsensus.objects.update_or_create(**where, defaults=figures)
+        data_changed()
 
 
 def _reflag(key: Key, found: consensus.Consensus | None) -> int:

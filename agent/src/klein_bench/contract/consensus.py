@@ -72,13 +72,20 @@ def find(hashes_by_contributor: Mapping[object, Iterable[str]]) -> Consensus | N
     if len(votes) < MIN_CONTRIBUTORS:
         return None
     counts = Counter(votes)
-    best, support = None, 0
+
+    def standing(centre: str) -> tuple[int, int, int]:
+        near = [
+            (other, n) for other, n in counts.items() if hamming(centre, other) <= THRESHOLD_BITS
+        ]
+        spread = sum(hamming(centre, other) * n for other, n in near)
+        return (sum(n for _, n in near), counts[centre], -spread)
+
     # The centre of the largest cluster is a hash that was voted for (distinct hashes are
-    # few: honest ones are mostly equal), ties broken by the smallest hash.
-    for centre in sorted(counts):
-        near = sum(n for other, n in counts.items() if hamming(centre, other) <= THRESHOLD_BITS)
-        if near > support:
-            best, support = centre, near
-    if best is None or support < MIN_CONTRIBUTORS or support * 2 <= len(votes):
+    # few: honest ones are mostly equal): the most voters near it, then the most votes for
+    # it exactly, then the closest to the others; of any tie left, the smallest hash (max
+    # keeps the first of equals).
+    best = max(sorted(counts), key=standing)
+    support = standing(best)[0]
+    if support < MIN_CONTRIBUTORS or support * 2 <= len(votes):
         return None
     return Consensus(best, support, len(votes))
