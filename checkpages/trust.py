@@ -13,7 +13,7 @@ from django.urls import reverse
 from klein_bench.contract import comparability, consensus
 
 from benchmarks.models import Gpu, ImageModel, Result, SelfReport
-from benchmarks.services.group_stats import REPRODUCED_TOLERANCE
+from benchmarks.services import reproductions
 from checkpages import formatting
 
 APART_RESULTS = 10
@@ -51,41 +51,34 @@ class Reproduction:
     words: str
 
 
-def _agreement(original: Result, copy: Result) -> tuple[bool | None, str]:
-    if copy.gpu_id != original.gpu_id:
-        return None, f"on another card ({formatting.short_gpu_name(copy.gpu.name)}): not compared"
+def _words(original: Result, copy: Result, found: reproductions.Agreement) -> str:
+    if found.agrees is None:
+        return f"on another card ({formatting.short_gpu_name(copy.gpu.name)}): not compared"
     if copy.outcome != original.outcome:
-        return (
-            False,
-            f"{copy.get_outcome_display()}, where the original: {original.get_outcome_display()}",
-        )
-    if original.seconds_median is None or copy.seconds_median is None:
-        return True, f"the same outcome ({copy.get_outcome_display()})"
-    off = abs(copy.seconds_median - original.seconds_median) / original.seconds_median
-    within = off <= REPRODUCED_TOLERANCE
-    return within, (
-        f"{formatting.seconds(copy.seconds_median)} per image, {off:.0%} from the original's "
-        f"{formatting.seconds(original.seconds_median)}"
-        + (" (agrees)" if within else f" (more than {REPRODUCED_TOLERANCE:.0%} apart)")
+        return f"{copy.get_outcome_display()}; the original: {original.get_outcome_display()}"
+    if found.apart is None:
+        return f"the same outcome ({copy.get_outcome_display()})"
+    verdict = (
+        "agrees" if found.agrees else f"more than {reproductions.REPRODUCED_TOLERANCE:.0%} apart"
+    )
+    return (
+        f"{formatting.seconds(copy.seconds_median)} per image, {found.apart:.0%} from the "
+        f"original's {formatting.seconds(original.seconds_median)} ({verdict})"
     )
 
 
-def reproductions(original: Result) -> list[Reproduction]:
-    """The results that reproduce this one, oldest first, and whether each agrees: the
-    same outcome and, on the same card, a median within REPRODUCED_TOLERANCE."""
-    found = []
-    for copy in original.reproductions.select_related("gpu", "submission").order_by("id"):
-        agrees, words = _agreement(original, copy)
-        found.append(
-            Reproduction(
-                copy,
-                copy.gpu_id == original.gpu_id,
-                copy.contributor_id == original.contributor_id,
-                agrees,
-                words,
-            )
+def reproductions_of(original: Result) -> list[Reproduction]:
+    """The results that reproduce this one, oldest first, and whether each agrees."""
+    return [
+        Reproduction(
+            copy,
+            copy.gpu_id == original.gpu_id,
+            copy.contributor_id == original.contributor_id,
+            found.agrees,
+            _words(original, copy, found),
         )
-    return found
+        for copy, found in reproductions.of(original)
+    ]
 
 
 def reports(model: ImageModel, gpu: Gpu) -> list[SelfReport]:

@@ -438,7 +438,7 @@ def result(request: HttpRequest, pk: int) -> HttpResponse:
         "kernels": formatting.kernels(found.kernels if isinstance(found.kernels, dict) else {}),
         "capacity_flag": presentation.peak_flag(found),
         "apart": trust.why_apart(found) if submission.status == SubmissionStatus.ACCEPTED else "",
-        "reproductions": trust.reproductions(found),
+        "reproductions": trust.reproductions_of(found),
         "server": install.server_option(),
     }
     return _page(request, "checkpages/result.html", row_context)

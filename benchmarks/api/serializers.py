@@ -26,7 +26,7 @@ from benchmarks.models import (
     Summary,
     Verdict,
 )
-from benchmarks.services import estimates
+from benchmarks.services import estimates, reproductions
 from benchmarks.services.group_stats import (
     REPRODUCED_MIN_CONTRIBUTORS,
     REPRODUCED_TOLERANCE,
@@ -498,6 +498,28 @@ class SignedSubmissionSerializer(serializers.Serializer):
     received_at = serializers.DateTimeField()
 
 
+class ReproductionSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="copy.pk")
+    permalink = serializers.SerializerMethodField()
+    gpu = serializers.CharField(source="copy.gpu.slug")
+    status = serializers.CharField(source="copy.submission.status")
+    agrees = serializers.BooleanField(
+        source="found.agrees",
+        allow_null=True,
+        help_text="On the same card: the same outcome and a median within "
+        f"{REPRODUCED_TOLERANCE:.0%}; null on another card (not compared)",
+    )
+    apart = serializers.FloatField(
+        source="found.apart",
+        allow_null=True,
+        help_text="Medians' distance, share of the original's",
+    )
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_permalink(self, obj) -> str:
+        return absolute(reverse("checkpages:result", args=[obj["copy"].pk]))
+
+
 class ResultDetailSerializer(ResultSerializer):
     """Everything about one result, with the signed document so anyone can re-verify it."""
 
@@ -518,6 +540,9 @@ class ResultDetailSerializer(ResultSerializer):
     )
     thumbnail_png = serializers.SerializerMethodField(help_text="Base64 PNG, at most 128x128")
     submission = SignedSubmissionSerializer()
+    reproductions = serializers.SerializerMethodField(
+        help_text="Results sent as reproductions of this one (klein-bench reproduce), oldest first"
+    )
 
     class Meta(ResultSerializer.Meta):
         fields = [
@@ -533,6 +558,7 @@ class ResultDetailSerializer(ResultSerializer):
             "image_phash",
             "thumbnail_png",
             "changed_at",
+            "reproductions",
             "submission",
         ]
 
@@ -540,6 +566,11 @@ class ResultDetailSerializer(ResultSerializer):
         if obj.submission.status == SubmissionStatus.WITHDRAWN:
             return obj.submission.withdrawal_reason
         return obj.submission.moderation_reason
+
+    @extend_schema_field(ReproductionSerializer(many=True))
+    def get_reproductions(self, obj: Result) -> list[dict]:
+        found = [{"copy": copy, "found": agreed} for copy, agreed in reproductions.of(obj)]
+        return ReproductionSerializer(found, many=True).data
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_thumbnail_png(self, obj: Result) -> str | None:
