@@ -220,6 +220,8 @@ CONTRIBUTE_CLOCK_SKEW_SECONDS = env_int("CONTRIBUTE_CLOCK_SKEW_SECONDS", 300, mi
 CONTRIBUTE_MAX_BYTES = env_int("CONTRIBUTE_MAX_BYTES", 256 * 1024, minimum=1024)
 CONTRIBUTE_RATE_PER_KEY = env_rate("CONTRIBUTE_RATE_PER_KEY", "60/hour")
 CONTRIBUTE_RATE_PER_IP = env_rate("CONTRIBUTE_RATE_PER_IP", "120/hour")
+# Reports typed into /contribute/report, per client address.
+REPORT_RATE_PER_IP = env_rate("REPORT_RATE_PER_IP", "10/hour")
 # How many reverse proxies in front of the site append to X-Forwarded-For: the client's
 # address is the entry that many places from the right. 0 (the default) trusts no header
 # and takes the connection's address; the compose deployment, behind one proxy, sets 1.
