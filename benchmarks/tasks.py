@@ -10,7 +10,7 @@ from django.core.cache import cache
 from django.db import transaction
 from kombu.exceptions import OperationalError
 
-from benchmarks.services import aggregation, consensus
+from benchmarks.services import aggregation, consensus, snapshots
 
 log = logging.getLogger(__name__)
 
@@ -80,3 +80,9 @@ def update_consensus(model_id: int, protocol_version: str, runtime: str, precisi
 def reconcile_consensus() -> int:
     """Recompute every consensus image; beat runs it, so a lost task is caught up."""
     return consensus.reconcile()
+
+
+@shared_task
+def write_snapshot() -> str:
+    """The nightly open-data snapshot (beat): what `python manage.py snapshot` writes."""
+    return str(snapshots.write_snapshot())

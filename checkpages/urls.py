@@ -1,6 +1,6 @@
 from django.urls import path
 
-from checkpages import tool_views, views
+from checkpages import data_views, tool_views, views
 
 app_name = "checkpages"
 
@@ -13,4 +13,7 @@ urlpatterns = [
     path("compare/<slug:model>/", tool_views.compare, name="compare"),
     path("results/", tool_views.results, name="results"),
     path("r/<int:pk>", views.result, name="result"),
+    path("data/", data_views.index, name="data"),
+    path("data/latest/<str:filename>", data_views.latest, name="data-latest"),
+    path("data/<str:name>/<str:filename>", data_views.snapshot_file, name="data-file"),
 ]

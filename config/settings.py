@@ -8,6 +8,8 @@ both URLs.
 
 from pathlib import Path
 
+from celery.schedules import crontab
+
 from config.env import (
     ConfigurationError,
     database_from_url,
@@ -54,6 +56,8 @@ SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 # the server may not import; a test keeps the two equal). Commands the pages show add
 # --server SITE_URL when the site is another one.
 AGENT_DEFAULT_SERVER = "https://klein-bench.org"
+# Where the open-data snapshots are written (`manage.py snapshot`, nightly) and served from.
+SNAPSHOT_DIR = Path(env_str("SNAPSHOT_DIR") or DATA_DIR / "snapshots")
 # Where `manage.py buildagent` puts the agent's wheel, served at /agent/<wheel file>.
 AGENT_WHEEL_DIR = Path(env_str("AGENT_WHEEL_DIR") or BASE_DIR / "build" / "agent")
 
@@ -78,7 +82,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Below WhiteNoise, which serves its own precompressed static files. Against BREACH,
     # Django masks the CSRF token afresh in every response (only the admin's forms carry one).
-    "django.middleware.gzip.GZipMiddleware",
+    "benchmarks.middleware.GZipMiddleware",
     # An ETag on every answer, and 304 for a matching If-None-Match.
     "django.middleware.http.ConditionalGetMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -182,6 +186,11 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-consensus": {
         "task": "benchmarks.tasks.reconcile_consensus",
         "schedule": RECONCILE_INTERVAL_SECONDS,
+    },
+    # The open-data snapshot at /data/, nightly.
+    "snapshot-data": {
+        "task": "benchmarks.tasks.write_snapshot",
+        "schedule": crontab(hour=3, minute=0),
     },
 }
 
