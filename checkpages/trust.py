@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils.html import escape
 from klein_bench.contract import comparability, consensus
 
 from benchmarks.models import Gpu, ImageModel, Result, SelfReport
@@ -87,12 +88,14 @@ def reports(model: ImageModel, gpu: Gpu) -> list[SelfReport]:
 
 @dataclass
 class Embed:
+    """The badge and the feed of a pair, as a recipe page would link them. The snippet
+    gives the height only: the badge's width follows its figures."""
+
     badge_url: str
     page_url: str
     feed_url: str
     alt: str
-    width: int
-    height: int
+    height: int = 20
 
     @property
     def markdown(self) -> str:
@@ -101,20 +104,29 @@ class Embed:
     @property
     def html(self) -> str:
         return (
-            f'<a href="{self.page_url}"><img src="{self.badge_url}" alt="{self.alt}" '
-            f'width="{self.width}" height="{self.height}"></a>'
+            f'<a href="{escape(self.page_url)}"><img src="{escape(self.badge_url)}" '
+            f'alt="{escape(self.alt)}" height="{self.height}"></a>'
         )
+
+
+def embed_for(model: ImageModel, gpu: Gpu) -> Embed:
+    return Embed(
+        badge_url=absolute(reverse("checkpages:badge", args=[model.slug, gpu.slug])),
+        page_url=absolute(reverse("checkpages:pair", args=[model.slug, gpu.slug])),
+        feed_url=feed_url(model, gpu),
+        alt=f"{model.name} on the {formatting.short_gpu_name(gpu.name)}: klein-bench",
+    )
 
 
 @dataclass
 class PairTrust:
     apart: list[Result]
     reports: list[SelfReport]
-    embed: Embed | None
+    embed: Embed
 
 
-def pair_trust(model: ImageModel, gpu: Gpu, embed: Embed | None = None) -> PairTrust:
-    return PairTrust(apart_results(model, gpu), reports(model, gpu), embed)
+def pair_trust(model: ImageModel, gpu: Gpu) -> PairTrust:
+    return PairTrust(apart_results(model, gpu), reports(model, gpu), embed_for(model, gpu))
 
 
 def absolute(path: str) -> str:

@@ -248,7 +248,7 @@ def test_a_catalog_card_with_no_results_is_unknown_with_specs_nearest_cards_and_
         "klein-bench submit --model flux-2-klein-4b --preset bf16-resident --server "
         "http://127.0.0.1:8000 BF16, fully resident, not measured on this card yet"
     ) in text
-    assert "svg" not in response.content.decode().split("<main", 1)[1]
+    assert "<svg" not in response.content.decode().split("<main", 1)[1], "no plots drawn"
     compare = '<a href="/compare/flux-2-klein-4b/?gpu=rtx-4070&amp;gpu=rtx-5070&amp;gpu=rtx-4090">'
     assert compare in response.content.decode()
 

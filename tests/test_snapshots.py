@@ -9,7 +9,7 @@ import hashlib
 import io
 import json
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pyarrow.parquet as pq
 import pytest
@@ -113,7 +113,7 @@ def test_the_snapshot_downloads_and_verifies_from_the_files_alone(client, catalo
 
 def test_a_snapshot_file_is_served_whole_or_not_at_all(client, catalog, monkeypatch):
     publish(client)
-    first = snapshots.write_snapshot(datetime(2026, 12, 1, 3, tzinfo=timezone.utc))
+    first = snapshots.write_snapshot(datetime(2026, 12, 1, 3, tzinfo=UTC))
 
     def broken(folder):
         (folder / "reports.csv.gz").write_bytes(b"half a fi")
@@ -121,7 +121,7 @@ def test_a_snapshot_file_is_served_whole_or_not_at_all(client, catalog, monkeypa
 
     monkeypatch.setattr(snapshots, "_write_reports", broken)
     with pytest.raises(OSError):
-        snapshots.write_snapshot(datetime(2026, 12, 2, 3, tzinfo=timezone.utc))
+        snapshots.write_snapshot(datetime(2026, 12, 2, 3, tzinfo=UTC))
     assert sorted(os.listdir(snapshots.snapshot_dir())) == [first.name]
     assert client.get("/data/latest/manifest.json")["Location"].endswith(
         f"/data/{first.name}/manifest.json"
@@ -129,7 +129,7 @@ def test_a_snapshot_file_is_served_whole_or_not_at_all(client, catalog, monkeypa
 
 
 def test_snapshots_are_kept_for_fourteen_days(catalog):
-    start = datetime(2026, 12, 1, 3, tzinfo=timezone.utc)
+    start = datetime(2026, 12, 1, 3, tzinfo=UTC)
     for day in range(17):
         snapshots.write_snapshot(start + timedelta(days=day))
     kept = snapshots.snapshots()

@@ -28,8 +28,7 @@ import re
 import secrets
 import shutil
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -168,7 +167,7 @@ def _cell(value: Any) -> Any:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):
-        return value.astimezone(dt_timezone.utc).isoformat().replace("+00:00", "Z")
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
     return value
 
 
@@ -285,7 +284,7 @@ def _fsync(path: Path) -> None:
 
 def write_snapshot(now: datetime | None = None) -> Path:
     """Write a snapshot of every public result now; returns its folder."""
-    created = (now or timezone.now()).astimezone(dt_timezone.utc)
+    created = (now or timezone.now()).astimezone(UTC)
     root = snapshot_dir()
     root.mkdir(parents=True, exist_ok=True)
     final = root / created.strftime(NAME_FORMAT)
@@ -331,7 +330,7 @@ def prune(now: datetime) -> list[str]:
     oldest = now - timedelta(days=KEEP_DAYS)
     removed = []
     for name in snapshots()[1:]:
-        taken = datetime.strptime(name, NAME_FORMAT).replace(tzinfo=dt_timezone.utc)
+        taken = datetime.strptime(name, NAME_FORMAT).replace(tzinfo=UTC)
         if taken < oldest:
             shutil.rmtree(root / name, ignore_errors=True)
             removed.append(name)
