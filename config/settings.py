@@ -253,7 +253,13 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "klein-bench API",
     "DESCRIPTION": (
         "Community measurements of image models on GPUs: seconds per image, peak VRAM and "
-        "whether a configuration fits. Results are Ed25519-signed; see docs/protocol.md."
+        "whether a configuration fits. Results are Ed25519-signed; see docs/protocol.md. "
+        "Summaries count protocol-exact results whose image agrees with the consensus, by "
+        "independent contributors (docs/trust.md). Beside this API: /data/ (nightly open-data "
+        "snapshots: CSV, Parquet, signed documents as JSON Lines, a manifest with SHA-256 "
+        "sums; CC BY 4.0), /check/{model}/{gpu}/badge.svg (a live badge), "
+        "/check/{model}/{gpu}/feed.atom (new results, Atom) and /contribute/report (a form "
+        "for self-reported results, shown apart)."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

@@ -118,7 +118,8 @@ def test_a_filled_in_report_is_stored_for_moderation_and_thanked_for(client, cat
         (
             {"peak_vram_gb": "30"},
             "Peak VRAM, GB",
-            "30 GB is more than the NVIDIA GeForce RTX 4090's 24 GB: give the card's own memory figure (Task Manager's dedicated GPU memory), not shared memory.",
+            "30 GB is more than the NVIDIA GeForce RTX 4090's 24 GB: give the card's own "
+            "memory figure (Task Manager's dedicated GPU memory), not shared memory.",
         ),
         ({"vram_reading": ""}, "How you read the VRAM", "Say how you read the VRAM figure."),
         (
@@ -190,8 +191,8 @@ def test_an_approved_report_is_shown_apart_and_never_moves_a_median(client, cata
         "never enter the medians or verdicts above."
     ) in text
     assert (
-        "self-reported ComfyUI ComfyUI 0.3.66 FP8 file, no offload, 1024x1024, 4 steps it ran 40 s 13.2 GB (Windows Task Manager (dedicated GPU memory)) Very slow link"
-        in text
+        "self-reported ComfyUI ComfyUI 0.3.66 FP8 file, no offload, 1024x1024, 4 steps it ran "
+        "40 s 13.2 GB (Windows Task Manager (dedicated GPU memory)) Very slow link" in text
     )
     assert "Never shown" not in text
     after = client.get("/api/v1/checks/flux-2-klein-4b/rtx-4090").json()

@@ -60,7 +60,7 @@ def test_the_snapshot_downloads_and_verifies_from_the_files_alone(client, catalo
     page = visible_text(client.get("/data/"))
     assert "Open data Every public result, as a nightly snapshot" in page
     assert "Licence: CC BY 4.0" in page
-    response, raw = download(client, "/data/latest/manifest.json")
+    _, raw = download(client, "/data/latest/manifest.json")
     manifest = json.loads(raw)
     assert (manifest["format"], manifest["licence"], manifest["result_schema"]) == (
         "klein-bench/snapshot/v1",

@@ -66,7 +66,8 @@ def test_an_unknown_result_is_one_sentence_with_the_fix(cli, platform):
     [
         (
             {"model": "sdxl"},
-            "it ran the model 'sdxl', which this agent does not measure; update the agent (pip install -U klein-bench).",
+            "it ran the model 'sdxl', which this agent does not measure; update the agent "
+            "(pip install -U klein-bench).",
         ),
         (
             {"protocol_version": "klein4b-t2i-v0"},

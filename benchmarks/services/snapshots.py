@@ -183,15 +183,11 @@ def _blank_to_null(name: str, value: Any) -> Any:
 class _ResultWriters:
     """The three results files, written side by side from one pass over the rows."""
 
-    def __init__(self, folder: Path):
-        self.folder = folder
-        self.csv_file = gzip.open(folder / "results.csv.gz", "wt", newline="", encoding="utf-8")
-        self.csv = csv.writer(self.csv_file, lineterminator="\n")
+    def __init__(self, csv_file: Any, documents: Any, parquet: pq.ParquetWriter):
+        self.csv = csv.writer(csv_file, lineterminator="\n")
         self.csv.writerow([name for name, _, _ in COLUMNS])
-        self.documents = gzip.open(folder / "documents.jsonl.gz", "wt", encoding="utf-8")
-        self.parquet = pq.ParquetWriter(
-            folder / "results.parquet", _arrow_schema(), compression="gzip"
-        )
+        self.documents = documents
+        self.parquet = parquet
         self.batch: list[tuple] = []
         self.rows = 0
 
@@ -203,9 +199,9 @@ class _ResultWriters:
         self.batch.append(figures)
         self.rows += 1
         if len(self.batch) >= BATCH_ROWS:
-            self._flush()
+            self.flush()
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
         if not self.batch:
             return
         columns = list(zip(*self.batch, strict=True))
@@ -216,25 +212,28 @@ class _ResultWriters:
         self.parquet.write_table(pa.Table.from_pydict(arrays, schema=_arrow_schema()))
         self.batch = []
 
-    def close(self) -> None:
-        self._flush()
-        self.parquet.close()
-        self.csv_file.close()
-        self.documents.close()
-
 
 def _write_results(folder: Path) -> int:
-    writers = _ResultWriters(folder)
-    try:
+    with (
+        gzip.open(folder / "results.csv.gz", "wt", newline="", encoding="utf-8") as csv_file,
+        gzip.open(folder / "documents.jsonl.gz", "wt", encoding="utf-8") as documents,
+        pq.ParquetWriter(
+            folder / "results.parquet", _arrow_schema(), compression="gzip"
+        ) as parquet,
+    ):
+        writers = _ResultWriters(csv_file, documents, parquet)
         for row in _public_results().iterator(chunk_size=1000):
             writers.add(row)
-    finally:
-        writers.close()
+        writers.flush()
     return writers.rows
 
 
 def _write_reports(folder: Path) -> int:
-    rows = SelfReport.objects.shown().order_by("id").values_list(*(l for _, l in REPORT_COLUMNS))
+    rows = (
+        SelfReport.objects.shown()
+        .order_by("id")
+        .values_list(*(lookup for _, lookup in REPORT_COLUMNS))
+    )
     count = 0
     with gzip.open(folder / "reports.csv.gz", "wt", newline="", encoding="utf-8") as out:
         writer = csv.writer(out, lineterminator="\n")
