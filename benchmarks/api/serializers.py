@@ -8,15 +8,14 @@ from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
-from klein_bench.contract import consensus
 from klein_bench.contract.figures import AGGREGATED_MEMORY_FIGURES, MEMORY_FIGURES
 from rest_framework import serializers
 
+from benchmarks.api.trust_serializers import ReproductionSerializer
 from benchmarks.models import (
     Comparability,
     Configuration,
     Gpu,
-    ImageConsensus,
     ImageModel,
     Preset,
     PublishedClaim,
@@ -320,44 +319,6 @@ class CheckSerializer(serializers.Serializer):
     )
 
 
-class ConsensusImageSerializer(serializers.ModelSerializer):
-    protocol = serializers.CharField(source="protocol_version")
-
-    class Meta:
-        model = ImageConsensus
-        fields = [
-            "protocol",
-            "runtime",
-            "precision",
-            "phash",
-            "n_agreeing",
-            "n_contributors",
-            "computed_at",
-        ]
-        extra_kwargs = {
-            "phash": {"help_text": "64-bit perceptual hash of the first timed image, hex"},
-            "n_agreeing": {"help_text": "Independent contributors whose image lies near it"},
-            "n_contributors": {"help_text": "Independent contributors with an image hash"},
-        }
-
-
-class ConsensusSerializer(serializers.Serializer):
-    model = serializers.CharField(help_text="The model's slug")
-    threshold_bits = serializers.SerializerMethodField(
-        help_text="An image whose hash differs from the consensus in more bits is flagged"
-    )
-    min_contributors = serializers.SerializerMethodField(
-        help_text="Independent contributors who must agree (and be a majority) first"
-    )
-    images = ConsensusImageSerializer(many=True)
-
-    def get_threshold_bits(self, obj) -> int:
-        return consensus.THRESHOLD_BITS
-
-    def get_min_contributors(self, obj) -> int:
-        return consensus.MIN_CONTRIBUTORS
-
-
 class ResultSerializer(serializers.ModelSerializer):
     """One result, flat, as in lists and CSV exports."""
 
@@ -390,8 +351,11 @@ class ResultSerializer(serializers.ModelSerializer):
         help_text="Its image strays from the consensus of other contributors' images, so "
         "summaries leave it out"
     )
-    reproduction_of = serializers.PrimaryKeyRelatedField(
-        read_only=True, help_text="The id of the result this one reproduces, or null"
+    reproduction_of = serializers.IntegerField(
+        source="reproduction_of_id",
+        read_only=True,
+        allow_null=True,
+        help_text="The id of the result this one reproduces, or null",
     )
 
     class Meta:
@@ -496,28 +460,6 @@ class SignedSubmissionSerializer(serializers.Serializer):
     body_sha256 = serializers.CharField()
     created_at = serializers.DateTimeField(help_text="The envelope's created_at")
     received_at = serializers.DateTimeField()
-
-
-class ReproductionSerializer(serializers.Serializer):
-    id = serializers.IntegerField(source="copy.pk")
-    permalink = serializers.SerializerMethodField()
-    gpu = serializers.CharField(source="copy.gpu.slug")
-    status = serializers.CharField(source="copy.submission.status")
-    agrees = serializers.BooleanField(
-        source="found.agrees",
-        allow_null=True,
-        help_text="On the same card: the same outcome and a median within "
-        f"{REPRODUCED_TOLERANCE:.0%}; null on another card (not compared)",
-    )
-    apart = serializers.FloatField(
-        source="found.apart",
-        allow_null=True,
-        help_text="Medians' distance, share of the original's",
-    )
-
-    @extend_schema_field(OpenApiTypes.URI)
-    def get_permalink(self, obj) -> str:
-        return absolute(reverse("checkpages:result", args=[obj["copy"].pk]))
 
 
 class ResultDetailSerializer(ResultSerializer):

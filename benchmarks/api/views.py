@@ -21,12 +21,12 @@ from benchmarks.api.pagination import ResultCursorPagination
 from benchmarks.api.renderers import CSVRenderer
 from benchmarks.api.serializers import (
     CheckSerializer,
-    ConsensusSerializer,
     GpuSerializer,
     ImageModelSerializer,
     ResultDetailSerializer,
     ResultSerializer,
 )
+from benchmarks.api.trust_serializers import ConsensusSerializer
 from benchmarks.caching import PAGE_SECONDS
 from benchmarks.models import Gpu, ImageModel, PublishedClaim, Result, Summary
 from benchmarks.services import consensus, estimates
