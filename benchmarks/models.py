@@ -429,17 +429,24 @@ class Result(models.Model):
     thumbnail_png = models.BinaryField(null=True, blank=True)
     # Set by benchmarks.services.consensus: the image strays from what most independent
     # contributors' images of this model, runtime and precision look like.
-    image_differs = models.BooleanField(default=False)
+    # db_default too, on the new columns: rows inserted in bulk by SQL (perf/dataset.py) get
+    # the same values as the ORM's.
+    image_differs = models.BooleanField(default=False, db_default=False)
 
     # klein_bench.contract.comparability: protocol-exact results alone make medians and
     # verdicts; `deviations` says, in words, what makes one other than that.
     comparability = models.CharField(
-        max_length=16, choices=comparability_choices, default=comparability.PROTOCOL_EXACT
+        max_length=16,
+        choices=comparability_choices,
+        default=comparability.PROTOCOL_EXACT,
+        db_default=comparability.PROTOCOL_EXACT,
     )
-    deviations = models.JSONField(default=list, blank=True)
+    deviations = models.JSONField(
+        default=list, db_default=models.Value([], output_field=models.JSONField()), blank=True
+    )
     # The salted hash of the card's UUID the agent reported: results of one card under
     # several keys (a rotated key) count as one independent contributor.
-    gpu_uuid_hash = models.CharField(max_length=64, blank=True)
+    gpu_uuid_hash = models.CharField(max_length=64, blank=True, db_default="")
     # The result this one reproduces (`klein-bench reproduce ID`), as its payload says.
     reproduction_of = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="reproductions"
@@ -529,8 +536,8 @@ class Summary(models.Model):
     n_contributors = models.PositiveIntegerField(default=0)
     # Independent contributors whose own median lies within group_stats.REPRODUCED_TOLERANCE
     # of the summary's median; `reproduced` once at least REPRODUCED_MIN_CONTRIBUTORS do.
-    n_agreeing = models.PositiveIntegerField(default=0)
-    reproduced = models.BooleanField(default=False)
+    n_agreeing = models.PositiveIntegerField(default=0, db_default=0)
+    reproduced = models.BooleanField(default=False, db_default=False)
     n_success = models.PositiveIntegerField(default=0)
     n_out_of_memory = models.PositiveIntegerField(default=0)
     n_error = models.PositiveIntegerField(default=0)
