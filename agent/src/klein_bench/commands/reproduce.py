@@ -15,6 +15,7 @@ from typing import Any
 import click
 from rich.markup import escape
 
+from klein_bench.backends.comfyui.client import DEFAULT_URL as DEFAULT_COMFYUI_URL
 from klein_bench.commands.benchmark import run_and_report
 from klein_bench.commands.common import (
     agent_home,
@@ -29,7 +30,6 @@ from klein_bench.commands.common import (
 from klein_bench.contract.catalog import MODELS, PRESETS
 from klein_bench.contract.protocol import CURRENT
 from klein_bench.errors import KleinBenchError
-from klein_bench.runners.comfyui_client import DEFAULT_URL as DEFAULT_COMFYUI_URL
 
 # The Klein 4B file ComfyUI runs for a result's precision (--comfyui-model of `run`).
 COMFYUI_FILES = {"fp8-storage": "fp8", "bf16": "bf16"}
