@@ -24,11 +24,13 @@ from benchmarks.models import (
     ImageModel,
     PublishedClaim,
     Result,
+    SelfReport,
     Submission,
     SubmissionStatus,
     Summary,
 )
 from benchmarks.services import moderation
+from benchmarks.trust_models import ReportStatus
 
 # The moderators' site says whose it is (Django's default reads "Django administration").
 admin.site.site_header = "klein-bench moderation"
@@ -286,3 +288,42 @@ class ConfigurationAdmin(admin.ModelAdmin):
 class PublishedClaimAdmin(admin.ModelAdmin):
     list_display = ["model", "gpu_label", "path", "figure", "source"]
     list_filter = ["model", "source"]
+
+
+class OptionalReasonForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
+        max_length=2000,
+        required=False,
+        help_text="Kept with the report for the other moderators.",
+    )
+
+
+def _report_action(status: str, title: str, description: str):
+    def action(modeladmin, request: HttpRequest, queryset: QuerySet):
+        return _ask_reason(
+            modeladmin,
+            request,
+            queryset,
+            title=title,
+            form_class=OptionalReasonForm,
+            apply=lambda qs, data: moderation.set_report_status(qs, status, data["reason"]),
+        )
+
+    action.__name__ = f"report_{status}"
+    return admin.action(description=description, permissions=["moderate"])(action)
+
+
+@admin.register(SelfReport)
+class SelfReportAdmin(ReadOnlyRecordAdmin):
+    """Reports typed into /contribute/report: shown on the check page once approved."""
+
+    list_display = ["id", "model", "gpu", "runtime", "outcome", "seconds_per_image",
+                    "peak_vram_gb", "status", "submitted_at"]  # fmt: skip
+    list_filter = ["status", "outcome", "runtime", "model", "gpu"]
+    list_select_related = ["model", "gpu"]
+    search_fields = ["settings", "notes", "runtime_version"]
+    actions = [
+        _report_action(ReportStatus.APPROVED, "Approve", "Approve the selected reports…"),
+        _report_action(ReportStatus.REJECTED, "Reject", "Reject the selected reports…"),
+    ]

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.gzip import GZipMiddleware as DjangoGZipMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -69,3 +70,18 @@ class DatabaseUnavailableMiddleware:
             str(exception).strip().splitlines()[0] if str(exception).strip() else "",
         )
         return unavailable(request)
+
+
+# Media types that are compressed already: gzip again would only cost time, and would
+# drop the Content-Length a download shows its progress by.
+COMPRESSED_TYPES = ("application/gzip", "application/vnd.apache.parquet")
+
+
+class GZipMiddleware(DjangoGZipMiddleware):
+    """Django's GZipMiddleware, except for answers that are compressed files already (the
+    open-data snapshot's .gz and .parquet files)."""
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if response.get("Content-Type", "").split(";")[0] in COMPRESSED_TYPES:
+            return response
+        return super().process_response(request, response)

@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
-from klein_bench.contract import catalog, figures
+from klein_bench.contract import catalog, comparability, figures
 
 
 def _choices(name: str, words: dict[str, str]) -> type[models.TextChoices]:
@@ -237,6 +237,34 @@ class SubmissionStatus(models.TextChoices):
 # permalink with the moderator's reason but leaves the aggregates, like a rejected one.
 COUNTED_STATUSES = (SubmissionStatus.ACCEPTED,)
 
+Comparability = _choices(
+    "Comparability",
+    {k: v for k, v in comparability.CLASSES.items() if k != comparability.SELF_REPORTED},
+)
+
+
+def comparability_choices() -> list[tuple[str, str]]:
+    return Comparability.choices
+
+
+# What a summary counts: accepted, protocol-exact results whose image agrees with the
+# consensus. The others stay listed, labelled, and never move a median or a verdict.
+COUNTED = Q(
+    submission__status__in=COUNTED_STATUSES,
+    comparability=comparability.PROTOCOL_EXACT,
+    image_differs=False,
+)
+# The same rule over a row of these columns.
+COUNTED_COLUMNS = ("submission__status", "comparability", "image_differs")
+
+
+def is_counted(status: str, comparability_class: str, image_differs: bool) -> bool:
+    return (
+        status in COUNTED_STATUSES
+        and comparability_class == comparability.PROTOCOL_EXACT
+        and not image_differs
+    )
+
 
 class Submission(models.Model):
     contributor = models.ForeignKey(
@@ -305,8 +333,14 @@ def stage_choices() -> list[tuple[str, str]]:
 
 class ResultQuerySet(models.QuerySet):
     def counted(self):
-        """Results that count in summaries (not withdrawn, rejected or flagged)."""
-        return self.filter(submission__status__in=COUNTED_STATUSES)
+        """Results that count in summaries: accepted (not withdrawn, rejected or flagged),
+        protocol-exact, and with an image that agrees with the consensus."""
+        return self.filter(COUNTED)
+
+    def apart(self):
+        """Accepted results that summaries leave out and pages show apart, labelled: other
+        settings (same-stack) or an image that strays from the consensus."""
+        return self.filter(submission__status__in=COUNTED_STATUSES).exclude(COUNTED)
 
     def for_pair(self, model, gpu):
         return self.filter(model=model, gpu=gpu)
@@ -393,6 +427,30 @@ class Result(models.Model):
 
     image_phash = models.CharField(max_length=32, blank=True)
     thumbnail_png = models.BinaryField(null=True, blank=True)
+    # Set by benchmarks.services.consensus: the image strays from what most independent
+    # contributors' images of this model, runtime and precision look like.
+    # db_default too, on the new columns: rows inserted in bulk by SQL (perf/dataset.py) get
+    # the same values as the ORM's.
+    image_differs = models.BooleanField(default=False, db_default=False)
+
+    # klein_bench.contract.comparability: protocol-exact results alone make medians and
+    # verdicts; `deviations` says, in words, what makes one other than that.
+    comparability = models.CharField(
+        max_length=16,
+        choices=comparability_choices,
+        default=comparability.PROTOCOL_EXACT,
+        db_default=comparability.PROTOCOL_EXACT,
+    )
+    deviations = models.JSONField(
+        default=list, db_default=models.Value([], output_field=models.JSONField()), blank=True
+    )
+    # The salted hash of the card's UUID the agent reported: results of one card under
+    # several keys (a rotated key) count as one independent contributor.
+    gpu_uuid_hash = models.CharField(max_length=64, blank=True, db_default="")
+    # The result this one reproduces (`klein-bench reproduce ID`), as its payload says.
+    reproduction_of = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="reproductions"
+    )
 
     # Set by aggregation: a modified z-score above 3.5 within its group.
     is_outlier = models.BooleanField(default=False)
@@ -474,7 +532,12 @@ class Summary(models.Model):
     )
     synthetic = models.BooleanField(default=False)
     n_results = models.PositiveIntegerField(default=0)
+    # Independent contributors: distinct keys, keys that measured the same card counted once.
     n_contributors = models.PositiveIntegerField(default=0)
+    # Independent contributors whose own median lies within group_stats.REPRODUCED_TOLERANCE
+    # of the summary's median; `reproduced` once at least REPRODUCED_MIN_CONTRIBUTORS do.
+    n_agreeing = models.PositiveIntegerField(default=0, db_default=0)
+    reproduced = models.BooleanField(default=False, db_default=False)
     n_success = models.PositiveIntegerField(default=0)
     n_out_of_memory = models.PositiveIntegerField(default=0)
     n_error = models.PositiveIntegerField(default=0)
@@ -548,3 +611,7 @@ class SummarySketches(models.Model):
 
     def __str__(self) -> str:
         return f"Sketches of {self.summary}"
+
+
+# Registered with the app from here: the consensus image and hand-made reports.
+from benchmarks.trust_models import ImageConsensus, SelfReport  # noqa: E402, F401

@@ -10,7 +10,7 @@ from django.core.cache import cache
 from django.db import transaction
 from kombu.exceptions import OperationalError
 
-from benchmarks.services import aggregation
+from benchmarks.services import aggregation, consensus, snapshots
 
 log = logging.getLogger(__name__)
 
@@ -66,3 +66,23 @@ def reconcile_summaries() -> int:
     """Recompute every group that needs it, exactly; beat runs it, so a lost task is
     caught up and sketched summaries are made exact again."""
     return aggregation.reconcile()
+
+
+@shared_task(base=SummaryUpdateTask)
+def update_consensus(model_id: int, protocol_version: str, runtime: str, precision: str) -> None:
+    """Recompute one consensus image and the flags of the results it judges (queued on
+    commit after a result with an image hash is stored)."""
+    cache.delete(_queued_key((model_id, protocol_version, runtime, precision)))
+    consensus.update(model_id, protocol_version, runtime, precision)
+
+
+@shared_task
+def reconcile_consensus() -> int:
+    """Recompute every consensus image; beat runs it, so a lost task is caught up."""
+    return consensus.reconcile()
+
+
+@shared_task
+def write_snapshot() -> str:
+    """The nightly open-data snapshot (beat): what `python manage.py snapshot` writes."""
+    return str(snapshots.write_snapshot())

@@ -23,6 +23,11 @@ urlpatterns = [
         cached_until_data_changes(views.Check.as_view()),
         name="api-check",
     ),
+    path(
+        "api/v1/consensus/<str:model>",
+        cached_until_data_changes(views.Consensus.as_view()),
+        name="api-consensus",
+    ),
     path("api/v1/results", views.ResultList.as_view(), name="api-results"),
     path("api/v1/results/", views.ResultListWithSlash.as_view()),
     path("api/v1/results/<str:id>", views.ResultDetail.as_view(), name="api-result"),

@@ -30,6 +30,7 @@ GROUPS = {
     "evidence": "The generated image",
     "kernels": "What ran",
     "work": "What was run",
+    "reproduction_of": "What was run",
 }
 
 EXPLANATIONS = {
@@ -92,7 +93,9 @@ EXPLANATIONS = {
     "environment.cpu": "The CPU's model name.",
     "environment.attention": "The attention implementation (e.g. sdpa).",
     "evidence.phash": "A perceptual hash of the first image, to spot results that did not "
-    "really generate an image.",
+    "really generate an image, or whose image differs from what other contributors got.",
+    "reproduction_of": "The id of the result this run reproduces (klein-bench reproduce ID); "
+    "empty otherwise.",
     "evidence.thumbnail_png": "A thumbnail (at most 128x128) of the first image, made from "
     "the benchmark's fixed prompt.",
     "gpu.default_power_limit_w": "The card's default power limit in watts.",

@@ -31,7 +31,7 @@ from benchmarks.models import (
     SubmissionStatus,
     Summary,
 )
-from checkpages import formatting, install, plots, presentation, queries
+from checkpages import formatting, install, plots, presentation, queries, trust
 from checkpages.contribute import collected_fields
 from checkpages.formatting import count
 
@@ -344,6 +344,7 @@ def pair(request: HttpRequest, model: str, gpu: str) -> HttpResponse:
             "presets": Preset.choices,
             "glossary": list(install.PRESETS.values()),
             "problem": problem,
+            "trust": trust.pair_trust(found_model, found_gpu),
         },
     )
 
@@ -436,6 +437,9 @@ def result(request: HttpRequest, pk: int) -> HttpResponse:
         "phases": _phase_rows(found),
         "kernels": formatting.kernels(found.kernels if isinstance(found.kernels, dict) else {}),
         "capacity_flag": presentation.peak_flag(found),
+        "apart": trust.why_apart(found) if submission.status == SubmissionStatus.ACCEPTED else "",
+        "reproductions": trust.reproductions_of(found),
+        "server": install.server_option(),
     }
     return _page(request, "checkpages/result.html", row_context)
 

@@ -8,6 +8,8 @@ both URLs.
 
 from pathlib import Path
 
+from celery.schedules import crontab
+
 from config.env import (
     ConfigurationError,
     database_from_url,
@@ -54,6 +56,8 @@ SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 # the server may not import; a test keeps the two equal). Commands the pages show add
 # --server SITE_URL when the site is another one.
 AGENT_DEFAULT_SERVER = "https://klein-bench.org"
+# Where the open-data snapshots are written (`manage.py snapshot`, nightly) and served from.
+SNAPSHOT_DIR = Path(env_str("SNAPSHOT_DIR") or DATA_DIR / "snapshots")
 # Where `manage.py buildagent` puts the agent's wheel, served at /agent/<wheel file>.
 AGENT_WHEEL_DIR = Path(env_str("AGENT_WHEEL_DIR") or BASE_DIR / "build" / "agent")
 
@@ -78,7 +82,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Below WhiteNoise, which serves its own precompressed static files. Against BREACH,
     # Django masks the CSRF token afresh in every response (only the admin's forms carry one).
-    "django.middleware.gzip.GZipMiddleware",
+    "benchmarks.middleware.GZipMiddleware",
     # An ETag on every answer, and 304 for a matching If-None-Match.
     "django.middleware.http.ConditionalGetMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -179,6 +183,15 @@ CELERY_BEAT_SCHEDULE = {
         "task": "benchmarks.tasks.reconcile_summaries",
         "schedule": RECONCILE_INTERVAL_SECONDS,
     },
+    "reconcile-consensus": {
+        "task": "benchmarks.tasks.reconcile_consensus",
+        "schedule": RECONCILE_INTERVAL_SECONDS,
+    },
+    # The open-data snapshot at /data/, nightly.
+    "snapshot-data": {
+        "task": "benchmarks.tasks.write_snapshot",
+        "schedule": crontab(hour=3, minute=0),
+    },
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -216,6 +229,8 @@ CONTRIBUTE_CLOCK_SKEW_SECONDS = env_int("CONTRIBUTE_CLOCK_SKEW_SECONDS", 300, mi
 CONTRIBUTE_MAX_BYTES = env_int("CONTRIBUTE_MAX_BYTES", 256 * 1024, minimum=1024)
 CONTRIBUTE_RATE_PER_KEY = env_rate("CONTRIBUTE_RATE_PER_KEY", "60/hour")
 CONTRIBUTE_RATE_PER_IP = env_rate("CONTRIBUTE_RATE_PER_IP", "120/hour")
+# Reports typed into /contribute/report, per client address.
+REPORT_RATE_PER_IP = env_rate("REPORT_RATE_PER_IP", "10/hour")
 # How many reverse proxies in front of the site append to X-Forwarded-For: the client's
 # address is the entry that many places from the right. 0 (the default) trusts no header
 # and takes the connection's address; the compose deployment, behind one proxy, sets 1.
@@ -238,7 +253,13 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "klein-bench API",
     "DESCRIPTION": (
         "Community measurements of image models on GPUs: seconds per image, peak VRAM and "
-        "whether a configuration fits. Results are Ed25519-signed; see docs/protocol.md."
+        "whether a configuration fits. Results are Ed25519-signed; see docs/protocol.md. "
+        "Summaries count protocol-exact results whose image agrees with the consensus, by "
+        "independent contributors (docs/trust.md). Beside this API: /data/ (nightly open-data "
+        "snapshots: CSV, Parquet, signed documents as JSON Lines, a manifest with SHA-256 "
+        "sums; CC BY 4.0), /check/{model}/{gpu}/badge.svg (a live badge), "
+        "/check/{model}/{gpu}/feed.atom (new results, Atom) and /contribute/report (a form "
+        "for self-reported results, shown apart)."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

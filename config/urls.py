@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from benchmarks.views import healthz
+from checkpages.report_views import report
 from checkpages.tool_views import agent_wheel
 from config.dispatch import by_method
 
@@ -19,6 +20,8 @@ urlpatterns = [
         ),
         name="contribute",
     ),
+    # A page, before benchmarks' JSON answers for everything else under /contribute/.
+    path("contribute/report", report, name="report"),
     path("", include("benchmarks.urls")),
     path("", include("checkpages.urls")),
 ]

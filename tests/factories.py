@@ -41,6 +41,19 @@ def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     return base
 
 
+# The base payload's card hash. A real agent salts the GPU's UUID with its own machine's
+# secret, so two keys never share a hash unless they measured one card from one machine
+# (a rotated key); signed_document() salts this placeholder with the signing key the same
+# way, so the results of different keys count as different contributors.
+PER_KEY_CARD = "3f2a9c1d5e6b7a80"
+
+
+def card_hash(key: wire.SigningKey, card: str = PER_KEY_CARD) -> str:
+    import hashlib
+
+    return hashlib.sha256(key.public_bytes + card.encode()).hexdigest()[:16]
+
+
 _BASE: dict[str, Any] = {
     "schema": RESULT_SCHEMA,
     "protocol": {"id": CURRENT.id, "hash": CURRENT.hash},
@@ -61,7 +74,7 @@ _BASE: dict[str, Any] = {
         "name": "NVIDIA GeForce RTX 4090",
         "memory_total_mb": 24564,
         "compute_capability": "8.9",
-        "uuid_hash": "3f2a9c1d5e6b7a80",
+        "uuid_hash": PER_KEY_CARD,
         "drives_display": False,
         "power_limit_w": 450,
         "pcie_generation": 4,
@@ -123,7 +136,11 @@ def oom_payload(stage: str = "vae_decode", **overrides: Any) -> dict[str, Any]:
 def signed_document(
     payload: Any, key: wire.SigningKey | None = None, **envelope: Any
 ) -> dict[str, Any]:
-    return wire.seal(payload, key or wire.SigningKey.generate(), **envelope)
+    key = key or wire.SigningKey.generate()
+    gpu = payload.get("gpu") if isinstance(payload, dict) else None
+    if isinstance(gpu, dict) and gpu.get("uuid_hash") == PER_KEY_CARD:
+        payload = {**payload, "gpu": {**gpu, "uuid_hash": card_hash(key)}}
+    return wire.seal(payload, key, **envelope)
 
 
 def signed_body(payload: Any, key: wire.SigningKey | None = None, **envelope: Any) -> bytes:

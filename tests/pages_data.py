@@ -120,6 +120,13 @@ def withdraw(client, result_id: int, key: wire.SigningKey, reason: str = "") -> 
     assert response.status_code == 200, response.content
 
 
+def card_of(contributor: int) -> dict[str, Any]:
+    """Contributor N's RTX 5070: each machine salts its card's hash with its own secret."""
+    if contributor == 0:
+        return RTX_5070
+    return RTX_5070 | {"uuid_hash": f"5070aa00bb11cc{contributor:02x}"}
+
+
 def fill_rtx_5070(client) -> Posted:
     """Twelve signed results from six contributors on an RTX 5070, then aggregation."""
     posted = Posted()
@@ -132,7 +139,7 @@ def fill_rtx_5070(client) -> Posted:
             client,
             result_payload(
                 configuration=FP8_COMFYUI,
-                gpu=RTX_5070,
+                gpu=card_of(i % 5),
                 # 2 %: an RTX 5070 needs at least 2.26 s per image at its BF16 peak, and
                 # the server refuses faster runs.
                 timings={"runs": runs(*around(seconds, spread=0.02))},
@@ -148,7 +155,7 @@ def fill_rtx_5070(client) -> Posted:
             client,
             result_payload(
                 configuration=BF16_OFFLOAD,
-                gpu=RTX_5070,
+                gpu=card_of(i),
                 timings={"runs": runs(*around(seconds))},
                 memory=_memory(9900 + 150 * i),
                 energy={"joules_per_image": 1150.0, "average_power_w": 180.0},
@@ -160,7 +167,7 @@ def fill_rtx_5070(client) -> Posted:
         oom_payload(
             "vae_decode",
             configuration=BF16_OFFLOAD,
-            gpu=RTX_5070,
+            gpu=card_of(5),
             memory=_memory(9800) | {"peak_rss_mb": 15800.0, "system_ram_mb": 16384.0},
         ),
         keys[5],
@@ -168,7 +175,7 @@ def fill_rtx_5070(client) -> Posted:
     for i in range(3):
         posted.ids[f"resident-oom-{i}"] = post(
             client,
-            oom_payload("load", gpu=RTX_5070, memory=_memory(11400)),
+            oom_payload("load", gpu=card_of(i + 2), memory=_memory(11400)),
             keys[i + 2],
         )
     # One estimate from random weights, which must stay apart from the measurements.

@@ -99,6 +99,10 @@ def test_a_listed_result_has_its_flat_figures(client, catalog, key):
         "agent_version": "0.1.0",
         "drives_display": False,
         "is_outlier": False,
+        "comparability": "protocol-exact",
+        "deviations": [],
+        "image_differs": False,
+        "reproduction_of": None,
         "contributor": key.key_id,
     }
 

@@ -17,6 +17,7 @@ def test_the_schema_is_openapi_3_and_lists_every_endpoint(client):
     assert schema["openapi"].startswith("3.")
     assert sorted(schema["paths"]) == [
         "/api/v1/checks/{model}/{gpu}",
+        "/api/v1/consensus/{model}",
         "/api/v1/gpus",
         "/api/v1/models",
         "/api/v1/results",
@@ -32,6 +33,7 @@ def test_every_operation_documents_its_error_answers(client):
     assert set(paths["/api/v1/results"]["get"]["responses"]) == {"200", "304", "400", "404"}
     assert set(paths["/api/v1/results/{id}"]["get"]["responses"]) == {"200", "304", "404"}
     assert set(paths["/api/v1/checks/{model}/{gpu}"]["get"]["responses"]) == {"200", "304", "404"}
+    assert set(paths["/api/v1/consensus/{model}"]["get"]["responses"]) == {"200", "304", "404"}
     refusals = {"400", "401", "403", "409", "413", "415", "429", "500", "503"}
     assert set(paths["/contribute"]["post"]["responses"]) == {"201", *refusals}
     assert set(paths["/contribute/{result_id}"]["delete"]["responses"]) == {"200", "404", *refusals}

@@ -101,7 +101,14 @@ def test_postgres_and_redis_keep_their_data_in_named_volumes():
     assert "postgres-data:/var/lib/postgresql/data" in SERVICES["postgres"]["volumes"]
     assert "redis-data:/data" in SERVICES["redis"]["volumes"]
     assert SERVICES["redis"]["command"] == ["redis-server", "--appendonly", "yes"]
-    assert set(COMPOSE["volumes"]) == {"postgres-data", "redis-data", "beat-schedule"}
+    assert set(COMPOSE["volumes"]) == {"postgres-data", "redis-data", "beat-schedule", "open-data"}
+
+
+def test_the_worker_writes_the_open_data_where_web_serves_it():
+    mount = "open-data:/var/lib/klein-bench/snapshots"
+    assert mount in SERVICES["web"]["volumes"] and mount in SERVICES["worker"]["volumes"]
+    for name in APP_SERVICES:
+        assert service(name)["environment"]["SNAPSHOT_DIR"] == "/var/lib/klein-bench/snapshots"
 
 
 def test_every_app_service_gets_the_production_environment():
@@ -226,7 +233,8 @@ class Local:
         env["DATABASE_URL"], env["REDIS_URL"] = database_url, redis_url
         # Docker sets HOSTNAME to the container's name, which celery's node names use.
         env["HOSTNAME"] = socket.gethostname()
-        local.env = environment(tmp_path, **{k: str(v) for k, v in env.items()})
+        # Paths in the service's volumes (SNAPSHOT_DIR) are the test's folder here.
+        local.env = environment(tmp_path, **{k: local.localize(str(v)) for k, v in env.items()})
         return local
 
     def localize(self, text: str) -> str:
@@ -328,12 +336,36 @@ def test_beat_schedules_the_reconcile_task_the_worker_runs_and_answers_its_healt
         worker_process.wait_for(
             r"Task benchmarks\.tasks\.reconcile_summaries\[[\w-]+\] succeeded", timeout=60
         )
+        worker_process.wait_for(
+            r"Task benchmarks\.tasks\.reconcile_consensus\[[\w-]+\] succeeded", timeout=60
+        )
         healthcheck = run(beat.healthcheck(), beat.env, timeout=60)
         assert healthcheck.returncode == 0, healthcheck.stdout + healthcheck.stderr
         assert f"{node}: OK" in healthcheck.stdout
     assert list(beat.volume.glob("celerybeat-schedule*"))
     for process in (worker_process, beat_process):
         assert "Traceback" not in process.output()
+
+
+@pytest.mark.services
+def test_the_worker_writes_the_nightly_snapshot_that_web_serves(tmp_path, scratch_database):
+    worker = Local.app("worker", tmp_path, scratch_database)
+    migrated = manage("migrate", "--no-input", env=worker.env, timeout=120)
+    assert migrated.returncode == 0, migrated.stderr
+    with started(worker.command, worker.env, tmp_path / "worker.log") as process:
+        process.wait_for(r"celery@\S+ ready\.", timeout=60)
+        # What beat sends at 03:00, sent now.
+        celery_app.send_task("benchmarks.tasks.write_snapshot")
+        process.wait_for(r"Task benchmarks\.tasks\.write_snapshot\[[\w-]+\] succeeded", timeout=90)
+    folder = Path(worker.env["SNAPSHOT_DIR"])
+    assert folder.is_relative_to(tmp_path)
+    [snapshot] = [p for p in folder.iterdir() if not p.name.startswith(".")]
+    manifest = json.loads((snapshot / "manifest.json").read_text())
+    assert manifest["licence"] == "CC BY 4.0"
+    assert {f["name"] for f in manifest["files"]} == {
+        "results.csv.gz", "results.parquet", "documents.jsonl.gz", "reports.csv.gz", "LICENCE.txt",
+    }  # fmt: skip
+    assert "Traceback" not in process.output()
 
 
 @pytest.mark.services

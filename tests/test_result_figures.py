@@ -134,7 +134,9 @@ def test_a_spilled_result_is_accepted_beyond_the_cards_memory_and_does_not_fit(c
             "stage": "vae_decode",
             "phase": "warmup",
             "message": "PyTorch held 30.0 GiB on a card with 24.0 GiB.",
-        }
+        },
+        # At the card's own power limit: a capped run is kept apart from the summaries.
+        telemetry={"power_limit_share": 1.0, "capped": False, "throttled": False},
     )
     payload["memory"]["peak_reserved_mb"] = 30720.0
 

@@ -63,9 +63,10 @@ def test_fifty_parallel_identical_submissions_store_one_row_and_all_get_its_answ
             queued = Redis.from_url(redis.url).llen("celery")
     assert [status for status, _ in answers] == [201] * PARALLEL
     assert len({json.dumps(answer, sort_keys=True) for _, answer in answers}) == 1
-    # No worker runs here: the one summary update waits in the queue.
+    # No worker runs here: the one summary update and the one consensus-image update (the
+    # result has an image hash) wait in the queue.
     assert _rows() == {"contributors": 1, "submissions": 1, "results": 1, "summaries": 0}
-    assert queued == 1
+    assert queued == 2
     assert "Traceback" not in web.output(), web.output()
 
 

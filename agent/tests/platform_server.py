@@ -45,6 +45,12 @@ class PlatformServer:
         self.requests: list[Request] = []
         self.results: dict[int, dict[str, Any]] = {}
         self.withdrawn: set[int] = set()
+        # GET /api/v1/consensus/<model> answers, by model; reads are kept apart from the
+        # signed requests above.
+        self.consensus: dict[str, dict[str, Any]] = {}
+        self.reads: list[Request] = []
+        # GET /api/v1/results/<id> answers (for `klein-bench reproduce`), by id.
+        self.published: dict[int, dict[str, Any]] = {}
         self.clock_skew_s = clock_skew_s
         self._answers_by_digest: dict[str, tuple[int, dict[str, Any]]] = {}
         self._owners: dict[int, str] = {}
@@ -82,6 +88,7 @@ class PlatformServer:
 
             do_POST = _answer
             do_DELETE = _answer
+            do_GET = _answer
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
@@ -101,6 +108,9 @@ class PlatformServer:
 
     def handle(self, request: Request) -> Answer:
         with self._lock:
+            if request.method == "GET":
+                self.reads.append(request)
+                return self._read(request.path)
             self.requests.append(request)
             if self.script:
                 return self.script.pop(0)
@@ -110,6 +120,16 @@ class PlatformServer:
             if request.method == "DELETE" and match:
                 return self._withdraw(int(match.group(1)), request.body)
             return Answer(404, {"error": "not_found", "detail": "No such page."})
+
+    def _read(self, path: str) -> Answer:
+        consensus = re.fullmatch(r"/api/v1/consensus/([a-z0-9-]+)", path)
+        if consensus:
+            model = consensus.group(1)
+            return Answer(200, self.consensus.get(model, {"model": model, "images": []}))
+        result = re.fullmatch(r"/api/v1/results/(\d+)", path)
+        if result and int(result.group(1)) in self.published:
+            return Answer(200, self.published[int(result.group(1))])
+        return Answer(404, {"error": "not_found", "detail": "No such page."})
 
     def _verified(self, body: bytes, purpose: str) -> wire.SignedDocument | Answer:
         try:

@@ -11,7 +11,9 @@ from drf_spectacular.utils import extend_schema_field
 from klein_bench.contract.figures import AGGREGATED_MEMORY_FIGURES, MEMORY_FIGURES
 from rest_framework import serializers
 
+from benchmarks.api.trust_serializers import ReproductionSerializer
 from benchmarks.models import (
+    Comparability,
     Configuration,
     Gpu,
     ImageModel,
@@ -23,8 +25,13 @@ from benchmarks.models import (
     Summary,
     Verdict,
 )
-from benchmarks.services import estimates
-from benchmarks.services.group_stats import SECONDS_VALUES_CAP, SKETCH_ACCURACY
+from benchmarks.services import estimates, reproductions
+from benchmarks.services.group_stats import (
+    REPRODUCED_MIN_CONTRIBUTORS,
+    REPRODUCED_TOLERANCE,
+    SECONDS_VALUES_CAP,
+    SKETCH_ACCURACY,
+)
 
 
 def absolute(path: str) -> str:
@@ -141,6 +148,8 @@ class SummarySerializer(serializers.ModelSerializer):
             "verdict",
             "n_results",
             "n_contributors",
+            "n_agreeing",
+            "reproduced",
             "n_success",
             "n_out_of_memory",
             "n_error",
@@ -160,6 +169,18 @@ class SummarySerializer(serializers.ModelSerializer):
         ]
         extra_kwargs = {
             "n_timed": {"help_text": "Successful results behind the speed figures"},
+            "n_contributors": {
+                "help_text": "Independent contributors: distinct signing keys, keys whose "
+                "results name the same card (its salted UUID hash) counted once"
+            },
+            "n_agreeing": {
+                "help_text": "Independent contributors whose own median lies within "
+                f"{REPRODUCED_TOLERANCE:.0%} of seconds_median"
+            },
+            "reproduced": {
+                "help_text": f"At least {REPRODUCED_MIN_CONTRIBUTORS} independent contributors "
+                "agree (n_agreeing)"
+            },
             "exact": {
                 "help_text": "false: new results were folded into quantile sketches since the "
                 f"last exact computation, so medians and quantiles are within "
@@ -318,6 +339,24 @@ class ResultSerializer(serializers.ModelSerializer):
     steps = serializers.IntegerField(source="configuration.steps")
     contributor = serializers.CharField(source="contributor.key_id", help_text="Key id")
     failed_stage = serializers.SerializerMethodField()
+    comparability = serializers.ChoiceField(
+        choices=Comparability.choices,
+        help_text="protocol-exact results alone make summaries and verdicts; same-stack "
+        "ones ran other settings (deviations says which) and are shown apart",
+    )
+    deviations = serializers.ListField(
+        child=serializers.CharField(), help_text="What makes it other than protocol-exact"
+    )
+    image_differs = serializers.BooleanField(
+        help_text="Its image strays from the consensus of other contributors' images, so "
+        "summaries leave it out"
+    )
+    reproduction_of = serializers.IntegerField(
+        source="reproduction_of_id",
+        read_only=True,
+        allow_null=True,
+        help_text="The id of the result this one reproduces, or null",
+    )
 
     class Meta:
         model = Result
@@ -373,6 +412,10 @@ class ResultSerializer(serializers.ModelSerializer):
             "agent_version",
             "drives_display",
             "is_outlier",
+            "comparability",
+            "deviations",
+            "image_differs",
+            "reproduction_of",
             "contributor",
         ]
 
@@ -439,6 +482,9 @@ class ResultDetailSerializer(ResultSerializer):
     )
     thumbnail_png = serializers.SerializerMethodField(help_text="Base64 PNG, at most 128x128")
     submission = SignedSubmissionSerializer()
+    reproductions = serializers.SerializerMethodField(
+        help_text="Results sent as reproductions of this one (klein-bench reproduce), oldest first"
+    )
 
     class Meta(ResultSerializer.Meta):
         fields = [
@@ -454,6 +500,7 @@ class ResultDetailSerializer(ResultSerializer):
             "image_phash",
             "thumbnail_png",
             "changed_at",
+            "reproductions",
             "submission",
         ]
 
@@ -461,6 +508,11 @@ class ResultDetailSerializer(ResultSerializer):
         if obj.submission.status == SubmissionStatus.WITHDRAWN:
             return obj.submission.withdrawal_reason
         return obj.submission.moderation_reason
+
+    @extend_schema_field(ReproductionSerializer(many=True))
+    def get_reproductions(self, obj: Result) -> list[dict]:
+        found = [{"copy": copy, "found": agreed} for copy, agreed in reproductions.of(obj)]
+        return ReproductionSerializer(found, many=True).data
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_thumbnail_png(self, obj: Result) -> str | None:

@@ -26,9 +26,10 @@ from benchmarks.api.serializers import (
     ResultDetailSerializer,
     ResultSerializer,
 )
+from benchmarks.api.trust_serializers import ConsensusSerializer
 from benchmarks.caching import PAGE_SECONDS
 from benchmarks.models import Gpu, ImageModel, PublishedClaim, Result, Summary
-from benchmarks.services import estimates
+from benchmarks.services import consensus, estimates
 from benchmarks.services.aggregation import pair_verdict
 
 NOT_MODIFIED = OpenApiResponse(description="Not modified: the If-None-Match ETag still matches")
@@ -113,6 +114,23 @@ class Check(ApiViewMixin, APIView):
             "estimate": estimates.for_pair(image_model, card, exclude=measured),
         }
         return Response(CheckSerializer(data).data)
+
+
+class Consensus(ApiViewMixin, APIView):
+    @extend_schema(
+        tags=["checks"],
+        operation_id="consensus_retrieve",
+        responses={200: ConsensusSerializer, 304: NOT_MODIFIED, 404: NOT_FOUND},
+    )
+    def get(self, request: Request, model: str) -> Response:
+        """The image most independent contributors' runs make, per protocol, runtime and
+        precision: a result whose image hash lies further from it is flagged and left out
+        of the summaries (the agent checks against it before uploading)."""
+        image_model = _by_slug(ImageModel, model)
+        if image_model is None:
+            raise NotFound(f"There is no model {model!r} in the catalog.")
+        data = {"model": image_model.slug, "images": consensus.for_model(image_model)}
+        return Response(ConsensusSerializer(data).data)
 
 
 def _by_slug(model_class, slug: str):

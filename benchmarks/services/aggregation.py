@@ -32,7 +32,8 @@ from django.utils import timezone
 
 from benchmarks.caching import data_changed
 from benchmarks.models import (
-    COUNTED_STATUSES,
+    COUNTED,
+    COUNTED_COLUMNS,
     Configuration,
     Gpu,
     ImageModel,
@@ -40,6 +41,7 @@ from benchmarks.models import (
     Summary,
     SummarySketches,
     Verdict,
+    is_counted,
 )
 from benchmarks.services import group_stats
 
@@ -57,7 +59,7 @@ FIGURES = tuple(
     for f in Summary._meta.concrete_fields
     if f.attname not in ("id", *GROUP_FIELDS, "computed_at", "exact")
 )
-_COUNTED = Q(submission__status__in=COUNTED_STATUSES)
+_COUNTED = COUNTED
 _VERDICT_ORDER = (Verdict.RUNS, Verdict.NEEDS_OFFLOAD, Verdict.DOES_NOT_FIT)
 
 
@@ -179,10 +181,10 @@ def _new_contributors(group: dict[str, Any], rows: list[dict[str, Any]]) -> int:
 
 
 def _fold(summary: Summary, state: SummarySketches, group: dict[str, Any], started) -> Summary:
-    new = _rows(Result.objects.filter(**group, summarized__isnull=True), "submission__status")
+    new = _rows(Result.objects.filter(**group, summarized__isnull=True), *COUNTED_COLUMNS)
     if not new:
         return summary
-    counted = [row for row in new if row["submission__status"] in COUNTED_STATUSES]
+    counted = [row for row in new if is_counted(*(row[c] for c in COUNTED_COLUMNS))]
     computed = group_stats.fold(
         {name: getattr(summary, name) for name in FIGURES},
         {"sketches": state.sketches, "spread": state.spread},

@@ -14,12 +14,13 @@ import logging
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from klein_bench.contract import stats, wire
+from klein_bench.contract import comparability, stats, wire
 from klein_bench.contract.figures import MEMORY_FIGURES, PEAK_FOR_PRECISION
 from klein_bench.contract.models import work_of
 from klein_bench.contract.work import Work
 
 from benchmarks.models import Contributor, Result, Submission, SubmissionStatus, UsedNonce
+from benchmarks.services import consensus
 from benchmarks.services.signed import (
     Refused,
     Reply,
@@ -39,7 +40,7 @@ from benchmarks.services.validation import (
     thumbnail_bytes,
     validate_result,
 )
-from benchmarks.tasks import update_summary
+from benchmarks.tasks import update_consensus, update_summary
 
 log = logging.getLogger(__name__)
 
@@ -148,15 +149,18 @@ def _store(
                 "The result does not pass validation; see the fields for what is wrong.",
                 exc.errors,
             ) from exc
-        result = Result.objects.create(
-            submission=submission, contributor=contributor, **_result_fields(valid)
-        )
+        result = Result(submission=submission, contributor=contributor, **_result_fields(valid))
+        # Judged against the consensus as it stands, so a straying image never counts.
+        result.image_differs = consensus.strays(result)
+        result.save()
         response = _created_response(result)
         submission.response = response
         submission.save(update_fields=["response"])
         update_summary.delay_on_commit(
             result.model_id, result.gpu_id, result.configuration_id, result.synthetic
         )
+        if consensus.judged(result):
+            update_consensus.delay_on_commit(*consensus.key_of(result))
     log.info("stored result %s from %s", result.pk, contributor.key_id)
     return Reply(201, response, {"Location": response["permalink"]})
 
@@ -239,6 +243,19 @@ def _result_fields(valid: ValidResult) -> dict[str, Any]:
         "telemetry": telemetry,
         "image_phash": evidence.get("phash") or "",
         "thumbnail_png": thumbnail_bytes(p),
+        **_trust_fields(valid),
+    }
+
+
+def _trust_fields(valid: ValidResult) -> dict[str, Any]:
+    """How comparable the result is, the card it ran on (for counting independent
+    contributors) and the result it reproduces."""
+    kind, deviations = comparability.classify(valid.payload)
+    return {
+        "comparability": kind,
+        "deviations": deviations,
+        "gpu_uuid_hash": valid.payload["gpu"].get("uuid_hash") or "",
+        "reproduction_of": valid.reproduction_of,
     }
 
 

@@ -49,6 +49,7 @@ TREND_FIELDS = ("driver", "diffusers")
 COLUMNS = (
     "id",
     "contributor_id",
+    "gpu_uuid_hash",
     "outcome",
     "failed_stage",
     "seconds_median",
@@ -58,6 +59,10 @@ COLUMNS = (
 )
 
 Row = dict[str, Any]
+# A configuration's figure is "reproduced" once this many independent contributors' own
+# medians lie within REPRODUCED_TOLERANCE of the median over every result.
+REPRODUCED_MIN_CONTRIBUTORS = 3
+REPRODUCED_TOLERANCE = 0.10
 # The mapping of values to bins that DDSketch(SKETCH_ACCURACY) uses.
 _MAPPING = LogarithmicMapping(SKETCH_ACCURACY)
 
@@ -206,6 +211,50 @@ def _present(rows: list[Row], name: str) -> list[float]:
     return [r[name] for r in rows if r[name] is not None]
 
 
+# -- independent contributors ------------------------------------------------------------
+
+
+def independent(rows: list[Row]) -> dict[int, int]:
+    """Each row's independent contributor: keys are contributors, and keys whose results
+    name the same card (the salted GPU hash, which stays when a key is rotated) are one.
+    Returns row id -> the smallest contributor id of its contributor."""
+    parent: dict[tuple[str, object], tuple[str, object]] = {}
+
+    def root(node: tuple[str, object]) -> tuple[str, object]:
+        parent.setdefault(node, node)
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for r in rows:
+        key = root(("key", r["contributor_id"]))
+        if r.get("gpu_uuid_hash"):
+            card = root(("card", r["gpu_uuid_hash"]))
+            if card != key:
+                parent[card] = key
+    members: dict[tuple[str, object], int] = {}
+    for r in rows:
+        top = root(("key", r["contributor_id"]))
+        members[top] = min(members.get(top, r["contributor_id"]), r["contributor_id"])
+    return {r["id"]: members[root(("key", r["contributor_id"]))] for r in rows}
+
+
+def agreeing(clean: list[Row], who: dict[int, int], median: float | None) -> int:
+    """Independent contributors whose own median (over their results' medians) lies within
+    REPRODUCED_TOLERANCE of `median`; each contributor counts once."""
+    if not median:
+        return 0
+    by_contributor: dict[int, list[float]] = {}
+    for r in clean:
+        by_contributor.setdefault(who[r["id"]], []).append(r["seconds_median"])
+    return sum(
+        1
+        for values in by_contributor.values()
+        if abs(stats.median(values) - median) <= REPRODUCED_TOLERANCE * median
+    )
+
+
 # -- exact, from every result -----------------------------------------------------------
 
 
@@ -266,12 +315,17 @@ def exact(rows: list[Row], offload: str, keep_sketches: bool = False) -> Compute
     outliers = {r["id"]: around.is_outlier(r["seconds_median"]) for r in timed if around}
     clean = [r for r in timed if not outliers[r["id"]]]
     seconds = sorted(r["seconds_median"] for r in clean)
+    who = independent(rows)
+    speed = _exact_seconds(seconds)
+    n_agreeing = agreeing(clean, who, speed["seconds_median"])
     values = {
         **_counts(rows),
-        "n_contributors": len({r["contributor_id"] for r in rows}),
+        "n_contributors": len(set(who.values())),
+        "n_agreeing": n_agreeing,
+        "reproduced": n_agreeing >= REPRODUCED_MIN_CONTRIBUTORS,
         "n_timed": len(clean),
         "n_outliers": len(timed) - len(clean),
-        **_exact_seconds(seconds),
+        **speed,
         "seconds_values": _distribution(seconds),
         "energy_joules_per_image_median": _median_or_none(
             _present(clean, "energy_joules_per_image")
@@ -368,7 +422,9 @@ def fold(
     offload: str,
 ) -> Computed:
     """The summary `previous` (with its kept `state`) after taking new counted results;
-    new_contributors of their contributors had no counted result in the group before."""
+    new_contributors of their contributors had no counted result in the group before.
+    The independent contributors who agree (and so `reproduced`) stay as the last exact
+    computation found them, until the next one."""
     values = dict(previous)
     sketches = Sketches(state["sketches"])
     spread = stats.Spread(**state["spread"]) if state["spread"] else None

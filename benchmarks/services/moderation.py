@@ -11,9 +11,11 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.utils import timezone
 
-from benchmarks.models import Contributor, Result, Submission, SubmissionStatus
+from benchmarks.caching import data_changed
+from benchmarks.models import Contributor, Result, SelfReport, Submission, SubmissionStatus
 from benchmarks.services.aggregation import GROUP_FIELDS
 from benchmarks.tasks import update_summary
+from benchmarks.trust_models import ReportStatus
 
 
 def _touch_results(submission_ids: Iterable[int]) -> None:
@@ -58,3 +60,19 @@ def revoke(contributors: Iterable[Contributor], reason: str, reject_results: boo
         )
         set_status(accepted, SubmissionStatus.REJECTED, f"Key revoked: {reason}")
     return revoked
+
+
+@transaction.atomic
+def set_report_status(reports: Iterable[SelfReport], status: str, reason: str = "") -> int:
+    """Approve or reject hand-made reports (only approved ones are shown); how many changed.
+    Reports never enter a summary, so only the pages' data version moves."""
+    if status not in ReportStatus.values:
+        raise ValueError(f"unknown report status {status!r}")
+    changed = (
+        SelfReport.objects.filter(pk__in=[r.pk for r in reports])
+        .exclude(status=status)
+        .update(status=status, moderation_reason=reason, moderated_at=timezone.now())
+    )
+    if changed:
+        data_changed()
+    return changed

@@ -29,7 +29,15 @@ from klein_bench.contract.models import MODELS, work_of
 from klein_bench.contract.protocol import known_protocol
 from klein_bench.contract.schema import result_schema
 
-from benchmarks.models import Configuration, Gpu, ImageModel, Outcome, Stage, preset_for
+from benchmarks.models import (
+    Configuration,
+    Gpu,
+    ImageModel,
+    Outcome,
+    Result,
+    Stage,
+    preset_for,
+)
 from benchmarks.services.catalog import (
     ImpossibleMemory,
     configuration_for,
@@ -69,6 +77,7 @@ class ValidResult:
     model: ImageModel
     gpu: Gpu
     configuration: Configuration
+    reproduction_of: Result | None = None
 
 
 @functools.cache
@@ -201,11 +210,51 @@ def validate_result(payload: Any) -> ValidResult:
         raise PayloadInvalid({_path("gpu", "memory_total_mb"): str(exc)}) from exc
     assert model is not None
     errors = {**_memory_errors(payload, gpu), **_speed_errors(payload, model, gpu)}
+    configuration = _configuration_for(payload)
+    original, problem = _reproduced(payload, model, configuration)
+    if problem:
+        errors[_path("reproduction_of")] = problem
     if errors:
         raise PayloadInvalid(dict(sorted(errors.items())))
     return ValidResult(
-        payload=payload, model=model, gpu=gpu, configuration=_configuration_for(payload)
+        payload=payload,
+        model=model,
+        gpu=gpu,
+        configuration=configuration,
+        reproduction_of=original,
     )
+
+
+def _reproduced(
+    payload: dict[str, Any], model: ImageModel, configuration: Configuration
+) -> tuple[Result | None, str]:
+    """The result a reproduction names, or why it cannot be one: it must exist and have
+    run the same model, configuration and protocol (on any card)."""
+    wanted = payload.get("reproduction_of")
+    if wanted is None:
+        return None, ""
+    original = (
+        Result.objects.select_related("model", "configuration").filter(pk=wanted).first()
+        if wanted < 2**63
+        else None
+    )
+    if original is None:
+        return None, f"there is no result {wanted} on this server to reproduce"
+    mine = (model.pk, configuration.pk, payload["protocol"]["id"], payload["synthetic"])
+    theirs = (
+        original.model_id,
+        original.configuration_id,
+        original.protocol_version,
+        original.synthetic,
+    )
+    if mine != theirs:
+        weights = " with random weights" if original.synthetic else ""
+        return None, (
+            f"result {wanted} ran {original.model.slug} in {original.configuration}{weights} "
+            f"under protocol {original.protocol_version}; a reproduction runs exactly that "
+            "(klein-bench reproduce sets it up)"
+        )
+    return original, ""
 
 
 def _nul_strings(payload: Any) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import template
 
-from checkpages import formatting
+from checkpages import formatting, trust
 
 register = template.Library()
 
@@ -19,3 +19,4 @@ register.filter("short_gpu", formatting.short_gpu_name)
 register.filter("plain", formatting.plain)
 register.filter("names_memory", formatting.names_memory)
 register.filter("number", formatting.number)
+register.filter("why_apart", trust.why_apart)

@@ -3,7 +3,8 @@
 Every problem the user can fix is a KleinBenchError, printed as one sentence with the
 fix and a non-zero exit code; nothing else reaches the terminal as a traceback unless
 KLEIN_BENCH_DEBUG is set. The benchmark options and runtimes are in
-klein_bench.commands.benchmark, `submit` and `withdraw` in klein_bench.commands.submit.
+klein_bench.commands.benchmark, `submit` and `withdraw` in klein_bench.commands.submit,
+`reproduce` in klein_bench.commands.reproduce.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from klein_bench.backends.comfyui.client import DEFAULT_URL as DEFAULT_COMFYUI_U
 from klein_bench.catalog import RUNTIMES
 from klein_bench.commands.benchmark import benchmark_options, run_and_report
 from klein_bench.commands.common import KleinBenchGroup, agent_home, err_console, out_console
+from klein_bench.commands.reproduce import reproduce
 from klein_bench.commands.submit import submit, withdraw
 from klein_bench.contract.models import DEFAULT_MODEL, MODELS
 from klein_bench.errors import KleinBenchError
@@ -40,6 +42,7 @@ def main() -> None:
       klein-bench run --model klein-tiny-random        try the agent (CPU, seconds)
       klein-bench run --preset bf16-resident           the real benchmark on your GPU
       klein-bench submit                               run it and upload a signed result
+      klein-bench reproduce ID                         run result ID's configuration again
 
     State (signing key, queue, history) lives in a user directory; KLEIN_BENCH_HOME
     overrides it. Set KLEIN_BENCH_DEBUG=1 to see tracebacks.
@@ -253,6 +256,7 @@ def results(as_json: bool) -> None:
 
 main.add_command(submit)
 main.add_command(withdraw)
+main.add_command(reproduce)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -29,6 +29,8 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Five tries over about 15 s (1, 2, 4, 8 s apart, with jitter) before a result is queued.
 RETRIES = 4
 BACKOFF_S = 1.0
+# Reads that only inform (the consensus image before an upload) wait this long at most.
+READ_TIMEOUT_S = 5.0
 
 
 class ServerUnreachable(KleinBenchError):
@@ -176,6 +178,23 @@ class Client:
                 f"{self.server} answered without a result id; check that --server points "
                 "at a klein-bench platform."
             ) from exc
+
+    def read(self, path: str) -> dict[str, Any] | None:
+        """GET a JSON answer once, without retries; None when the server does not answer
+        with one (reads only help: they must never hold up or fail a command)."""
+        try:
+            with httpx.Client(transport=self.transport, timeout=READ_TIMEOUT_S) as http:
+                response = http.get(f"{self.server}{path}", headers={"User-Agent": USER_AGENT})
+        except httpx.HTTPError:
+            return None
+        if response.status_code != 200:
+            return None
+        answer = _json(response)
+        return answer or None
+
+    def consensus(self, model: str) -> dict[str, Any] | None:
+        """The server's consensus images for a model (GET /api/v1/consensus/<model>)."""
+        return self.read(f"/api/v1/consensus/{model}")
 
     def withdraw(self, result_id: int, body: bytes) -> dict[str, Any]:
         """DELETE a result with a signed withdrawal document."""

@@ -168,7 +168,11 @@ def benchmark(ctx: click.Context, options: dict[str, Any], progress: Progress, h
     )
 
 
-def run_and_report(ctx: click.Context, options: dict[str, Any], home: Home) -> tuple[dict, str]:
+def run_and_report(
+    ctx: click.Context, options: dict[str, Any], home: Home, extra: dict[str, Any] | None = None
+) -> tuple[dict, str]:
+    """Run the benchmark, keep the payload (with `extra` top-level fields, such as the
+    result it reproduces) as a local result and print it."""
     from klein_bench import report
 
     progress = RichProgress(err_console())
@@ -178,6 +182,7 @@ def run_and_report(ctx: click.Context, options: dict[str, Any], home: Home) -> t
         progress.abandon()
         raise
     progress.done()
+    payload.update(extra or {})
     local_id = home.save_result(payload)
     report.print_result(out_console(), payload)
     return payload, local_id

@@ -90,3 +90,12 @@ def platform_client(server: str, console: Console) -> Client:
         console.print(f"[yellow]{escape(problem)}; trying again in {wait:.0f} s[/]", soft_wrap=True)
 
     return Client(server, on_retry=on_retry)
+
+
+def warn_if_image_strays(client: Client, payload: dict[str, Any]) -> None:
+    """One yellow sentence when the run's image strays from what other contributors got."""
+    from klein_bench.image_check import stray_warning
+
+    warning = stray_warning(payload, client.consensus(str(payload.get("model", ""))))
+    if warning:
+        err_console().print(f"[yellow]Warning:[/] {escape(warning)}", soft_wrap=True)

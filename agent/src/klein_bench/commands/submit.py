@@ -17,6 +17,7 @@ from klein_bench.commands.common import (
     platform_client,
     print_accepted,
     server_option,
+    warn_if_image_strays,
 )
 from klein_bench.errors import KleinBenchError
 
@@ -137,8 +138,10 @@ def submit(
             soft_wrap=True,
         )
         return
+    client = platform_client(server, err)
+    warn_if_image_strays(client, payload)
     err.print(f"Sending to {escape(server)} ...")
-    accepted = submission.send(home, platform_client(server, err), sealed)
+    accepted = submission.send(home, client, sealed)
     print_accepted(out_console(), accepted)
 
 
