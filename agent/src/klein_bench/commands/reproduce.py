@@ -27,11 +27,14 @@ from klein_bench.commands.common import (
     server_option,
     warn_if_image_strays,
 )
-from klein_bench.contract.catalog import MODELS, PRESETS
-from klein_bench.contract.protocol import CURRENT
+from klein_bench.contract.catalog import PRESETS
+from klein_bench.contract.models import DEFAULT_MODEL, MODELS
 from klein_bench.errors import KleinBenchError
 
-# The Klein 4B file ComfyUI runs for a result's precision (--comfyui-model of `run`).
+# Every protocol times at least as many runs as the default model's (they are made from it).
+_DEFAULT_PROTOCOL = MODELS[DEFAULT_MODEL].protocol
+# The model's ComfyUI file (by how it stores weights) for a result's precision
+# (--comfyui-model of `run`).
 COMFYUI_FILES = {"fp8-storage": "fp8", "bf16": "bf16"}
 
 
@@ -49,22 +52,23 @@ def options_for(result_id: int, original: dict[str, Any]) -> dict[str, Any]:
             f"it ran the model {original.get('model')!r}, which this agent "
             "does not measure; update the agent (pip install -U klein-bench).",
         )
-    if original.get("protocol_version") != CURRENT.id:
+    protocol = model.protocol
+    if original.get("protocol_version") != protocol.id:
         raise _refuse(
             result_id,
             f"it ran protocol {original.get('protocol_version')}, this agent "
-            f"runs {CURRENT.id}; update the agent.",
+            f"runs {protocol.id} for {model.slug}; update the agent.",
         )
     if (original.get("width"), original.get("height"), original.get("steps")) != (
         model.width,
         model.height,
-        CURRENT.steps,
+        protocol.steps,
     ):
         raise _refuse(
             result_id,
             f"it ran {original.get('width')}x{original.get('height')} at "
             f"{original.get('steps')} steps, and the agent runs only the protocol's "
-            f"{model.width}x{model.height} at {CURRENT.steps}.",
+            f"{model.width}x{model.height} at {protocol.steps}.",
         )
     preset = original.get("preset")
     runtime = original.get("runtime")
@@ -112,10 +116,10 @@ def fetch_original(client: Any, result_id: int) -> dict[str, Any]:
 @server_option
 @click.option(
     "--runs",
-    type=click.IntRange(min=CURRENT.min_timed_runs, max=100),
-    default=CURRENT.default_timed_runs,
+    type=click.IntRange(min=_DEFAULT_PROTOCOL.min_timed_runs, max=100),
+    default=_DEFAULT_PROTOCOL.default_timed_runs,
     show_default=True,
-    help=f"Timed generations after the warm-up (at least {CURRENT.min_timed_runs}).",
+    help=f"Timed generations after the warm-up (at least {_DEFAULT_PROTOCOL.min_timed_runs}).",
 )
 @click.option(
     "--gpu",

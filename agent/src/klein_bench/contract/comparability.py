@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from klein_bench.contract.catalog import MODELS, preset_for
+from klein_bench.contract.catalog import preset_for
 from klein_bench.contract.figures import CAPPED_BELOW_SHARE
+from klein_bench.contract.models import MODELS
 from klein_bench.contract.protocol import known_protocol
 
 PROTOCOL_EXACT = "protocol-exact"
