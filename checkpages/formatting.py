@@ -95,6 +95,15 @@ def names_memory(name: str) -> bool:
     return bool(re.search(r"\d\s*GB\b", name, re.IGNORECASE))
 
 
+def card_name(gpu) -> str:
+    """'RTX 3090 24 GiB', 'RTX 5060 Ti 16 GB', 'CPU (no GPU)': a card's short name with its
+    memory, wherever cards are listed to choose from (unless the name says it already)."""
+    name = short_gpu_name(gpu.name)
+    if not gpu.vram_mb or names_memory(gpu.name):
+        return name
+    return f"{name} {card_gb(gpu.vram_mb)}"
+
+
 def count(n: int, singular: str, plural: str | None = None) -> str:
     """'1 result', '19,799 results'."""
     return f"{n:,} {singular if n == 1 else (plural or singular + 's')}"

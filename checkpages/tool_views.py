@@ -11,7 +11,7 @@ from django.views.decorators.http import require_safe
 from benchmarks.models import Gpu, ImageModel
 from checkpages import browse, install, queries
 from checkpages.compare import MAX_CARDS, comparison
-from checkpages.views import _canonical, _not_found, _page, _unknown_model
+from checkpages.views import _canonical, _not_found, _page, _unknown_model, home_page
 
 
 @require_safe
@@ -81,15 +81,23 @@ def results(request: HttpRequest) -> HttpResponse:
 @require_safe
 def pick(request: HttpRequest) -> HttpResponse:
     """The home page's card picker, a plain GET form: to the pair's page."""
-    model = _canonical(ImageModel.objects, request.GET.get("model", ""))
-    gpu = _canonical(Gpu.objects, request.GET.get("gpu", ""))
+    problems = []
+    chosen = {}
+    for name, queryset, noun in (
+        ("model", ImageModel.objects, "a model"),
+        ("gpu", Gpu.objects, "your card"),
+    ):
+        slug = request.GET.get(name, "")
+        chosen[name] = _canonical(queryset, slug) if slug else None
+        if not slug:
+            problems.append(f"Choose {noun} to see whether it runs.")
+        elif chosen[name] is None:
+            problems.append(
+                f"There is no {name} “{slug}” in the catalog: choose {noun} from the list."
+            )
+    model, gpu = chosen["model"], chosen["gpu"]
     if model is None or gpu is None:
-        return _not_found(
-            request,
-            "Pick a model and a card",
-            "Choose both a model and a card to see whether it runs.",
-            [],
-        )
+        return home_page(request, " ".join(problems), status=400)
     return HttpResponseRedirect(reverse("checkpages:pair", args=[model.slug, gpu.slug]))
 
 

@@ -48,8 +48,11 @@ else:
             "(for example: klein-bench.org,www.klein-bench.org), when DJANGO_DEBUG is off."
         )
 
-# The public address of the site, used for permalinks in API answers.
-SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# The public address of the site, for permalinks in answers and the commands pages show.
+# Unset: the address each request came to (benchmarks.site.site_url), and without a
+# request http://127.0.0.1:PORT, where `make run` serves.
+SITE_URL = env_str("SITE_URL").rstrip("/")
+PORT = env_int("PORT", 8000, minimum=1)
 # The platform the agent talks to without --server (klein_bench.upload.DEFAULT_SERVER, which
 # the server may not import; a test keeps the two equal). Commands the pages show add
 # --server SITE_URL when the site is another one.

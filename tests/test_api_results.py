@@ -42,7 +42,7 @@ def test_a_listed_result_has_its_flat_figures(client, catalog, key):
 
     assert row == {
         "id": result.pk,
-        "permalink": f"http://127.0.0.1:8000/r/{result.pk}",
+        "permalink": f"http://testserver/r/{result.pk}",
         "status": "accepted",
         "created_at": row["created_at"],
         "model": "flux-2-klein-4b",

@@ -39,13 +39,21 @@ def test_each_cell_gives_the_verdict_in_words_with_speed_and_memory_of_the_best_
     assert found["RTX 4090 24 GiB"] == "runs 1.9 s · 19.2 GiB bf16-resident (diffusers)"
     assert found["RTX 5070 12 GiB"] == "runs 2.4 s · 8.5 GiB fp8-storage (ComfyUI)"
     assert found["RTX 3090 24 GiB"] == (
-        "unknown estimate: expected to fit in bf16-resident (diffusers), 4.4 s measure it"
+        "expected to fit estimate in bf16-resident (diffusers), about 4.4 s measure it"
     )
-    assert found["RTX 5060 Ti 16 GB"].startswith("unknown estimate: expected to fit in "), (
+    assert found["RTX 5060 Ti 16 GB"].startswith("expected to fit estimate in "), (
         "the name already says 16 GB"
     )
     page = response.content.decode()
-    assert 'class="verdict verdict-runs">runs</span>' in page
+    assert (
+        'class="verdict verdict-runs" data-source="measured" data-verdict="runs">runs</span>'
+        in (page)
+    )
+    assert (
+        '<span class="verdict verdict-runs verdict-estimate" data-source="estimated" '
+        'data-verdict="expected_to_fit">expected to fit</span> <span class="estimate-tag">'
+        "estimate</span>"
+    ) in page
     assert (
         '<a href="/check/flux-2-klein-4b/rtx-5070/" aria-label="FLUX.2 [klein] 4B on the NVIDIA '
         'GeForce RTX 5070: runs">'
@@ -94,7 +102,7 @@ def test_the_test_model_and_cards_awaiting_review_stay_out_of_the_matrix(client,
     assert "Klein tiny random" not in text
     assert "RTX PRO 6000" not in text
     # Neither model is measured on a CPU, and the agent would refuse to: no "measure it".
-    assert "CPU (no GPU) unknown unknown" in text
+    assert "CPU (no GPU) not measured not measured" in text
 
 
 def test_the_preset_filter_is_a_plain_get_form_that_shows_that_configuration_only(client, catalog):
@@ -106,7 +114,9 @@ def test_the_preset_filter_is_a_plain_get_form_that_shows_that_configuration_onl
 
     assert '<form class="filter" method="get" action="/check/">' in everything.content.decode()
     found = cells(response)
-    assert found["RTX 5070 12 GiB"] == "does not fit"
+    assert found["RTX 5070 12 GiB"] == (
+        "does not fit bf16-resident (diffusers): 3 tried: 3 out of memory in model load"
+    )
     assert found["RTX 4090 24 GiB"] == "runs 1.9 s · 19.2 GiB bf16-resident (diffusers)"
     assert '<option value="bf16-resident" selected>' in response.content.decode()
     assert "in the BF16, fully resident configuration" in visible_text(response)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import base64
 
-from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
+from klein_bench.contract.catalog import preset_for
 from klein_bench.contract.figures import AGGREGATED_MEMORY_FIGURES, MEMORY_FIGURES
 from rest_framework import serializers
 
@@ -23,12 +23,14 @@ from benchmarks.models import (
     Summary,
     Verdict,
 )
-from benchmarks.services import estimates
+from benchmarks.services import answers, estimates
 from benchmarks.services.group_stats import SECONDS_VALUES_CAP, SKETCH_ACCURACY
+from benchmarks.site import site_url
 
 
-def absolute(path: str) -> str:
-    return settings.SITE_URL + path
+def absolute(serializer: serializers.Serializer, path: str) -> str:
+    """The path at this site's address (benchmarks.site.site_url of the request)."""
+    return site_url(serializer.context.get("request")) + path
 
 
 class ImageModelSerializer(serializers.ModelSerializer):
@@ -54,7 +56,7 @@ class ImageModelSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_url(self, obj: ImageModel) -> str:
-        return absolute(obj.get_absolute_url())
+        return absolute(self, obj.get_absolute_url())
 
 
 class GpuSerializer(serializers.ModelSerializer):
@@ -132,6 +134,17 @@ class SummarySerializer(serializers.ModelSerializer):
         child=serializers.DictField(child=serializers.FloatField()),
         help_text='Median seconds per image by version: {"driver": {"580.95.05": 2.1}, ...}',
     )
+    verdict = serializers.SerializerMethodField()
+
+    @extend_schema_field(
+        serializers.ChoiceField(
+            choices=Verdict.choices,
+            help_text="As the check page shows it: a median peak above the card's memory "
+            "(runs that only finished by spilling into system memory) is does_not_fit",
+        )
+    )
+    def get_verdict(self, obj: Summary) -> str:
+        return answers.verdict_of(obj, self.context.get("capacity_mib"))
 
     class Meta:
         model = Summary
@@ -213,6 +226,7 @@ class EstimatedConfigurationSerializer(serializers.Serializer):
         source="memory.cards", child=serializers.CharField(), help_text="GPU slugs"
     )
     fit = serializers.SerializerMethodField()
+    verdict = serializers.SerializerMethodField()
     seconds_per_image = serializers.SerializerMethodField(
         help_text="Null when the card has no tensor peak or the configuration is not "
         "expected to fit"
@@ -235,6 +249,18 @@ class EstimatedConfigurationSerializer(serializers.Serializer):
     )
     def get_fit(self, obj) -> str | None:
         return obj.memory.fit or None
+
+    @extend_schema_field(
+        serializers.ChoiceField(
+            choices=list(estimates.VERDICT_LABELS),
+            allow_null=True,
+            help_text="This configuration's estimated verdict, from its fit: expected_to_fit "
+            "(fully resident), needs_offload (fits with offload), may_not_fit (tight), "
+            "expected_not_to_fit; null when the card's memory is unknown",
+        )
+    )
+    def get_verdict(self, obj) -> str | None:
+        return estimates.configuration_verdict(obj) or None
 
     @extend_schema_field(RangeSerializer(allow_null=True))
     def get_seconds_per_image(self, obj) -> dict | None:
@@ -265,8 +291,9 @@ class EstimateSerializer(serializers.Serializer):
         serializers.ChoiceField(
             choices=list(estimates.VERDICT_LABELS),
             allow_null=True,
-            help_text="Over the estimated configurations: expected_to_fit (fully resident), "
-            "needs_offload, expected_not_to_fit; null when the card's memory is unknown",
+            help_text="The best of the estimated configurations' verdicts: expected_to_fit "
+            "(fully resident), needs_offload, may_not_fit, expected_not_to_fit; null when the "
+            "card's memory is unknown",
         )
     )
     def get_verdict(self, obj) -> str | None:
@@ -275,6 +302,57 @@ class EstimateSerializer(serializers.Serializer):
     @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_lead(self, obj) -> int | None:
         return obj.estimates.index(obj.lead) if obj.lead is not None else None
+
+
+class AnswerConfigurationSerializer(serializers.Serializer):
+    runtime = serializers.CharField()
+    precision = serializers.CharField()
+    offload = serializers.CharField()
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    steps = serializers.IntegerField()
+    preset = serializers.CharField(allow_null=True)
+
+
+class AnswerSerializer(serializers.Serializer):
+    """The one answer the check page leads with (benchmarks.services.answers)."""
+
+    source = serializers.ChoiceField(
+        choices=[answers.MEASURED, answers.ESTIMATED, answers.NOT_MEASURED],
+        help_text="measured: from this card's results; estimated: nobody measured the "
+        "card (in this configuration), so from the estimate; none: neither",
+    )
+    verdict = serializers.CharField(
+        help_text="A measured verdict (runs, needs_offload, does_not_fit, unknown) when "
+        "source is measured, an estimate's verdict (expected_to_fit, needs_offload, "
+        "may_not_fit, expected_not_to_fit) when estimated, unknown when none"
+    )
+    label = serializers.CharField(help_text="The verdict in the page's words")
+    preset = serializers.SerializerMethodField(help_text="The ?preset= asked for, if one")
+    configuration = serializers.SerializerMethodField(
+        help_text="The configuration the answer rests on: the one a user of the card should "
+        "run (or the preset's); null when none does"
+    )
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_preset(self, obj: answers.Answer) -> str | None:
+        return obj.preset or None
+
+    @extend_schema_field(AnswerConfigurationSerializer(allow_null=True))
+    def get_configuration(self, obj: answers.Answer) -> dict | None:
+        if obj.summary is not None:
+            c = obj.summary.configuration
+            fields = (c.runtime, c.precision, c.offload, c.width, c.height, c.steps)
+            preset = c.preset or None
+        elif obj.estimate is not None:
+            e = obj.estimate.setup
+            fields = (e.runtime, e.precision, e.offload, e.width, e.height, e.steps)
+            found = preset_for(e.precision, e.offload)
+            preset = found.name if found else None
+        else:
+            return None
+        names = ("runtime", "precision", "offload", "width", "height", "steps")
+        return dict(zip(names, fields, strict=True)) | {"preset": preset}
 
 
 class CheckSerializer(serializers.Serializer):
@@ -290,6 +368,10 @@ class CheckSerializer(serializers.Serializer):
     )
     claims = ClaimSerializer(
         many=True, help_text="Published figures for this card, and model-wide ones (gpu null)"
+    )
+    answer = AnswerSerializer(
+        help_text="What the check page leads with: measured beats estimated (the same "
+        "answer as the page's headline, table and the overview's cell)"
     )
     estimate = EstimateSerializer(
         allow_null=True,
@@ -378,7 +460,7 @@ class ResultSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_permalink(self, obj: Result) -> str:
-        return absolute(reverse("checkpages:result", args=[obj.pk]))
+        return absolute(self, reverse("checkpages:result", args=[obj.pk]))
 
     @extend_schema_field(
         serializers.ChoiceField(

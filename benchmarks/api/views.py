@@ -3,13 +3,12 @@ hand them to serializers; every response is documented in the OpenAPI schema."""
 
 from __future__ import annotations
 
-from django.db.models import Q
 from django.utils.cache import patch_cache_control
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -27,9 +26,8 @@ from benchmarks.api.serializers import (
     ResultSerializer,
 )
 from benchmarks.caching import PAGE_SECONDS
-from benchmarks.models import Gpu, ImageModel, PublishedClaim, Result, Summary
-from benchmarks.services import estimates
-from benchmarks.services.aggregation import pair_verdict
+from benchmarks.models import Gpu, ImageModel, Preset, Result, Summary
+from benchmarks.services import answers
 
 NOT_MODIFIED = OpenApiResponse(description="Not modified: the If-None-Match ETag still matches")
 NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such object")
@@ -77,7 +75,16 @@ class Check(ApiViewMixin, APIView):
     @extend_schema(
         tags=["checks"],
         operation_id="checks_retrieve",
-        responses={200: CheckSerializer, 304: NOT_MODIFIED, 404: NOT_FOUND},
+        parameters=[
+            OpenApiParameter(
+                "preset",
+                OpenApiTypes.STR,
+                enum=list(Preset.values),
+                description="Answer for this configuration only, like the check page's "
+                "?preset=: measured, else estimated, else none",
+            )
+        ],
+        responses={200: CheckSerializer, 304: NOT_MODIFIED, 400: BAD_QUERY, 404: NOT_FOUND},
     )
     def get(self, request: Request, model: str, gpu: str) -> Response:
         """Will this model run on this GPU? Summaries by configuration, the verdict, and
@@ -93,26 +100,33 @@ class Check(ApiViewMixin, APIView):
             .select_related("configuration")
             .order_by("synthetic", *(f"configuration__{f}" for f in _CONFIGURATION_ORDER))
         )
-        claims = (
-            PublishedClaim.objects.filter(model=image_model)
-            .filter(Q(gpu=card) | Q(gpu__isnull=True))
-            .select_related("gpu", "configuration")
-        )
-        size = (image_model.default_width, image_model.default_height, image_model.default_steps)
-        measured = {
-            (s.configuration.runtime, s.configuration.precision, s.configuration.offload)
-            for s in summaries
-            if (s.configuration.width, s.configuration.height, s.configuration.steps) == size
-        }
+        claims = answers.claims_for(image_model, card)
+        usable = answers.usable_vram(card, claims, answers.recent_results(image_model, card))
+        found = list(summaries)
+        estimate = answers.estimate_for(image_model, card, found, usable=usable)
+        real = [s for s in found if not s.synthetic]
+        capacity_mib = answers.capacity(card)
         data = {
             "model": image_model,
             "gpu": card,
-            "verdict": pair_verdict(image_model, card),
-            "summaries": summaries,
+            "verdict": answers.measured_verdict(real, image_model, capacity_mib),
+            "answer": answers.answer(image_model, card, real, estimate, preset_of(request)),
+            "summaries": found,
             "claims": claims,
-            "estimate": estimates.for_pair(image_model, card, exclude=measured),
+            "estimate": estimate,
         }
-        return Response(CheckSerializer(data).data)
+        context = {"request": request, "capacity_mib": capacity_mib}
+        return Response(CheckSerializer(data, context=context).data)
+
+
+def preset_of(request: Request) -> str:
+    """The ?preset= asked for ("" for none); a name that is no preset is a 400."""
+    preset = request.query_params.get("preset", "")
+    if preset and preset not in Preset.values:
+        raise ValidationError(
+            {"preset": f"is not a configuration; use one of {', '.join(Preset.values)}"}
+        )
+    return preset
 
 
 def _by_slug(model_class, slug: str):
