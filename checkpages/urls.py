@@ -13,4 +13,6 @@ urlpatterns = [
     path("compare/<slug:model>/", tool_views.compare, name="compare"),
     path("results/", tool_views.results, name="results"),
     path("r/<int:pk>", views.result, name="result"),
+    # The slash every other page has: to the permalink the agent prints.
+    path("r/<int:pk>/", views.result_with_slash),
 ]

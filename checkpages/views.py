@@ -446,6 +446,11 @@ def result(request: HttpRequest, pk: int) -> HttpResponse:
     return _page(request, "checkpages/result.html", row_context)
 
 
+@require_safe
+def result_with_slash(request: HttpRequest, pk: int) -> HttpResponse:
+    return HttpResponsePermanentRedirect(reverse("checkpages:result", args=[pk]))
+
+
 def _phase_rows(found: Result) -> list[tuple[str, dict]]:
     """(phase words, its peaks) in run order, for the result page's memory table."""
     phases = found.memory_phases if isinstance(found.memory_phases, dict) else {}

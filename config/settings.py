@@ -23,6 +23,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("KLEIN_BENCH_DATA_DIR") or BASE_DIR / "data")
 
 DEBUG = env_bool("DJANGO_DEBUG", default=True)
+# Django's technical 404 page (every URL pattern) instead of the site's own, in debug only.
+TECHNICAL_404 = DEBUG and env_bool("DJANGO_TECHNICAL_404", default=False)
 
 SECRET_KEY = env_str("SECRET_KEY")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS")
@@ -85,6 +87,8 @@ MIDDLEWARE = [
     # An ETag on every answer, and 304 for a matching If-None-Match.
     "django.middleware.http.ConditionalGetMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Outside CommonMiddleware, so a missing slash is still redirected first.
+    "checkpages.middleware.ProductNotFoundMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

@@ -71,3 +71,30 @@ def test_the_picker_with_a_card_not_in_the_catalog_says_so(client, catalog):
     assert "There is no gpu “nope” in the catalog: choose your card from the list." in (
         visible_text(response)
     )
+
+
+def test_in_debug_a_wrong_address_still_gets_the_site_s_own_404(client, catalog, settings):
+    settings.DEBUG = True
+
+    response = client.get("/checks/")
+
+    assert response.status_code == 404
+    assert visible_text(response).startswith("Page not found There is no page at this address.")
+    assert b"URLconf" not in response.content
+    assert client.get("/check").status_code == 301, "a missing slash is still redirected"
+
+
+def test_the_technical_404_is_there_behind_its_own_setting(client, catalog, settings):
+    settings.DEBUG = True
+    settings.TECHNICAL_404 = True
+
+    response = client.get("/checks/")
+
+    assert response.status_code == 404
+    assert b"URLconf" in response.content
+
+
+def test_a_permalink_with_a_trailing_slash_leads_to_the_result(client, catalog):
+    response = client.get("/r/1/")
+
+    assert (response.status_code, response["Location"]) == (301, "/r/1")
