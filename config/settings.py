@@ -237,6 +237,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "benchmarks.api.renderers.FormatNegotiation",
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "UNAUTHENTICATED_USER": None,
@@ -256,7 +257,10 @@ SPECTACULAR_SETTINGS = {
     # Fields without a value are null (never ""), so no "BlankEnum" component is needed.
     "ENUM_ADD_EXPLICIT_BLANK_NULL_CHOICE": False,
     # The measured verdict, apart from the estimated one (benchmarks.services.estimates).
-    "ENUM_NAME_OVERRIDES": {"VerdictEnum": "benchmarks.models.Verdict"},
+    "ENUM_NAME_OVERRIDES": {
+        "VerdictEnum": "benchmarks.models.Verdict",
+        "EstimateVerdictEnum": "benchmarks.services.estimates.VERDICT_ORDER",
+    },
     # The signed POST and DELETE /contribute are plain Django views; this adds them.
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

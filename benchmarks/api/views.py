@@ -29,6 +29,12 @@ from benchmarks.caching import PAGE_SECONDS
 from benchmarks.models import Gpu, ImageModel, Preset, Result, Summary
 from benchmarks.services import answers
 
+# What people coming from other APIs try, and what this one calls it.
+ALIASES = {
+    "limit": " (page_size sets how many results a page holds)",
+    "offset": " (follow the next link, which carries a cursor)",
+    "page": " (follow the next link, which carries a cursor)",
+}
 NOT_MODIFIED = OpenApiResponse(description="Not modified: the If-None-Match ETag still matches")
 NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such object")
 BAD_QUERY = OpenApiResponse(ErrorSerializer, description="A query parameter is not valid")
@@ -36,10 +42,28 @@ BAD_QUERY = OpenApiResponse(ErrorSerializer, description="A query parameter is n
 
 class ApiViewMixin:
     """Errors as JSON whatever format was asked for; successful reads may be kept by a
-    proxy or CDN for a minute (ConditionalGetMiddleware adds their ETag)."""
+    proxy or CDN for a minute (ConditionalGetMiddleware adds their ETag). A query
+    parameter the endpoint does not have is a 400 naming it, never silently ignored."""
+
+    # The query parameters this endpoint reads, besides ?format=.
+    parameters: tuple[str, ...] = ()
 
     def get_exception_handler(self):
         return api_exception_handler
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        known = {"format", *self.parameters}
+        unknown = sorted(set(request.query_params) - known)
+        if unknown:
+            listed = ", ".join(sorted(known))
+            raise ValidationError(
+                {
+                    name: f"is not a parameter of this endpoint{ALIASES.get(name, '')}; it "
+                    f"reads {listed}"
+                    for name in unknown
+                }
+            )
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
@@ -72,6 +96,8 @@ class GpuList(ApiViewMixin, generics.ListAPIView):
 
 
 class Check(ApiViewMixin, APIView):
+    parameters = ("preset",)
+
     @extend_schema(
         tags=["checks"],
         operation_id="checks_retrieve",
@@ -168,6 +194,11 @@ class ResultList(ApiViewMixin, generics.ListAPIView):
 
     serializer_class = ResultSerializer
     renderer_classes = [JSONRenderer, CSVRenderer]
+    parameters = (
+        *ResultFilter.base_filters,
+        ResultCursorPagination.cursor_query_param,
+        ResultCursorPagination.page_size_query_param,
+    )
     pagination_class = ResultCursorPagination
     filter_backends = [DjangoFilterBackend]
     filterset_class = ResultFilter
