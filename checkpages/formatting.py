@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from klein_bench.contract.figures import KERNEL_LOADINGS, KERNEL_SOURCES
+from klein_bench.contract.figures import KERNEL_LOADINGS, KERNEL_SOURCES, STAGES
 
 from benchmarks.services.catalog import without_vendor
 
@@ -63,6 +63,23 @@ def gb_range(low: float, high: float) -> str:
 def seconds_range(low: float, high: float) -> str:
     """'2.1-2.9 s': both ends to the precision of the lower one."""
     return f"{seconds(low).removesuffix(' s')}\u2013{seconds(high)}"
+
+
+def work(tflop: float | None) -> str:
+    """Floating-point work to three significant figures in a unit that keeps them:
+    '12.3 TFLOP', '0.42 GFLOP' is '420 MFLOP' (a test model's image is a few MFLOP)."""
+    if tflop is None:
+        return MISSING
+    flop = tflop * 1e12
+    for unit, scale in (("TFLOP", 1e12), ("GFLOP", 1e9), ("MFLOP", 1e6), ("kFLOP", 1e3)):
+        if flop >= scale:
+            return f"{flop / scale:.3g} {unit}"
+    return f"{flop:.3g} FLOP"
+
+
+def stage(name: object) -> str:
+    """A pipeline stage in words: 'VAE decode'."""
+    return STAGES.get(name, plain(name)) if isinstance(name, str) else plain(name)
 
 
 def number(n: int | float | None) -> str:

@@ -8,7 +8,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_safe
 
-from benchmarks.models import Gpu, ImageModel
+from benchmarks.models import Gpu, ImageModel, Result
 from checkpages import browse, install, queries
 from checkpages.compare import MAX_CARDS, comparison
 from checkpages.views import _canonical, _not_found, _page, _unknown_model, home_page
@@ -74,6 +74,8 @@ def results(request: HttpRequest) -> HttpResponse:
             },
             "api_query": browse.api_query(form),
             "sorts": {name: browse.query(form, sort=name) for name in browse.SORTS},
+            "filtered": browse.filtered(form),
+            "stored": Result.objects.exists(),
         },
     )
 

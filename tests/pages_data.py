@@ -91,6 +91,28 @@ def _memory(process_mb: float, baseline_mb: float = 620.0) -> dict[str, float]:
     }
 
 
+def _phases(process_mb: float) -> dict[str, dict[str, Any]]:
+    """Per-phase peaks as the agent reports them: load, warm-up, the timed images."""
+
+    def peaks(share: float, stage: str) -> dict[str, Any]:
+        mb = round(process_mb * share, 1)
+        return {
+            "peak_vram_mb": mb,
+            "peak_allocated_mb": mb - 700,
+            "peak_reserved_mb": mb - 250,
+            "peak_process_mb": mb,
+            "peak_device_mb": mb + 620,
+            "peak_rss_mb": 5400.0,
+            "stage": stage,
+        }
+
+    return {
+        "load": peaks(0.9, "load"),
+        "warmup": peaks(1.0, "vae_decode"),
+        "timed": peaks(1.0, "denoising"),
+    }
+
+
 def around(center: float, spread: float = 0.04) -> list[float]:
     """Five timed runs close to `center`."""
     return [round(center * (1 + spread * f), 4) for f in (-1, -0.5, 0, 0.5, 1)]
@@ -136,7 +158,7 @@ def fill_rtx_5070(client) -> Posted:
                 # 2 %: an RTX 5070 needs at least 2.26 s per image at its BF16 peak, and
                 # the server refuses faster runs.
                 timings={"runs": runs(*around(seconds, spread=0.02))},
-                memory=_memory(8650 + 40 * i),
+                memory=_memory(8650 + 40 * i) | {"phases": _phases(8650 + 40 * i)},
                 energy={"joules_per_image": 455.0 + 5 * i, "average_power_w": 190.0},
                 environment={"driver": driver, "runtime_version": "0.3.66", "diffusers": None},
                 evidence={"phash": "c3c3e1e1f0f87c3e", "thumbnail_png": thumbnail()},
