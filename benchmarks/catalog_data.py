@@ -22,7 +22,7 @@ MODELS = [
         "description": (
             "Black Forest Labs' step-distilled 4B text-to-image model: a 3.9B-parameter "
             "Flux2 transformer, the Qwen3-4B text encoder and the Flux.2 VAE. 4 steps, "
-            "guidance 1.0, 1024x1024. About 16 GB of BF16 weights."
+            "guidance 1.0, 1024x1024. About 15 GiB of BF16 weights."
         ),
         "is_test_model": False,
         "sort_order": 10,

@@ -156,7 +156,10 @@ def usable_vram(gpu: Gpu, claims: list[PublishedClaim], recent: list[Result]) ->
     before loading (on machines driving a display)."""
     for claim in claims:
         if claim.gpu_id == gpu.pk and claim.usable_vram_gb:
-            return UsableVram(claim.usable_vram_gb * 1024, f"{claim.source}: {claim.figure}")
+            # Quoted in the source's own units ("GB"); read as GiB, as nvidia-smi counts.
+            return UsableVram(
+                claim.usable_vram_gb * 1024, f"{claim.source}, as published: {claim.figure}"
+            )
     if not gpu.vram_mb:
         return None
     baselines = [

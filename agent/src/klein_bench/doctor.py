@@ -372,7 +372,7 @@ def _findings(report: Report) -> list[Finding]:
             Finding(
                 "warning",
                 "memory",
-                f"{report.system_ram_gb:.0f} GB of system RAM: loading Klein 4B (~16 GB of "
+                f"{report.system_ram_gb:.0f} GiB of system RAM: loading Klein 4B (~15 GiB of "
                 "weights) will swap, and offload runs may be killed during VAE decode.",
                 "Close other programs, add swap, or use the fp8-storage preset.",
             )
@@ -389,8 +389,8 @@ def _findings(report: Report) -> list[Finding]:
                 Finding(
                     "problem",
                     "disk",
-                    f"{report.free_disk_gb:.1f} GB free in {report.disk_path}; the weights need "
-                    f"about {needs:.0f} GB.",
+                    f"{report.free_disk_gb:.1f} GiB free in {report.disk_path}; the weights need "
+                    f"about {needs:.0f} GiB.",
                     "Free some space, or set HF_HUB_CACHE to a bigger disk.",
                 )
             )
@@ -400,7 +400,7 @@ def _findings(report: Report) -> list[Finding]:
                 "weights",
                 "FLUX.2 [klein] 4B weights are not in the Hugging Face cache "
                 f"({weights.hf_cache_dir()}).",
-                "klein-bench run --download (about 16 GB), --weights PATH for a local copy"
+                "klein-bench run --download (about 15 GiB), --weights PATH for a local copy"
                 + (", or --synthetic to measure without them." if report.gpu_usable else "."),
             )
         )

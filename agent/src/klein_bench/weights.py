@@ -18,7 +18,7 @@ from klein_bench.errors import KleinBenchError
 HF_REPO = "black-forest-labs/FLUX.2-klein-4B"
 COMPONENTS_WITH_WEIGHTS = ("transformer", "text_encoder", "vae")
 COMPONENTS = (*COMPONENTS_WITH_WEIGHTS, "tokenizer", "scheduler")
-# The bf16 weights are about 16 GB; keep room for the download's temporary files.
+# The bf16 weights are about 15 GiB (16 GB); keep room for the download's temporary files.
 DOWNLOAD_NEEDS_GB = 17.0
 _WEIGHT_SUFFIXES = (".safetensors", ".bin")
 
@@ -152,7 +152,7 @@ def require(weights: Path | None, *, download: bool) -> WeightsLocation:
         raise KleinBenchError(
             f"FLUX.2 [klein] 4B weights were not found in the Hugging Face cache "
             f"({hf_cache_dir()}): pass --weights PATH to a local copy, add --download to "
-            "fetch them (about 16 GB), or try --synthetic to measure without them."
+            "fetch them (about 15 GiB), or try --synthetic to measure without them."
         )
     if weights is not None:
         raise KleinBenchError(
@@ -177,8 +177,8 @@ def download_weights() -> WeightsLocation:
     free_gb = shutil.disk_usage(cache).free / 1024**3
     if free_gb < DOWNLOAD_NEEDS_GB:
         raise KleinBenchError(
-            f"The download needs about {DOWNLOAD_NEEDS_GB:.0f} GB free in {cache} but only "
-            f"{free_gb:.1f} GB are: free some space, or point HF_HUB_CACHE at a bigger disk."
+            f"The download needs about {DOWNLOAD_NEEDS_GB:.0f} GiB free in {cache} but only "
+            f"{free_gb:.1f} GiB are: free some space, or point HF_HUB_CACHE at a bigger disk."
         )
     try:
         path = snapshot_download(HF_REPO, cache_dir=cache)

@@ -33,7 +33,9 @@ def benchmark_options(command: Callable) -> Callable:
             type=click.Choice(list(PRESETS)),
             default=DEFAULT_PRESET,
             show_default=True,
-            help="What runs: " + "; ".join(f"{p.name}: {p.description}" for p in PRESETS.values()),
+            help="What runs: "
+            + "; ".join(f"{p.name}: {p.description.rstrip('.')}" for p in PRESETS.values())
+            + ". `klein-bench doctor` says which fit this GPU.",
         ),
         click.option(
             "--runs",
@@ -61,7 +63,7 @@ def benchmark_options(command: Callable) -> Callable:
         click.option(
             "--download",
             is_flag=True,
-            help="Download the weights (~16 GB) into the HF cache if they are missing.",
+            help="Download the weights (~15 GiB) into the HF cache if they are missing.",
         ),
         click.option(
             "--synthetic",
