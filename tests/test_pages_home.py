@@ -98,3 +98,14 @@ def test_a_permalink_with_a_trailing_slash_leads_to_the_result(client, catalog):
     response = client.get("/r/1/")
 
     assert (response.status_code, response["Location"]) == (301, "/r/1")
+
+
+def test_on_an_empty_site_the_home_page_does_not_claim_every_figure_is_measured(client, catalog):
+    text = visible_text(client.get("/"))
+
+    assert "Every figure comes from real runs" not in text
+    assert (
+        "Every measured figure comes from real runs: 0 results on 0 cards so far, each one "
+        "signed and linked to its raw data. Until the first ones arrive, the pages show "
+        "estimates, each labelled as one."
+    ) in text

@@ -520,3 +520,32 @@ def test_a_model_the_agent_cannot_run_shows_no_command_that_would_fail(client, c
 
     assert "klein-bench submit" not in text
     assert "The klein-bench agent cannot benchmark FLUX.2 [klein] Base 4B yet;" in text
+
+
+def test_the_estimates_say_what_they_rest_on_once_not_in_every_row(client, catalog):
+    text = visible_text(client.get("/check/flux-2-klein-4b/rtx-5070/"))
+
+    table = text[text.index("Estimates for FLUX.2 [klein] 4B on the RTX 5070") :]
+    table = table[: table.index("The card ")]
+    assert "nobody has measured this configuration yet" not in table
+    assert text.count("Where a row says “from the architecture alone”, nobody has measured") == 1
+    assert (
+        "fp8-storage (diffusers) FP8 weights, BF16 compute, fully on the GPU (diffusers) may not "
+        "fit estimate Within the card's 12 GiB, but close to or above the about 10.5 GiB left "
+        "when it drives a display about 10.0 GiB (8.0-12.0 GiB) about 5.1 s per image "
+        "(3.6-8.4 s) memory from the architecture alone; speed from the architecture alone "
+        "(30-70% of the tensor peak)"
+    ) in table
+
+
+def test_the_test_model_on_a_cpu_offers_only_what_makes_sense_there(client, catalog):
+    fill_tiny_on_cpu(client)
+
+    response = client.get("/check/klein-tiny-random/cpu/")
+
+    page = response.content.decode()
+    text = visible_text(response)
+    assert "Lead with a configuration" not in text, "one configuration, nothing to choose"
+    assert "Compare with other cards" not in text
+    assert "fp8-compute" not in text and "bf16-model-offload" not in text
+    assert "/compare/" not in page
