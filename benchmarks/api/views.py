@@ -26,7 +26,7 @@ from benchmarks.api.serializers import (
     ResultSerializer,
 )
 from benchmarks.caching import PAGE_SECONDS
-from benchmarks.models import Gpu, ImageModel, Preset, Result, Summary
+from benchmarks.models import Gpu, ImageModel, Preset, Result
 from benchmarks.services import answers
 
 # What people coming from other APIs try, and what this one calls it.
@@ -121,27 +121,17 @@ class Check(ApiViewMixin, APIView):
         card = _by_slug(Gpu, gpu)
         if card is None:
             raise NotFound(f"There is no GPU {gpu!r} in the catalog.")
-        summaries = (
-            Summary.objects.for_pair(image_model, card)
-            .select_related("configuration")
-            .order_by("synthetic", *(f"configuration__{f}" for f in _CONFIGURATION_ORDER))
-        )
-        claims = answers.claims_for(image_model, card)
-        usable = answers.usable_vram(card, claims, answers.recent_results(image_model, card))
-        found = list(summaries)
-        estimate = answers.estimate_for(image_model, card, found, usable=usable)
-        real = [s for s in found if not s.synthetic]
-        capacity_mib = answers.capacity(card)
+        found = answers.check(image_model, card, preset_of(request))
         data = {
             "model": image_model,
             "gpu": card,
-            "verdict": answers.measured_verdict(real, image_model, capacity_mib),
-            "answer": answers.answer(image_model, card, real, estimate, preset_of(request)),
-            "summaries": found,
-            "claims": claims,
-            "estimate": estimate,
+            "verdict": found.verdict,
+            "answer": found.answer,
+            "summaries": found.summaries,
+            "claims": found.claims,
+            "estimate": found.estimate,
         }
-        context = {"request": request, "capacity_mib": capacity_mib}
+        context = {"request": request, "capacity_mib": answers.capacity(card)}
         return Response(CheckSerializer(data, context=context).data)
 
 
@@ -160,9 +150,6 @@ def _by_slug(model_class, slug: str):
     if "\x00" in slug:
         return None
     return model_class.objects.filter(slug=slug).first()
-
-
-_CONFIGURATION_ORDER = ("runtime", "precision", "offload", "width", "height", "steps")
 
 
 @extend_schema(

@@ -295,16 +295,39 @@ def answer(
     return Answer(NOT_MEASURED, Verdict.UNKNOWN.value)
 
 
-def for_pair(
-    model: ImageModel, gpu: Gpu, preset: str = ""
-) -> tuple[Answer, est.PairEstimate | None]:
-    """The answer and the estimate for one pair, read from the database (the API's
-    check, and anything else that shows one pair alone)."""
-    summaries = list(Summary.objects.for_pair(model, gpu).select_related("configuration"))
-    usable = usable_vram(gpu, claims_for(model, gpu), recent_results(model, gpu))
+@dataclass
+class Check:
+    """One pair as read for itself (the API's check; a badge would read the same)."""
+
+    summaries: list[Summary]  # real first, then synthetic; configuration loaded
+    claims: list[PublishedClaim]
+    estimate: est.PairEstimate | None
+    answer: Answer
+    verdict: str  # the measured verdict
+
+
+def check(model: ImageModel, gpu: Gpu, preset: str = "") -> Check:
+    """The pair's summaries, claims, estimate and answer, with the same inputs as the
+    check page (what a display leaves included)."""
+    summaries = list(
+        Summary.objects.for_pair(model, gpu)
+        .select_related("configuration")
+        .order_by("synthetic", *(f"configuration__{f}" for f in CONFIGURATION_ORDER))
+    )
+    claims = claims_for(model, gpu)
+    usable = usable_vram(gpu, claims, recent_results(model, gpu))
     estimate = estimate_for(model, gpu, summaries, usable=usable)
     real = [s for s in summaries if not s.synthetic]
-    return answer(model, gpu, real, estimate, preset), estimate
+    return Check(
+        summaries,
+        claims,
+        estimate,
+        answer(model, gpu, real, estimate, preset),
+        measured_verdict(real, model, capacity(gpu)),
+    )
+
+
+CONFIGURATION_ORDER = ("runtime", "precision", "offload", "width", "height", "steps")
 
 
 def usable_by_pair(models, gpus) -> dict[tuple[int, int], UsableVram | None]:
