@@ -1,5 +1,5 @@
 # klein-bench. `make run` brings the platform up on embedded defaults (SQLite, eager
-# Celery, local cache) at http://127.0.0.1:8000, serving the agent's wheel it builds; `make test` runs every test against the
+# Celery, local cache) at http://127.0.0.1:8000 (PORT=, HOST= to change), serving the agent's wheel it builds; `make test` runs every test against the
 # local PostgreSQL and Redis. Both set up the virtual environment first.
 
 PYTHON ?= python3
@@ -33,7 +33,7 @@ run: venv
 	$(BIN)/python manage.py loadcatalog
 	# The agent's wheel this site serves at /agent/ (the install command on /contribute).
 	$(BIN)/python manage.py buildagent
-	$(RUN_SERVER) --reload --bind $(HOST):$(PORT)
+	PORT=$(PORT) $(RUN_SERVER) --reload --bind $(HOST):$(PORT)
 
 # Debian's Chromium for the browser tests (skipped with the reason when it is missing).
 browser:

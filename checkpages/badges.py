@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 from django.utils.html import escape
 
-from benchmarks.models import Gpu, ImageModel, Summary, Verdict
+from benchmarks.models import Gpu, ImageModel, Verdict
 from checkpages import formatting, queries
 from checkpages.formatting import count
-from checkpages.presentation import describe_pair, describe_row, for_preset
+from checkpages.verdicts import AnswerView
 
 HEIGHT = 20
 # Verdana 11px, as shields.io badges: an average of 6.5 px a character, 10 px padding.
@@ -49,48 +49,37 @@ class Badge:
         return self.label_width + self.message_width
 
 
-def _estimate_badge(model: ImageModel, gpu: Gpu, preset: str, label: str) -> Badge | None:
-    view = queries.Estimator.for_model(model).pair(gpu)
-    if view is None or view.lead is None:
-        return None
-    row = next((r for r in view.rows if r.preset == preset), None) if preset else view.lead
+def _estimate_badge(model: ImageModel, gpu: Gpu, found: AnswerView, label: str) -> Badge:
+    title = f"{model.name} on the {gpu.name}: not measured yet; {found.headline}"
+    row = found.estimate_row
     if row is None:
-        return None
+        return Badge(label, f"estimate: {found.label}", "estimate", title)
     parts = []
     if row.estimate.speed is not None:
         parts.append(f"~{formatting.seconds(row.estimate.speed.seconds.value)}")
     parts.append(f"~{formatting.gb(row.estimate.memory.mib.value)}")
-    message = "estimate " + " · ".join(parts)
-    title = (
-        f"{model.name} on the {gpu.name}: not measured yet; estimate {row.label}, "
-        f"{row.memory}{', ' + row.seconds if row.estimate.speed else ''}"
-    )
-    return Badge(label, message, "estimate", title)
+    return Badge(label, "estimate " + " · ".join(parts), "estimate", title)
 
 
 def badge_for(model: ImageModel, gpu: Gpu, preset: str = "") -> Badge:
-    """What the badge says: the check page's headline in a few words."""
+    """What the badge says: the check page's answer (checkpages.verdicts) in a few words."""
     label = formatting.short_gpu_name(gpu.name) or gpu.name
-    summaries = Summary.objects.real().for_pair(model, gpu).select_related("configuration")
-    rows = queries.rows_for(list(summaries), model, gpu)
-    lead = for_preset(rows, preset) if preset else None
-    verdict = describe_row(lead, queries.capacity(gpu)) if lead else describe_pair(rows)
-    best = verdict.best
-    if best is not None and best.summary.seconds_median is not None:
+    found = queries.read_pair(model, gpu, preset).found.answer
+    title = f"{model.name}: {found.headline}"
+    best = found.best
+    if found.measured and best is not None and best.summary.seconds_median is not None:
         s = best.summary
         parts = [formatting.seconds(s.seconds_median)]
         if best.peak_mb is not None:
             parts.append(formatting.gb(best.peak_mb))
         parts.append(count(s.n_results, "run"))
-        return Badge(label, " · ".join(parts), verdict.verdict, f"{model.name}: {verdict.headline}")
-    if verdict.verdict == Verdict.DOES_NOT_FIT:
-        return Badge(label, "does not fit", verdict.verdict, f"{model.name}: {verdict.headline}")
-    if not rows:
-        estimated = _estimate_badge(model, gpu, preset, label)
-        if estimated is not None:
-            return estimated
+        return Badge(label, " · ".join(parts), found.verdict, title)
+    if found.measured and found.verdict == Verdict.DOES_NOT_FIT:
+        return Badge(label, "does not fit", found.verdict, title)
+    if found.estimated:
+        return _estimate_badge(model, gpu, found, label)
     return Badge(
-        label, "unknown", Verdict.UNKNOWN, f"{model.name} on the {gpu.name}: {verdict.headline}"
+        label, "unknown", Verdict.UNKNOWN, f"{model.name} on the {gpu.name}: {found.headline}"
     )
 
 

@@ -10,6 +10,7 @@ from django.core.paginator import Page, Paginator
 from django.db.models import F, QuerySet
 
 from benchmarks.models import Gpu, ImageModel, Outcome, Preset, Result, Runtime
+from checkpages.formatting import card_name
 
 PAGE_SIZE = 50
 SORTS = {
@@ -44,7 +45,8 @@ class ResultsFilter(forms.Form):
             "Every model", ImageModel.objects.values_list("slug", "name")
         )
         self.fields["gpu"].choices = _choices(
-            "Every card", Gpu.objects.order_by("sort_order", "slug").values_list("slug", "name")
+            "Every card",
+            [(gpu.slug, card_name(gpu)) for gpu in Gpu.objects.order_by("sort_order", "slug")],
         )
         self.fields["preset"].choices = _choices("Every configuration", Preset.choices)
         self.fields["runtime"].choices = _choices("Every runtime", Runtime.choices)
@@ -72,6 +74,11 @@ class ResultsFilter(forms.Form):
             if data.get(name):
                 found = found.filter(**{field: data[name]})
         return found.order_by(*SORTS[data.get("sort") or "newest"][1])
+
+
+def filtered(form: ResultsFilter) -> bool:
+    """Whether any filter is chosen (the sort order is no filter)."""
+    return any(value for name, value in form.cleaned_data.items() if name != "sort")
 
 
 def page_of(form: ResultsFilter, number: str | None) -> Page:

@@ -8,19 +8,23 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from benchmarks.models import Gpu, ImageModel, Summary
+from benchmarks.services import answers
 from checkpages import estimated
-from checkpages.presentation import ConfigSummary, PairVerdict, describe_pair
-from checkpages.queries import Estimator, capacity, rows_for
+from checkpages.presentation import ConfigSummary
+from checkpages.queries import Estimator, rows_for
+from checkpages.verdicts import AnswerView
 
 MAX_CARDS = 4
 
 
 @dataclass
 class Slot:
-    """One configuration on one card: measured, estimated, or neither."""
+    """One configuration on one card: measured, estimated, run with random weights only,
+    or none of these."""
 
     measured: ConfigSummary | None = None
     estimate: estimated.EstimateRow | None = None
+    synthetic: ConfigSummary | None = None
 
 
 @dataclass
@@ -34,7 +38,7 @@ class Family:
 @dataclass
 class Column:
     gpu: Gpu
-    verdict: PairVerdict
+    answer: AnswerView
     estimate: estimated.PairEstimateView | None
 
 
@@ -53,47 +57,52 @@ class Comparison:
         ]
 
 
+def _by_family(rows: list[ConfigSummary]) -> dict[tuple[str, str, str], ConfigSummary]:
+    """Each configuration at the standard size, its best summary (rows come best first)."""
+    found: dict[tuple[str, str, str], ConfigSummary] = {}
+    for row in rows:
+        c = row.configuration
+        if row.default_size:
+            found.setdefault((c.runtime, c.precision, c.offload), row)
+    return found
+
+
 def comparison(model: ImageModel, gpus: list[Gpu]) -> Comparison:
     summaries = Summary.objects.filter(model=model, gpu__in=gpus).select_related(
         "configuration", "gpu"
     )
     by_gpu: dict[int, list[Summary]] = defaultdict(list)
-    # Configurations run with random weights on a card need no estimate there either.
-    synthetic: dict[int, set[tuple[str, str, str]]] = defaultdict(set)
     for summary in summaries:
-        c = summary.configuration
-        if summary.synthetic:
-            synthetic[summary.gpu_id].add((c.runtime, c.precision, c.offload))
-        else:
-            by_gpu[summary.gpu_id].append(summary)
+        by_gpu[summary.gpu_id].append(summary)
+    usable = answers.usable_by_pair([model], gpus)
     estimator = Estimator.for_model(model)
     columns: list[Column] = []
-    measured: list[dict[tuple, ConfigSummary]] = []
-    estimates: list[dict[tuple, estimated.EstimateRow]] = []
+    cells: list[tuple[dict, dict, dict]] = []
     labels: dict[tuple, tuple[str, str]] = {}
     for gpu in gpus:
-        rows = rows_for(by_gpu.get(gpu.pk, []), model, gpu)
-        standard = {}
-        for row in rows:
-            c = row.configuration
-            key = (c.runtime, c.precision, c.offload)
-            if row.default_size and key not in standard:
-                standard[key] = row
-                labels.setdefault(key, (row.label, row.colour))
-        estimate = estimator.pair(gpu, exclude=set(standard) | synthetic[gpu.pk])
-        found = {}
-        for row in estimate.rows if estimate else []:
-            found[row.setup.family] = row
-            labels.setdefault(row.setup.family, (row.label, row.colour))
-        columns.append(Column(gpu, describe_pair(rows, capacity(gpu)), estimate))
-        measured.append(standard)
-        estimates.append(found)
+        found = estimator.answer(gpu, by_gpu.get(gpu.pk, []), usable[(model.pk, gpu.pk)])
+        measured = _by_family(found.rows)
+        synthetic = _by_family(
+            rows_for([s for s in by_gpu.get(gpu.pk, []) if s.synthetic], model, gpu)
+        )
+        estimates = {
+            row.setup.family: row for row in (found.estimate.rows if found.estimate else [])
+        }
+        for key, row in [*measured.items(), *synthetic.items()]:
+            labels.setdefault(key, (row.label, row.colour))
+        for key, row in estimates.items():
+            labels.setdefault(key, (row.label, row.colour))
+        columns.append(Column(gpu, found.answer, found.estimate))
+        cells.append((measured, estimates, synthetic))
     families = [
         Family(
             key,
             label,
             colour,
-            [Slot(measured[i].get(key), estimates[i].get(key)) for i in range(len(gpus))],
+            [
+                Slot(measured.get(key), estimates.get(key), synthetic.get(key))
+                for measured, estimates, synthetic in cells
+            ],
         )
         for key, (label, colour) in labels.items()
     ]

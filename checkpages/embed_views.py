@@ -10,6 +10,7 @@ from django.views.decorators.http import require_safe
 
 from benchmarks.caching import cached_until_data_changes
 from benchmarks.models import Gpu, ImageModel, Result, SubmissionStatus
+from benchmarks.site import absolute
 from checkpages import badges, formatting, trust
 from checkpages.views import preset_parameter
 
@@ -63,12 +64,12 @@ def feed(request: HttpRequest, model: str, gpu: str) -> HttpResponse:
         return HttpResponse(
             "No such model or GPU in the catalog.\n", status=404, content_type="text/plain"
         )
-    page = trust.absolute(reverse("checkpages:pair", args=[model, gpu]))
+    page = absolute(reverse("checkpages:pair", args=[model, gpu]), request)
     atom = Atom1Feed(
         title=f"klein-bench: {found_model.name} on the {found_gpu.name}",
         link=page,
         description=f"New signed results for {found_model.name} on the {found_gpu.name}",
-        feed_url=trust.feed_url(found_model, found_gpu),
+        feed_url=trust.feed_url(found_model, found_gpu, request),
         language="en",
     )
     results = (
@@ -79,7 +80,7 @@ def feed(request: HttpRequest, model: str, gpu: str) -> HttpResponse:
         .order_by("-created_at", "-id")[:FEED_ITEMS]
     )
     for result in results:
-        link = trust.absolute(reverse("checkpages:result", args=[result.pk]))
+        link = absolute(reverse("checkpages:result", args=[result.pk]), request)
         atom.add_item(
             title=_entry_title(result),
             link=link,

@@ -8,20 +8,17 @@ from dataclasses import dataclass
 from klein_bench.contract.catalog import preset_for
 
 from benchmarks.models import Offload, Precision, Runtime
+from benchmarks.services import answers
 from benchmarks.services import estimates as est
 from checkpages import formatting
 from checkpages.presentation import colour
 
-FIT_WORDS = {
-    est.FITS: "expected to fit",
-    est.TIGHT: "may not fit",
-    est.DOES_NOT_FIT: "expected not to fit",
-}
 # The verdict pills' colours: an estimate borrows the look of the measured verdict it
-# anticipates, with the word "estimate" beside it.
+# anticipates (dashed, with the word "estimate" beside it).
 PILL = {
     est.EXPECTED_TO_FIT: "runs",
     est.NEEDS_OFFLOAD: "needs_offload",
+    est.MAY_NOT_FIT: "tight",
     est.EXPECTED_NOT_TO_FIT: "does_not_fit",
 }
 
@@ -77,8 +74,16 @@ class EstimateRow:
         return self.estimate.memory.fit
 
     @property
-    def fit_words(self) -> str:
-        return FIT_WORDS.get(self.fit, "")
+    def verdict(self) -> str:
+        return est.configuration_verdict(self.estimate)
+
+    @property
+    def verdict_label(self) -> str:
+        return answers.CONFIGURATION_LABELS.get(self.verdict, "")
+
+    @property
+    def pill(self) -> str:
+        return PILL.get(self.verdict, "unknown")
 
     @property
     def memory(self) -> str:
@@ -86,22 +91,36 @@ class EstimateRow:
         return f"about {formatting.gb(m.value)} ({formatting.gb_range(m.low, m.high)})"
 
     @property
-    def memory_sentence(self) -> str:
-        """'about 9.9 GiB (9.4-10.4 GiB) at the peak: may not fit beside a display (...)'."""
-        text = f"{self.memory} at the peak"
+    def fit_reason(self) -> str:
+        """Why the fit is what it is: 'more than the card's 12 GiB', 'within the card's
+        12 GiB, but close to or above the about 10.5 GiB left when it drives a display'."""
         card = formatting.card_gb(self.capacity_mib)
         if self.fit == est.DOES_NOT_FIT:
-            return f"{text}: more than the card's {card}"
+            return f"more than the card's {card}"
         if self.fit == est.TIGHT:
             if self.usable_mib:
                 return (
-                    f"{text}: within the card's {card}, but close to or above the about "
+                    f"within the card's {card}, but close to or above the about "
                     f"{formatting.gb(self.usable_mib)} left when it drives a display"
                 )
-            return f"{text}: close to the card's {card}"
+            return f"close to the card's {card}"
         if self.fit == est.FITS:
-            return f"{text}, within the card's {card}"
-        return text
+            return f"within the card's {card}"
+        return ""
+
+    @property
+    def memory_sentence(self) -> str:
+        """'about 9.9 GiB (9.4-10.4 GiB) at the peak: more than the card's 8 GiB'."""
+        text = f"{self.memory} at the peak"
+        reason = self.fit_reason
+        if not reason:
+            return text
+        return f"{text}, {reason}" if self.fit == est.FITS else f"{text}: {reason}"
+
+    @property
+    def architecture_only(self) -> bool:
+        """Nobody has measured this configuration on any card."""
+        return self.estimate.memory.basis == est.ARCHITECTURE_ONLY
 
     @property
     def memory_basis(self) -> str:
@@ -110,6 +129,31 @@ class EstimateRow:
             cards = _list([self.card_names.get(slug, slug) for slug in memory.cards])
             return f"memory from {self.label} measured on the {cards}"
         return "memory from the architecture alone: nobody has measured this configuration yet"
+
+    @property
+    def short_basis(self) -> str:
+        """What the row rests on, in a few words (the method is said once, above)."""
+        memory = self.estimate.memory
+        if memory.basis == est.MEASURED:
+            cards = _list([self.card_names.get(slug, slug) for slug in memory.cards])
+            parts = [f"memory measured on the {cards}"]
+        else:
+            parts = ["memory from the architecture alone"]
+        speed = self.estimate.speed
+        if speed is not None and speed.basis == est.ARCHITECTURE_ONLY:
+            parts.append(
+                f"speed from the architecture alone ({speed.efficiency.low * 100:.0f}"
+                f"\u2013{speed.efficiency.high * 100:.0f}% of the tensor peak)"
+            )
+        elif speed is not None:
+            cards = _list([self.card_names.get(slug, slug) for slug in speed.cards])
+            kind = (
+                "the same architecture"
+                if speed.basis == est.SAME_ARCHITECTURE
+                else "other architectures, so a wide range"
+            )
+            parts.append(f"speed scaled from the {cards} ({kind})")
+        return "; ".join(parts)
 
     @property
     def seconds(self) -> str:
@@ -173,9 +217,15 @@ class PairEstimateView:
 
     @property
     def lead(self) -> EstimateRow | None:
-        if self.pair.lead is None:
-            return None
-        return next(row for row in self.rows if row.estimate is self.pair.lead)
+        return self.row_for(self.pair.lead)
+
+    def row_for(self, estimate: est.Estimate | None) -> EstimateRow | None:
+        return next((row for row in self.rows if row.estimate is estimate), None)
+
+    @property
+    def unmeasured_anywhere(self) -> bool:
+        """Whether some configuration here was measured on no card at all."""
+        return any(row.architecture_only for row in self.rows)
 
     @property
     def headline(self) -> str:
@@ -184,13 +234,27 @@ class PairEstimateView:
             smallest = min(self.rows, key=lambda row: row.estimate.memory.mib.value)
             return (
                 "Estimate: expected not to fit in any configuration; the smallest, "
-                f"{smallest.label}, needs {smallest.memory} at the peak."
+                f"{smallest.label}, needs {smallest.memory_sentence}."
             )
         if lead is None:
             return ""
-        how = "fully on the GPU" if lead.setup.resident else "only with offload"
         speed = f", {lead.seconds}" if lead.estimate.speed else ""
+        if self.pair.verdict == est.MAY_NOT_FIT:
+            return (
+                "Estimate: may not fit; the best chance is "
+                f"{lead.label}, {lead.memory_sentence}{speed}."
+            )
+        how = "fully on the GPU" if lead.setup.resident else "only with offload"
         return f"Estimate: {self.label}, {how}, in {lead.label}: {lead.memory_sentence}{speed}."
+
+
+def preset_headline(row: EstimateRow) -> str:
+    """The answer for a configuration nobody measured on the card (a ?preset= link)."""
+    speed = f", {row.seconds}" if row.estimate.speed else ""
+    return (
+        f"Nobody has measured {row.label} on this card yet. Estimate: {row.verdict_label}, "
+        f"{row.memory_sentence}{speed}."
+    )
 
 
 def view(

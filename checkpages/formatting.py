@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from klein_bench.contract.figures import KERNEL_LOADINGS, KERNEL_SOURCES
+from klein_bench.contract.figures import KERNEL_LOADINGS, KERNEL_SOURCES, STAGES
 
 from benchmarks.services.catalog import without_vendor
 
@@ -65,6 +65,23 @@ def seconds_range(low: float, high: float) -> str:
     return f"{seconds(low).removesuffix(' s')}\u2013{seconds(high)}"
 
 
+def work(tflop: float | None) -> str:
+    """Floating-point work to three significant figures in a unit that keeps them:
+    '12.3 TFLOP', '0.42 GFLOP' is '420 MFLOP' (a test model's image is a few MFLOP)."""
+    if tflop is None:
+        return MISSING
+    flop = tflop * 1e12
+    for unit, scale in (("TFLOP", 1e12), ("GFLOP", 1e9), ("MFLOP", 1e6), ("kFLOP", 1e3)):
+        if flop >= scale:
+            return f"{flop / scale:.3g} {unit}"
+    return f"{flop:.3g} FLOP"
+
+
+def stage(name: object) -> str:
+    """A pipeline stage in words: 'VAE decode'."""
+    return STAGES.get(name, plain(name)) if isinstance(name, str) else plain(name)
+
+
 def number(n: int | float | None) -> str:
     """'19,799': thousands separated."""
     if n is None:
@@ -93,6 +110,15 @@ def short_gpu_name(name: str) -> str:
 def names_memory(name: str) -> bool:
     """Whether a card's name already says its memory size ('RTX 5060 Ti 16 GB')."""
     return bool(re.search(r"\d\s*GB\b", name, re.IGNORECASE))
+
+
+def card_name(gpu) -> str:
+    """'RTX 3090 24 GiB', 'RTX 5060 Ti 16 GB', 'CPU (no GPU)': a card's short name with its
+    memory, wherever cards are listed to choose from (unless the name says it already)."""
+    name = short_gpu_name(gpu.name)
+    if not gpu.vram_mb or names_memory(gpu.name):
+        return name
+    return f"{name} {card_gb(gpu.vram_mb)}"
 
 
 def count(n: int, singular: str, plural: str | None = None) -> str:

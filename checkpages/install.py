@@ -67,18 +67,19 @@ def build(agent_dir: Path | None = None) -> Path:
     return built
 
 
-def server_option() -> str:
-    """' --server URL' when this site is not the agent's default platform."""
-    site = settings.SITE_URL.rstrip("/")
+def server_option(site: str) -> str:
+    """' --server URL' when this site (benchmarks.site.site_url) is not the agent's
+    default platform."""
+    site = site.rstrip("/")
     return "" if site == settings.AGENT_DEFAULT_SERVER else f" --server {site}"
 
 
-def install_agent(extra: str = "diffusers") -> str:
+def install_agent(site: str, extra: str = "diffusers") -> str:
     """pip install of the agent from this site; from a clone when no wheel is built."""
     built = wheel()
     if built is None:
         return f'pip install "./agent[{extra}]"'
-    url = settings.SITE_URL.rstrip("/") + reverse("agent-wheel", args=[built.name])
+    url = site.rstrip("/") + reverse("agent-wheel", args=[built.name])
     return f'pip install "klein-bench[{extra}] @ {url}"'
 
 
@@ -90,8 +91,8 @@ class Install:
     served: bool
 
 
-def install(on_cpu: bool = False) -> Install:
-    return Install(TORCH_CPU if on_cpu else TORCH_CUDA, install_agent(), wheel() is not None)
+def install(site: str, on_cpu: bool = False) -> Install:
+    return Install(TORCH_CPU if on_cpu else TORCH_CUDA, install_agent(site), wheel() is not None)
 
 
 @dataclass
@@ -110,14 +111,14 @@ def agent_measures(model: ImageModel, on_cpu: bool = False) -> bool:
 
 
 def contribute_commands(
-    model: ImageModel, measured: set[tuple[str, str]], on_cpu: bool = False
+    model: ImageModel, measured: set[tuple[str, str]], site: str, on_cpu: bool = False
 ) -> list[ContributeCommand]:
     """The agent's commands that measure this model, the configurations this card lacks
     first. `measured` holds the card's (runtime, preset) pairs. None for a model the agent
     cannot run there; the built-in test model has one."""
     if not agent_measures(model, on_cpu):
         return []
-    server = server_option()
+    server = server_option(site)
     spec = MODELS[model.slug]
     if spec.built_in:
         command = f"klein-bench submit --model {model.slug}{server}"

@@ -5,11 +5,10 @@ has read; nothing here touches the database.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from klein_bench.contract.catalog import PRESETS
-from klein_bench.contract.figures import NOT_FITTING, PEAK_VRAM_FIGURES, PRECISIONS, RUNTIMES
+from klein_bench.contract.figures import NOT_FITTING, PEAK_VRAM_FIGURES, RUNTIMES
 
 from benchmarks.models import (
     Configuration,
@@ -21,7 +20,7 @@ from benchmarks.models import (
     Summary,
     Verdict,
 )
-from benchmarks.services.aggregation import combine_verdicts
+from benchmarks.services import answers
 from checkpages import formatting
 from checkpages.formatting import count
 
@@ -31,8 +30,7 @@ VERDICT_ORDER = {
     Verdict.DOES_NOT_FIT: 2,
     Verdict.UNKNOWN: 3,
 }
-# Verdicts of a configuration that produced images.
-WORKING = (Verdict.RUNS, Verdict.NEEDS_OFFLOAD)
+WORKING = answers.WORKING
 
 # One colour per configuration, on every page and plot (Okabe-Ito and Tol, for colour-blind
 # readers): configurations take them in the order of the contract's runtimes and presets.
@@ -77,12 +75,6 @@ def colour(runtime: str, precision: str, offload: str) -> str:
 def configuration_colour(configuration: Configuration) -> str:
     c = configuration
     return colour(c.runtime, c.precision, c.offload)
-
-
-def precision_rank(precision: str) -> int:
-    """BF16 before FP8: the contract lists precisions from the fullest down."""
-    order = list(PRECISIONS)
-    return order.index(precision) if precision in order else len(order)
 
 
 # -- one configuration's summary -------------------------------------------------------------
@@ -153,11 +145,6 @@ def failure_line(n_results: int, failures: dict) -> str:
     return f"{formatting.number(n_results)} tried: " + ", ".join(parts)
 
 
-def failed_count(failures: dict, outcome: str) -> int:
-    stages = failures.get(outcome) or {}
-    return sum(int(n) for n in stages.values()) if isinstance(stages, dict) else 0
-
-
 @dataclass
 class ConfigSummary:
     """One summary as the pages show it, on a card with `capacity_mib` of memory."""
@@ -210,10 +197,6 @@ class ConfigSummary:
         return data if isinstance(data, dict) else {}
 
     @property
-    def n_spilled(self) -> int:
-        return failed_count(self.failures, "spilled")
-
-    @property
     def peak_field(self) -> str | None:
         for name in PEAK_VRAM_FIGURES:
             if getattr(self.summary, f"{name}_median", None) is not None:
@@ -242,12 +225,7 @@ class ConfigSummary:
     @property
     def verdict(self) -> str:
         """The stored verdict, except that spilling into system memory is not fitting."""
-        s = self.summary
-        if s.verdict in WORKING and self.over_capacity:
-            return Verdict.DOES_NOT_FIT.value
-        if s.verdict == Verdict.UNKNOWN and not s.n_success and self.n_spilled:
-            return Verdict.DOES_NOT_FIT.value
-        return s.verdict
+        return answers.verdict_of(self.summary, self.capacity_mib)
 
     @property
     def verdict_label(self) -> str:
@@ -347,40 +325,45 @@ class ConfigSummary:
         return f"{head}: {failed or 'no finished runs yet'}."
 
 
-def preference(row: ConfigSummary) -> tuple:
-    """The configuration a user of the card should run: at the model's standard size,
-    fully resident if anything fits there, the fullest precision that fits, the faster."""
-    seconds = row.summary.seconds_median
-    return (
-        0 if row.default_size else 1,
-        0 if row.resident else 1,
-        precision_rank(row.configuration.precision),
-        seconds if seconds is not None else math.inf,
-        row.configuration.pk,
+def sorted_rows(rows: list[ConfigSummary]) -> list[ConfigSummary]:
+    return sorted(
+        rows,
+        key=lambda row: (VERDICT_ORDER[row.verdict], *answers.preference(row.summary, row.model)),
     )
 
 
-def sorted_rows(rows: list[ConfigSummary]) -> list[ConfigSummary]:
-    return sorted(rows, key=lambda row: (VERDICT_ORDER[row.verdict], *preference(row)))
+def _row_of(rows: list[ConfigSummary], summary) -> ConfigSummary | None:
+    return next((row for row in rows if row.summary is summary), None)
+
+
+def _summaries(rows: list[ConfigSummary]) -> list[Summary]:
+    return [row.summary for row in rows]
+
+
+def _capacity(rows: list[ConfigSummary]) -> float | None:
+    return rows[0].capacity_mib if rows else None
 
 
 def pair_verdict(rows: list[ConfigSummary]) -> str:
-    """The card's verdict: the best of its configurations at the model's standard size
-    (benchmarks.services.aggregation's rule, with spilling counted as not fitting)."""
-    return combine_verdicts(row.verdict for row in rows if row.default_size)
+    """The card's measured verdict (benchmarks.services.answers.measured_verdict)."""
+    if not rows:
+        return Verdict.UNKNOWN.value
+    return answers.measured_verdict(_summaries(rows), rows[0].model, _capacity(rows))
 
 
 def recommended(rows: list[ConfigSummary]) -> ConfigSummary | None:
-    working = [row for row in rows if row.works and row.default_size]
-    return min(working, key=preference) if working else None
+    if not rows:
+        return None
+    best = answers.recommended(_summaries(rows), rows[0].model, _capacity(rows))
+    return _row_of(rows, best)
 
 
 def for_preset(rows: list[ConfigSummary], preset: str) -> ConfigSummary | None:
     """The card's configuration in this preset at the standard size: working, faster first."""
-    chosen = [row for row in rows if row.default_size and row.configuration.preset == preset]
-    if not chosen:
+    if not rows:
         return None
-    return min(chosen, key=lambda row: (not row.works, *preference(row)))
+    chosen = answers.in_preset(_summaries(rows), rows[0].model, _capacity(rows), preset)
+    return _row_of(rows, chosen)
 
 
 @dataclass
@@ -428,6 +411,27 @@ def describe_row(row: ConfigSummary, capacity_mib: float | None) -> PairVerdict:
     )
 
 
+def other_sizes_sentence(rows: list[ConfigSummary]) -> str:
+    """'Not measured at the standard 1024x1024, 50 steps: only at 4 steps so far (below).'
+    Says what differs: the step count, the resolution, or both."""
+    model = rows[0].model
+    standard_size = (model.default_width, model.default_height)
+    configurations = [row.configuration for row in rows]
+    if all((c.width, c.height) == standard_size for c in configurations):
+        kinds = [f"{steps} steps" for steps in sorted({c.steps for c in configurations})]
+        what = "other step counts"
+    elif all(c.steps == model.default_steps for c in configurations):
+        kinds = [f"{w}x{h}" for w, h in sorted({(c.width, c.height) for c in configurations})]
+        what = "other resolutions"
+    else:
+        kinds = sorted({size_words(c) for c in configurations})
+        what = "other sizes and step counts"
+    return (
+        f"Not measured at the model's standard {model.default_width}x{model.default_height}, "
+        f"{model.default_steps} steps: only {what} so far ({', '.join(kinds)}; see below)."
+    )
+
+
 def describe_pair(rows: list[ConfigSummary], capacity_mib: float | None = None) -> PairVerdict:
     """The verdict in plain words, e.g. 'Runs fully on the GPU in BF16 (diffusers) at
     1024x1024: median 2.3 s per image, 19.8 GiB peak, from 41 results by 17 contributors.'"""
@@ -447,12 +451,7 @@ def describe_pair(rows: list[ConfigSummary], capacity_mib: float | None = None) 
             f"{count(contributors, 'contributor')}).",
         )
     if rows and not measured:
-        return PairVerdict(
-            verdict,
-            None,
-            "Unknown at the model's standard size: only other sizes have been measured "
-            "(see below).",
-        )
+        return PairVerdict(verdict, None, other_sizes_sentence(rows))
     if rows:
         n = sum(row.summary.n_results for row in measured)
         return PairVerdict(

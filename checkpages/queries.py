@@ -10,38 +10,31 @@ import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from statistics import median
 
 from django.db.models import QuerySet
+from django.urls import reverse
+from django.utils.http import urlencode
 
-from benchmarks.models import Gpu, ImageModel, PublishedClaim, Result, Summary
+from benchmarks.models import Gpu, ImageModel, Preset, PublishedClaim, Result, Summary
+from benchmarks.services import answers
 from benchmarks.services import estimates as est
 from benchmarks.services.catalog import without_vendor
-from checkpages import estimated, formatting, install
-from checkpages.formatting import count
+from checkpages import estimated, formatting, install, verdicts
 from checkpages.presentation import (
     ConfigSummary,
     PairVerdict,
     describe_pair,
-    describe_row,
-    for_preset,
-    recommended,
     sorted_rows,
 )
 from checkpages.trends import Trend, trends
+from checkpages.verdicts import AnswerView
 
-RECENT_RESULTS = 10
-CPU_SLUG = "cpu"
+# Recent results on a pair page: the ones whose memory before loading also tells what a
+# display leaves (answers.usable_vram).
+RECENT_RESULTS = answers.RECENT_BASELINES
 NEAREST_CARDS = 3
-
-
-def is_cpu(gpu: Gpu) -> bool:
-    """The catalog's entry for results from machines without a GPU."""
-    return gpu.slug == CPU_SLUG
-
-
-def capacity(gpu: Gpu) -> float | None:
-    return float(gpu.vram_mb) if gpu.vram_mb else None
+is_cpu = answers.is_cpu
+capacity = answers.capacity
 
 
 def rows_for(summaries, model: ImageModel, gpu: Gpu) -> list[ConfigSummary]:
@@ -90,7 +83,7 @@ def close_slugs(wanted: str, candidates: dict[str, str], n: int = 3) -> list[str
     return found[:n]
 
 
-# -- estimates ---------------------------------------------------------------------------------
+# -- answers --------------------------------------------------------------------------------
 
 
 @dataclass
@@ -112,15 +105,29 @@ class Estimator:
             {slug: architecture for slug, _, architecture in cards},
         )
 
-    def pair(
-        self, gpu: Gpu, usable_mib: float | None = None, exclude=frozenset()
-    ) -> estimated.PairEstimateView | None:
-        if is_cpu(gpu):
-            return None
-        pair = est.for_pair(
-            self.model, gpu, self.observations, usable_mib=usable_mib, exclude=exclude
-        )
-        return estimated.view(pair, self.names, self.architectures, capacity(gpu), usable_mib)
+    def answer(
+        self,
+        gpu: Gpu,
+        summaries: list[Summary],
+        usable: answers.UsableVram | None,
+        preset: str = "",
+    ) -> PairAnswer:
+        """The pair's answer from its summaries (real and synthetic, configuration
+        loaded): benchmarks.services.answers decides, this puts it in words."""
+        real = [s for s in summaries if not s.synthetic]
+        rows = rows_for(real, self.model, gpu)
+        pair = answers.estimate_for(self.model, gpu, summaries, self.observations, usable)
+        usable_mib = usable.mib if usable else None
+        view = estimated.view(pair, self.names, self.architectures, capacity(gpu), usable_mib)
+        decided = answers.answer(self.model, gpu, real, pair, preset)
+        return PairAnswer(verdicts.view(decided, rows, view, capacity(gpu)), view, rows)
+
+
+@dataclass
+class PairAnswer:
+    answer: AnswerView
+    estimate: estimated.PairEstimateView | None
+    rows: list[ConfigSummary]  # the real summaries, best first
 
 
 # -- the overview --------------------------------------------------------------------------------
@@ -130,8 +137,7 @@ class Estimator:
 class Cell:
     model: ImageModel
     gpu: Gpu
-    verdict: PairVerdict
-    estimate: estimated.PairEstimateView | None = None
+    answer: AnswerView
     # Whether the agent can measure this pair (no "measure it" for a model on a CPU).
     measurable: bool = True
 
@@ -142,43 +148,35 @@ class MatrixRow:
     cells: list[Cell]
 
 
-def _lead(rows: list[ConfigSummary], gpu: Gpu, preset: str) -> PairVerdict:
-    if preset:
-        row = for_preset(rows, preset)
-        if row is not None:
-            return describe_row(row, capacity(gpu))
-    return describe_pair(rows, capacity(gpu))
-
-
 def matrix(preset: str = "") -> tuple[list[ImageModel], list[tuple[str, list[MatrixRow]]]]:
-    """Public models by listed GPUs: each cell the pair's verdict and the configuration a
-    user of the card should run (or the preset asked for); estimates where nothing is
-    measured."""
+    """Public models by listed GPUs: each cell the pair's answer (or the preset's), in the
+    configuration a user of the card should run; estimates where nothing is measured."""
     models = list(ImageModel.objects.public())
     groups = ordered_gpus(Gpu.objects.listed())
-    summaries = Summary.objects.real().filter(model__in=models, gpu__is_flagged=False)
+    gpus = [gpu for _, cards in groups for gpu in cards]
+    summaries = Summary.objects.filter(model__in=models, gpu__in=gpus)
     by_pair: dict[tuple[int, int], list[Summary]] = defaultdict(list)
     for summary in summaries.select_related("configuration"):
         by_pair[(summary.model_id, summary.gpu_id)].append(summary)
+    usable = answers.usable_by_pair(models, gpus)
     estimators = {model.pk: Estimator.for_model(model) for model in models}
     table = []
-    for family, gpus in groups:
+    for family, cards in groups:
         rows = []
-        for gpu in gpus:
-            cells = []
-            for model in models:
-                pair_rows = rows_for(by_pair.get((model.pk, gpu.pk), []), model, gpu)
-                if preset:
-                    pair_rows = [r for r in pair_rows if r.configuration.preset == preset]
-                cell = Cell(
+        for gpu in cards:
+            cells = [
+                Cell(
                     model,
                     gpu,
-                    _lead(pair_rows, gpu, preset),
+                    estimators[model.pk]
+                    .answer(
+                        gpu, by_pair.get((model.pk, gpu.pk), []), usable[(model.pk, gpu.pk)], preset
+                    )
+                    .answer,
                     measurable=install.agent_measures(model, is_cpu(gpu)),
                 )
-                if not pair_rows:
-                    cell.estimate = estimators[model.pk].pair(gpu)
-                cells.append(cell)
+                for model in models
+            ]
             rows.append(MatrixRow(gpu, cells))
         table.append((family, rows))
     return models, table
@@ -198,7 +196,7 @@ class CardRow:
 @dataclass
 class UnmeasuredCard:
     gpu: Gpu
-    estimate: estimated.PairEstimateView | None
+    answer: AnswerView
 
 
 @dataclass
@@ -210,44 +208,61 @@ class ModelPage:
     synthetic: list[CardRow]
     unmeasured: list[UnmeasuredCard]
 
+    @property
+    def estimated(self) -> bool:
+        """Whether any card not measured has an estimate (a test model's never do)."""
+        return any(card.answer.estimated for card in self.unmeasured)
+
+
+def _synthetic_rows(model: ImageModel, summaries: list[Summary], preset: str) -> list[CardRow]:
+    by_gpu: dict[int, list[Summary]] = defaultdict(list)
+    for summary in summaries:
+        by_gpu[summary.gpu_id].append(summary)
+    found = []
+    for group in by_gpu.values():
+        gpu = group[0].gpu
+        rows = rows_for(group, model, gpu)
+        best = answers.recommended(group, model, capacity(gpu))
+        if preset:
+            best = answers.in_preset(group, model, capacity(gpu), preset)
+        chosen = next((r for r in rows if r.summary is best), None if preset else rows[0])
+        if chosen is not None:
+            found.append(CardRow(gpu, chosen, len(rows) - 1))
+    found.sort(key=lambda e: (e.row.summary.seconds_median or math.inf, e.gpu.sort_order))
+    return found
+
 
 def model_page(model: ImageModel, preset: str = "") -> ModelPage:
-    """One row per card: the configuration a user of it should run (or `preset`), fastest
-    card first; cards where nothing ran; estimates for cards nobody measured."""
-    summaries = Summary.objects.filter(model=model).select_related("gpu", "configuration")
-    real: dict[int, list[Summary]] = defaultdict(list)
-    synthetic: dict[int, list[Summary]] = defaultdict(list)
+    """One row per card measured: the configuration a user of it should run (or `preset`),
+    fastest card first; cards where nothing ran; every other listed card with its answer
+    (an estimate where there is one)."""
+    summaries = list(Summary.objects.filter(model=model).select_related("gpu", "configuration"))
+    by_gpu: dict[int, list[Summary]] = defaultdict(list)
     gpus: dict[int, Gpu] = {}
     for summary in summaries:
-        (synthetic if summary.synthetic else real)[summary.gpu_id].append(summary)
+        by_gpu[summary.gpu_id].append(summary)
         gpus[summary.gpu_id] = summary.gpu
-    ranked, failed, synthetic_rows = [], [], []
-    for gpu_id, found in real.items():
-        gpu = gpus[gpu_id]
-        rows = rows_for(found, model, gpu)
-        chosen = for_preset(rows, preset) if preset else (recommended(rows) or rows[0])
-        if chosen is None:
+    real_gpus = {s.gpu_id for s in summaries if not s.synthetic}
+    listed = [gpu for _, cards in ordered_gpus(Gpu.objects.listed()) for gpu in cards]
+    cards = listed + [gpus[pk] for pk in sorted(real_gpus) if pk not in {g.pk for g in listed}]
+    usable = answers.usable_by_pair([model], cards)
+    estimator = Estimator.for_model(model)
+    ranked, failed, unmeasured = [], [], []
+    for gpu in cards:
+        found = estimator.answer(gpu, by_gpu.get(gpu.pk, []), usable[(model.pk, gpu.pk)], preset)
+        if not found.answer.measured:
+            unmeasured.append(UnmeasuredCard(gpu, found.answer))
             continue
-        entry = CardRow(gpu, chosen, len(rows) - 1)
-        (ranked if chosen.works and chosen.summary.seconds_median else failed).append(entry)
-    for gpu_id, found in synthetic.items():
-        gpu = gpus[gpu_id]
-        rows = rows_for(found, model, gpu)
-        chosen = for_preset(rows, preset) if preset else (recommended(rows) or rows[0])
-        if chosen is not None:
-            synthetic_rows.append(CardRow(gpu, chosen, len(rows) - 1))
+        # The configuration the answer rests on; the best tried when nothing works.
+        row = found.answer.row or next(r for r in found.rows if r.default_size)
+        entry = CardRow(gpu, row, len(found.rows) - 1)
+        (ranked if row.works and row.summary.seconds_median else failed).append(entry)
     ranked.sort(key=lambda e: (e.row.summary.seconds_median, e.gpu.sort_order))
     for position, entry in enumerate(ranked, start=1):
         entry.rank = position
     failed.sort(key=lambda e: e.gpu.sort_order)
-    synthetic_rows.sort(key=lambda e: (e.row.summary.seconds_median or math.inf, e.gpu.sort_order))
-    estimator = Estimator.for_model(model)
-    unmeasured = [
-        UnmeasuredCard(gpu, estimator.pair(gpu))
-        for _, cards in ordered_gpus(Gpu.objects.listed().exclude(pk__in=list(real)))
-        for gpu in cards
-    ]
-    return ModelPage(model, preset, ranked, failed, synthetic_rows, unmeasured)
+    synthetic = _synthetic_rows(model, [s for s in summaries if s.synthetic], preset)
+    return ModelPage(model, preset, ranked, failed, synthetic, unmeasured)
 
 
 # -- one model on one card -----------------------------------------------------------------------
@@ -257,12 +272,6 @@ def model_page(model: ImageModel, preset: str = "") -> ModelPage:
 class ClaimRow:
     claim: PublishedClaim
     community: ConfigSummary | None
-
-
-@dataclass
-class UsableVram:
-    mib: float
-    source: str
 
 
 @dataclass
@@ -278,11 +287,11 @@ class PairPage:
     gpu: Gpu
     rows: list[ConfigSummary]
     synthetic_rows: list[ConfigSummary]
-    verdict: PairVerdict
+    answer: AnswerView
     synthetic_verdict: PairVerdict | None
     claims: list[ClaimRow]
     recent: list[Result]
-    usable: UsableVram | None
+    usable: answers.UsableVram | None
     trends: list[Trend]
     nearest: list[NearCard]
     commands: list[install.ContributeCommand]
@@ -302,8 +311,41 @@ class PairPage:
         return bool(self.rows)
 
     @property
+    def at_other_sizes_only(self) -> str:
+        """The sentence saying the card was measured only at other sizes, when it was."""
+        if self.rows and not any(row.default_size for row in self.rows):
+            return describe_pair(self.rows).headline
+        return ""
+
+    @property
     def capacity_mib(self) -> float | None:
         return capacity(self.gpu)
+
+    @property
+    def measured(self) -> PairVerdict:
+        """The card's measured answer, whatever configuration the page leads with."""
+        return describe_pair(self.rows, self.capacity_mib)
+
+    @property
+    def presets(self) -> list[str]:
+        """The presets worth leading with here: measured on this card, or estimated."""
+        have = {row.configuration.preset for row in self.rows + self.synthetic_rows}
+        if self.estimate is not None:
+            have |= {row.preset for row in self.estimate.rows}
+        return [value for value in Preset.values if value in have]
+
+    @property
+    def glossary(self) -> list:
+        return [install.PRESETS[name] for name in self.presets if name in install.PRESETS]
+
+    @property
+    def compare_url(self) -> str:
+        """This card beside the most similar measured ones; none for a test model or a
+        CPU, which nothing compares with."""
+        if self.model.is_test_model or is_cpu(self.gpu):
+            return ""
+        cards = [("gpu", self.gpu.slug), *(("gpu", near.gpu.slug) for near in self.nearest)]
+        return f"{reverse('checkpages:compare', args=[self.model.slug])}?{urlencode(cards)}"
 
     @property
     def speed_rows(self) -> list[ConfigSummary]:
@@ -312,18 +354,6 @@ class PairPage:
     @property
     def memory_rows(self) -> list[ConfigSummary]:
         return [row for row in self.rows if row.peak_mb is not None]
-
-    @property
-    def preset_estimate(self) -> estimated.EstimateRow | None:
-        """The estimate for the ?preset= asked for, when the card has no result in it."""
-        if not self.preset or self.estimate is None or for_preset(self.rows, self.preset):
-            return None
-        return next((row for row in self.estimate.rows if row.preset == self.preset), None)
-
-
-def claims_for(model: ImageModel, gpu: Gpu) -> QuerySet[PublishedClaim]:
-    """Claims about this card, and claims about the model in general (no card named)."""
-    return PublishedClaim.objects.for_pair(model, gpu).select_related("configuration", "gpu")
 
 
 def _community_for(claim: PublishedClaim, rows: list[ConfigSummary]) -> ConfigSummary | None:
@@ -339,28 +369,6 @@ def _community_for(claim: PublishedClaim, rows: list[ConfigSummary]) -> ConfigSu
         )
         if same and (c.width, c.height) == (wanted.width, wanted.height):
             return row
-    return None
-
-
-def usable_vram(gpu: Gpu, claims: list[PublishedClaim], recent: list[Result]):
-    """What a card that drives a display has left for the model, if we know it."""
-    for claim in claims:
-        if claim.gpu_id == gpu.pk and claim.usable_vram_gb:
-            return UsableVram(claim.usable_vram_gb * 1024, f"{claim.source}: {claim.figure}")
-    if not gpu.vram_mb:
-        return None
-    baselines = [
-        r.baseline_device_mb
-        for r in recent
-        if r.drives_display and r.baseline_device_mb is not None
-    ]
-    if baselines:
-        used = median(baselines)
-        return UsableVram(
-            gpu.vram_mb - used,
-            f"card size less the median {formatting.gb(used)} in use before loading on "
-            f"{count(len(baselines), 'recent result')} from machines driving a display",
-        )
     return None
 
 
@@ -413,49 +421,53 @@ def nearest_cards(model: ImageModel, gpu: Gpu) -> list[NearCard]:
 
 
 def recent_results(model: ImageModel, gpu: Gpu) -> list[Result]:
-    return list(
-        Result.objects.for_pair(model, gpu)
-        .select_related("configuration", "submission", "contributor", "gpu")
-        .defer("thumbnail_png", "submission__body", "submission__response", "telemetry")
-        .order_by("-created_at", "-id")[:RECENT_RESULTS]
-    )
+    return answers.recent_results(model, gpu, RECENT_RESULTS)
 
 
-def pair_page(model: ImageModel, gpu: Gpu, preset: str = "") -> PairPage:
+@dataclass
+class PairReading:
+    """What the pair's page and its badge read: summaries, claims, recent results, what a
+    display leaves, and the answer decided on them."""
+
+    summaries: list[Summary]
+    claims: list[PublishedClaim]
+    recent: list[Result]
+    usable: answers.UsableVram | None
+    found: PairAnswer
+
+
+def read_pair(model: ImageModel, gpu: Gpu, preset: str = "") -> PairReading:
+    """The pair as its check page reads it (the badge reads the same, so they agree)."""
     summaries = list(Summary.objects.for_pair(model, gpu).select_related("configuration"))
-    on_cpu = is_cpu(gpu)
-    rows = rows_for([s for s in summaries if not s.synthetic], model, gpu)
-    synthetic_rows = rows_for([s for s in summaries if s.synthetic], model, gpu)
-    claims = list(claims_for(model, gpu))
+    claims = answers.claims_for(model, gpu)
     recent = recent_results(model, gpu)
-    usable = usable_vram(gpu, claims, recent)
+    usable = answers.usable_vram(gpu, claims, recent)
+    found = Estimator.for_model(model).answer(gpu, summaries, usable, preset)
+    return PairReading(summaries, claims, recent, usable, found)
+
+
+def pair_page(model: ImageModel, gpu: Gpu, preset: str = "", site: str = "") -> PairPage:
+    reading = read_pair(model, gpu, preset)
+    found = reading.found
+    on_cpu = is_cpu(gpu)
+    synthetic_rows = rows_for([s for s in reading.summaries if s.synthetic], model, gpu)
+    rows = found.rows
     measured = {(r.configuration.runtime, r.configuration.preset) for r in rows}
-    # A configuration with results on this card, real or with random weights, needs no estimate.
-    families = {
-        (r.configuration.runtime, r.configuration.precision, r.configuration.offload)
-        for r in rows + synthetic_rows
-        if r.default_size
-    }
-    estimate = Estimator.for_model(model).pair(
-        gpu, usable.mib if usable else None, exclude=families
-    )
-    lead = for_preset(rows, preset) if preset else None
-    verdict = describe_row(lead, capacity(gpu)) if lead else describe_pair(rows, capacity(gpu))
     return PairPage(
         model=model,
         gpu=gpu,
         rows=rows,
         synthetic_rows=synthetic_rows,
-        verdict=verdict,
+        answer=found.answer,
         synthetic_verdict=describe_pair(synthetic_rows, capacity(gpu)) if synthetic_rows else None,
-        claims=[ClaimRow(claim, _community_for(claim, rows)) for claim in claims],
-        recent=recent,
-        usable=usable,
+        claims=[ClaimRow(claim, _community_for(claim, rows)) for claim in reading.claims],
+        recent=reading.recent,
+        usable=reading.usable,
         trends=trends(rows),
         nearest=[] if rows else nearest_cards(model, gpu),
-        commands=install.contribute_commands(model, measured, on_cpu),
-        install=install.install(on_cpu),
+        commands=install.contribute_commands(model, measured, site, on_cpu),
+        install=install.install(site, on_cpu),
         preset=preset,
-        estimate=estimate,
+        estimate=found.estimate,
         failed_rows=[row for row in rows if row.failure_line or row.capacity_flag],
     )

@@ -14,17 +14,19 @@ from django.views.decorators.http import require_http_methods
 from benchmarks import reports
 from benchmarks.api.contribute import client_address
 from benchmarks.services import ratelimit
+from benchmarks.site import site_url
 from checkpages import install
 
 
 def _page(
     request: HttpRequest, form: reports.ReportForm, status: int = 200, **extra
 ) -> HttpResponse:
+    site = site_url(request)
     context = {
         "form": form,
         "sent": request.GET.get("sent") == "1" and request.method == "GET",
-        "command": f"klein-bench submit --preset bf16-resident{install.server_option()}",
-        "install": install.install(),
+        "command": f"klein-bench submit --preset bf16-resident{install.server_option(site)}",
+        "install": install.install(site),
         **extra,
     }
     return HttpResponse(render_to_string("checkpages/report.html", context, request), status=status)

@@ -8,10 +8,10 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_safe
 
-from benchmarks.models import Gpu, ImageModel
+from benchmarks.models import Gpu, ImageModel, Result
 from checkpages import browse, install, queries
 from checkpages.compare import MAX_CARDS, comparison
-from checkpages.views import _canonical, _not_found, _page, _unknown_model
+from checkpages.views import _canonical, _not_found, _page, _unknown_model, home_page
 
 
 @require_safe
@@ -74,6 +74,8 @@ def results(request: HttpRequest) -> HttpResponse:
             },
             "api_query": browse.api_query(form),
             "sorts": {name: browse.query(form, sort=name) for name in browse.SORTS},
+            "filtered": browse.filtered(form),
+            "stored": Result.objects.exists(),
         },
     )
 
@@ -81,15 +83,23 @@ def results(request: HttpRequest) -> HttpResponse:
 @require_safe
 def pick(request: HttpRequest) -> HttpResponse:
     """The home page's card picker, a plain GET form: to the pair's page."""
-    model = _canonical(ImageModel.objects, request.GET.get("model", ""))
-    gpu = _canonical(Gpu.objects, request.GET.get("gpu", ""))
+    problems = []
+    chosen = {}
+    for name, queryset, noun in (
+        ("model", ImageModel.objects, "a model"),
+        ("gpu", Gpu.objects, "your card"),
+    ):
+        slug = request.GET.get(name, "")
+        chosen[name] = _canonical(queryset, slug) if slug else None
+        if not slug:
+            problems.append(f"Choose {noun} to see whether it runs.")
+        elif chosen[name] is None:
+            problems.append(
+                f"There is no {name} “{slug}” in the catalog: choose {noun} from the list."
+            )
+    model, gpu = chosen["model"], chosen["gpu"]
     if model is None or gpu is None:
-        return _not_found(
-            request,
-            "Pick a model and a card",
-            "Choose both a model and a card to see whether it runs.",
-            [],
-        )
+        return home_page(request, " ".join(problems), status=400)
     return HttpResponseRedirect(reverse("checkpages:pair", args=[model.slug, gpu.slug]))
 
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.conf import settings
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import escape
 from klein_bench.contract import comparability, consensus
 
 from benchmarks.models import Gpu, ImageModel, Result, SelfReport
 from benchmarks.services import reproductions
+from benchmarks.site import absolute
 from checkpages import formatting
 
 APART_RESULTS = 10
@@ -109,11 +110,11 @@ class Embed:
         )
 
 
-def embed_for(model: ImageModel, gpu: Gpu) -> Embed:
+def embed_for(model: ImageModel, gpu: Gpu, request: HttpRequest | None) -> Embed:
     return Embed(
-        badge_url=absolute(reverse("checkpages:badge", args=[model.slug, gpu.slug])),
-        page_url=absolute(reverse("checkpages:pair", args=[model.slug, gpu.slug])),
-        feed_url=feed_url(model, gpu),
+        badge_url=absolute(reverse("checkpages:badge", args=[model.slug, gpu.slug]), request),
+        page_url=absolute(reverse("checkpages:pair", args=[model.slug, gpu.slug]), request),
+        feed_url=feed_url(model, gpu, request),
         alt=f"{model.name} on the {formatting.short_gpu_name(gpu.name)}: klein-bench",
     )
 
@@ -125,13 +126,9 @@ class PairTrust:
     embed: Embed
 
 
-def pair_trust(model: ImageModel, gpu: Gpu) -> PairTrust:
-    return PairTrust(apart_results(model, gpu), reports(model, gpu), embed_for(model, gpu))
+def pair_trust(model: ImageModel, gpu: Gpu, request: HttpRequest | None) -> PairTrust:
+    return PairTrust(apart_results(model, gpu), reports(model, gpu), embed_for(model, gpu, request))
 
 
-def absolute(path: str) -> str:
-    return settings.SITE_URL + path
-
-
-def feed_url(model: ImageModel, gpu: Gpu) -> str:
-    return absolute(reverse("checkpages:feed", args=[model.slug, gpu.slug]))
+def feed_url(model: ImageModel, gpu: Gpu, request: HttpRequest | None) -> str:
+    return absolute(reverse("checkpages:feed", args=[model.slug, gpu.slug]), request)

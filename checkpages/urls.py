@@ -18,4 +18,6 @@ urlpatterns = [
     path("data/", data_views.index, name="data"),
     path("data/latest/<str:filename>", data_views.latest, name="data-latest"),
     path("data/<str:name>/<str:filename>", data_views.snapshot_file, name="data-file"),
+    # The slash every other page has: to the permalink the agent prints.
+    path("r/<int:pk>/", views.result_with_slash),
 ]

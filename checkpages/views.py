@@ -31,6 +31,7 @@ from benchmarks.models import (
     SubmissionStatus,
     Summary,
 )
+from benchmarks.site import site_url
 from checkpages import formatting, install, plots, presentation, queries, trust
 from checkpages.contribute import collected_fields
 from checkpages.formatting import count
@@ -118,8 +119,8 @@ def _unknown_model(request: HttpRequest, slug: str, gpu_slug: str | None = None)
 # -- pages ---------------------------------------------------------------------------------------
 
 
-@require_safe
-def home(request: HttpRequest) -> HttpResponse:
+def home_page(request: HttpRequest, problem: str = "", status: int = 200) -> HttpResponse:
+    """The home page; with `problem`, the card picker's answer to a choice left out."""
     totals = (
         Summary.objects.real()
         .filter(model__is_test_model=False)
@@ -134,8 +135,15 @@ def home(request: HttpRequest) -> HttpResponse:
             "n_cards": totals["cards"],
             "examples": Gpu.objects.filter(slug__in=["rtx-4090", "rtx-5070", "rtx-4070"]),
             "groups": queries.ordered_gpus(Gpu.objects.listed()),
+            "problem": problem,
         },
+        status=status,
     )
+
+
+@require_safe
+def home(request: HttpRequest) -> HttpResponse:
+    return home_page(request)
 
 
 def preset_parameter(request: HttpRequest) -> tuple[str, str]:
@@ -331,7 +339,7 @@ def pair(request: HttpRequest, model: str, gpu: str) -> HttpResponse:
         return HttpResponsePermanentRedirect(
             reverse("checkpages:pair", args=[found_model.slug, found_gpu.slug]) + query
         )
-    page = queries.pair_page(found_model, found_gpu, preset)
+    page = queries.pair_page(found_model, found_gpu, preset, site_url(request))
     return _page(
         request,
         "checkpages/pair.html",
@@ -341,10 +349,8 @@ def pair(request: HttpRequest, model: str, gpu: str) -> HttpResponse:
             "gpu": found_gpu,
             "plots": _pair_plots(page),
             "api_url": reverse("benchmarks:api-check", args=[found_model.slug, found_gpu.slug]),
-            "presets": Preset.choices,
-            "glossary": list(install.PRESETS.values()),
             "problem": problem,
-            "trust": trust.pair_trust(found_model, found_gpu),
+            "trust": trust.pair_trust(found_model, found_gpu, request),
         },
     )
 
@@ -439,9 +445,14 @@ def result(request: HttpRequest, pk: int) -> HttpResponse:
         "capacity_flag": presentation.peak_flag(found),
         "apart": trust.why_apart(found) if submission.status == SubmissionStatus.ACCEPTED else "",
         "reproductions": trust.reproductions_of(found),
-        "server": install.server_option(),
+        "server": install.server_option(site_url(request)),
     }
     return _page(request, "checkpages/result.html", row_context)
+
+
+@require_safe
+def result_with_slash(request: HttpRequest, pk: int) -> HttpResponse:
+    return HttpResponsePermanentRedirect(reverse("checkpages:result", args=[pk]))
 
 
 def _phase_rows(found: Result) -> list[tuple[str, dict]]:
@@ -457,6 +468,7 @@ def _phase_rows(found: Result) -> list[tuple[str, dict]]:
 @require_safe
 def contribute_page(request: HttpRequest) -> HttpResponse:
     model = ImageModel.objects.public().first()
+    site = site_url(request)
     return _page(
         request,
         "checkpages/contribute.html",
@@ -464,8 +476,8 @@ def contribute_page(request: HttpRequest) -> HttpResponse:
             "model": model,
             "presets": list(install.PRESETS.values()),
             "collected": collected_fields(),
-            "install": install.install(),
-            "cpu_install": install.install(on_cpu=True),
-            "server": install.server_option(),
+            "install": install.install(site),
+            "cpu_install": install.install(site, on_cpu=True),
+            "server": install.server_option(site),
         },
     )

@@ -25,6 +25,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("KLEIN_BENCH_DATA_DIR") or BASE_DIR / "data")
 
 DEBUG = env_bool("DJANGO_DEBUG", default=True)
+# Django's technical 404 page (every URL pattern) instead of the site's own, in debug only.
+TECHNICAL_404 = DEBUG and env_bool("DJANGO_TECHNICAL_404", default=False)
 
 SECRET_KEY = env_str("SECRET_KEY")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS")
@@ -50,8 +52,11 @@ else:
             "(for example: klein-bench.org,www.klein-bench.org), when DJANGO_DEBUG is off."
         )
 
-# The public address of the site, used for permalinks in API answers.
-SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# The public address of the site, for permalinks in answers and the commands pages show.
+# Unset: the address each request came to (benchmarks.site.site_url), and without a
+# request http://127.0.0.1:PORT, where `make run` serves.
+SITE_URL = env_str("SITE_URL").rstrip("/")
+PORT = env_int("PORT", 8000, minimum=1)
 # The platform the agent talks to without --server (klein_bench.upload.DEFAULT_SERVER, which
 # the server may not import; a test keeps the two equal). Commands the pages show add
 # --server SITE_URL when the site is another one.
@@ -86,6 +91,8 @@ MIDDLEWARE = [
     # An ETag on every answer, and 304 for a matching If-None-Match.
     "django.middleware.http.ConditionalGetMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Outside CommonMiddleware, so a missing slash is still redirected first.
+    "checkpages.middleware.ProductNotFoundMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -245,6 +252,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "benchmarks.api.renderers.FormatNegotiation",
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "UNAUTHENTICATED_USER": None,
@@ -270,7 +278,10 @@ SPECTACULAR_SETTINGS = {
     # Fields without a value are null (never ""), so no "BlankEnum" component is needed.
     "ENUM_ADD_EXPLICIT_BLANK_NULL_CHOICE": False,
     # The measured verdict, apart from the estimated one (benchmarks.services.estimates).
-    "ENUM_NAME_OVERRIDES": {"VerdictEnum": "benchmarks.models.Verdict"},
+    "ENUM_NAME_OVERRIDES": {
+        "VerdictEnum": "benchmarks.models.Verdict",
+        "EstimateVerdictEnum": "benchmarks.services.estimates.VERDICT_ORDER",
+    },
     # The signed POST and DELETE /contribute are plain Django views; this adds them.
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

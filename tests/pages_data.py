@@ -18,7 +18,7 @@ from typing import Any
 from klein_bench.contract import wire
 
 from benchmarks.services.aggregation import reconcile
-from tests.factories import oom_payload, result_payload, runs, signed_body
+from tests.factories import make_result, oom_payload, result_payload, runs, signed_body
 
 RTX_5070 = {
     "device": "cuda",
@@ -91,6 +91,28 @@ def _memory(process_mb: float, baseline_mb: float = 620.0) -> dict[str, float]:
     }
 
 
+def _phases(process_mb: float) -> dict[str, dict[str, Any]]:
+    """Per-phase peaks as the agent reports them: load, warm-up, the timed images."""
+
+    def peaks(share: float, stage: str) -> dict[str, Any]:
+        mb = round(process_mb * share, 1)
+        return {
+            "peak_vram_mb": mb,
+            "peak_allocated_mb": mb - 700,
+            "peak_reserved_mb": mb - 250,
+            "peak_process_mb": mb,
+            "peak_device_mb": mb + 620,
+            "peak_rss_mb": 5400.0,
+            "stage": stage,
+        }
+
+    return {
+        "load": peaks(0.9, "load"),
+        "warmup": peaks(1.0, "vae_decode"),
+        "timed": peaks(1.0, "denoising"),
+    }
+
+
 def around(center: float, spread: float = 0.04) -> list[float]:
     """Five timed runs close to `center`."""
     return [round(center * (1 + spread * f), 4) for f in (-1, -0.5, 0, 0.5, 1)]
@@ -143,7 +165,7 @@ def fill_rtx_5070(client) -> Posted:
                 # 2 %: an RTX 5070 needs at least 2.26 s per image at its BF16 peak, and
                 # the server refuses faster runs.
                 timings={"runs": runs(*around(seconds, spread=0.02))},
-                memory=_memory(8650 + 40 * i),
+                memory=_memory(8650 + 40 * i) | {"phases": _phases(8650 + 40 * i)},
                 energy={"joules_per_image": 455.0 + 5 * i, "average_power_w": 190.0},
                 environment={"driver": driver, "runtime_version": "0.3.66", "diffusers": None},
                 evidence={"phash": "c3c3e1e1f0f87c3e", "thumbnail_png": thumbnail()},
@@ -242,3 +264,26 @@ def fill_tiny_on_cpu(client) -> Posted:
     posted = Posted(ids={"tiny": post(client, payload, key)}, keys={"contributor": key})
     reconcile()
     return posted
+
+
+def fill_base_on_rtx_4090(client, n: int = 2) -> None:
+    """Klein Base 4B on an RTX 4090 at the distilled model's 4 steps, as bulk data has it
+    (/contribute keeps results at another size apart from the summaries): other step
+    counts than the base model's standard 50."""
+    for i in range(n):
+        make_result(model="flux-2-klein-base-4b", seconds=1.9 + 0.05 * i)
+    reconcile()
+
+
+def fill_spilled_on_rtx_5070() -> None:
+    """FP8 storage in diffusers on the RTX 5070 finishing only by spilling, as bulk data
+    can hold it (/contribute refuses a peak above the card's memory): one peak within the
+    card, the largest above it, the row the check page flags "above the card's memory"."""
+    for seconds, peak in ((9.5, 11_900.0), (10.5, 12_900.0), (9.9, 12_000.0)):
+        make_result(
+            gpu="rtx-5070",
+            configuration={"precision": "fp8-storage"},
+            seconds=seconds,
+            peak_process_mb=peak,
+        )
+    reconcile()

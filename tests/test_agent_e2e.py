@@ -31,8 +31,9 @@ def agent_home(tmp_path, monkeypatch) -> Home:
 
 @pytest.fixture
 def site(live_server, settings):
-    """The live server, with absolute URLs pointing at it."""
-    settings.SITE_URL = live_server.url
+    """The live server on its random port, SITE_URL unset as in development: the links it
+    answers with name the address the agent reached it at."""
+    settings.SITE_URL = ""
     return live_server
 
 

@@ -8,11 +8,10 @@ import pytest
 from django.utils import timezone
 
 from benchmarks import tasks
-from benchmarks.models import Configuration, Contributor, Gpu, ImageModel, Result, Summary
+from benchmarks.models import Configuration, Contributor, Result, Summary
 from benchmarks.services import aggregation, group_stats
 from benchmarks.services.aggregation import (
     combine_verdicts,
-    pair_verdict,
     reconcile,
     update_summary,
 )
@@ -187,26 +186,6 @@ def test_a_groups_verdict_follows_its_outcomes(catalog, offload, outcomes, verdi
     results = [make_result(configuration={"offload": offload}, outcome=o) for o in outcomes]
 
     assert summarize(results[0]).verdict == verdict
-
-
-def test_the_pair_verdict_is_the_best_of_its_configurations(catalog):
-    make_result(configuration={"offload": "none"}, outcome="out_of_memory")
-    make_result(configuration={"offload": "model"}, outcome="success")
-    aggregation.reconcile()
-    model, gpu = ImageModel.objects.get(slug="flux-2-klein-4b"), Gpu.objects.get(slug="rtx-4090")
-
-    assert pair_verdict(model, gpu) == "needs_offload"
-    assert pair_verdict(model, Gpu.objects.get(slug="rtx-5090")) == "unknown"
-
-
-def test_the_pair_verdict_ignores_synthetic_results_and_other_resolutions(catalog):
-    make_result(configuration={"offload": "none"}, outcome="out_of_memory")
-    make_result(configuration={"offload": "none"}, synthetic=True)
-    make_result(configuration={"offload": "none", "width": 512, "height": 512})
-    aggregation.reconcile()
-    model, gpu = ImageModel.objects.get(slug="flux-2-klein-4b"), Gpu.objects.get(slug="rtx-4090")
-
-    assert pair_verdict(model, gpu) == "does_not_fit"
 
 
 def test_verdicts_combine_in_order_of_preference():

@@ -36,7 +36,7 @@ def test_the_models_list_shows_every_catalog_model(client, catalog):
         "default_height": 1024,
         "description": models[0]["description"],
         "is_test_model": False,
-        "url": "http://127.0.0.1:8000/check/flux-2-klein-4b/",
+        "url": "http://testserver/check/flux-2-klein-4b/",
     }
     assert models[2]["licence"] == "FLUX Non-Commercial License"
     assert [m["is_test_model"] for m in models] == [False] * 4 + [True] * 4

@@ -42,7 +42,7 @@ def test_a_listed_result_has_its_flat_figures(client, catalog, key):
 
     assert row == {
         "id": result.pk,
-        "permalink": f"http://127.0.0.1:8000/r/{result.pk}",
+        "permalink": f"http://testserver/r/{result.pk}",
         "status": "accepted",
         "created_at": row["created_at"],
         "model": "flux-2-klein-4b",
@@ -357,3 +357,50 @@ def test_answers_are_compressed_for_clients_that_accept_gzip(client, catalog):
     assert "Accept-Encoding" in packed["Vary"]
     assert gzip.decompress(packed.content) == plain.content
     assert len(packed.content) < len(plain.content) / 4
+
+
+@pytest.mark.parametrize(
+    ("query", "fields"),
+    [
+        (
+            {"format": "xml"},
+            {"format": "'xml' is not a format of this endpoint; use json or csv"},
+        ),
+        ({"format": ""}, {"format": "'' is not a format of this endpoint; use json or csv"}),
+        (
+            {"limit": "-1"},
+            {
+                "limit": "is not a parameter of this endpoint (page_size sets how many results "
+                "a page holds); it reads created_after, created_before, cursor, diffusers, "
+                "driver, format, gpu, height, model, offload, outcome, page_size, precision, "
+                "preset, runtime, status, steps, synthetic, torch, width"
+            },
+        ),
+    ],
+)
+def test_a_format_or_parameter_the_list_does_not_have_is_a_400_naming_it(client, query, fields):
+    response = client.get("/api/v1/results", query)
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "invalid_query",
+        "detail": "Some query parameters are not valid; see the fields for why.",
+        "fields": fields,
+    }
+
+
+def test_the_check_refuses_csv_and_a_preset_that_is_none(client, catalog):
+    as_csv = client.get("/api/v1/checks/flux-2-klein-4b/rtx-4090", {"format": "csv"})
+    preset = client.get("/api/v1/checks/flux-2-klein-4b/rtx-4090", {"preset": "int4"})
+
+    assert (as_csv.status_code, as_csv.json()["fields"]) == (
+        400,
+        {"format": "'csv' is not a format of this endpoint; use json"},
+    )
+    assert (preset.status_code, preset.json()["fields"]) == (
+        400,
+        {
+            "preset": "is not a configuration; use one of bf16-resident, bf16-model-offload, "
+            "fp8-storage, fp8-compute"
+        },
+    )

@@ -32,7 +32,12 @@ def test_every_operation_documents_its_error_answers(client):
 
     assert set(paths["/api/v1/results"]["get"]["responses"]) == {"200", "304", "400", "404"}
     assert set(paths["/api/v1/results/{id}"]["get"]["responses"]) == {"200", "304", "404"}
-    assert set(paths["/api/v1/checks/{model}/{gpu}"]["get"]["responses"]) == {"200", "304", "404"}
+    assert set(paths["/api/v1/checks/{model}/{gpu}"]["get"]["responses"]) == {
+        "200",
+        "304",
+        "400",
+        "404",
+    }
     assert set(paths["/api/v1/consensus/{model}"]["get"]["responses"]) == {"200", "304", "404"}
     refusals = {"400", "401", "403", "409", "413", "415", "429", "500", "503"}
     assert set(paths["/contribute"]["post"]["responses"]) == {"201", *refusals}
@@ -74,3 +79,17 @@ def test_the_docs_page_without_javascript_links_to_the_schema(client):
     noscript = page[page.index("<noscript>") : page.index("</noscript>")]
     assert '<a href="/api/schema/">/api/schema/</a>' in noscript
     assert '<a href="/api/schema/?format=json">as JSON</a>' in noscript
+
+
+def test_the_docs_page_leads_back_to_the_site_with_or_without_javascript(client):
+    page = client.get("/api/docs/").content.decode()
+
+    header = page[page.index("<header") : page.index("</header>")]
+    assert page.index("<header") < page.index("<noscript>")
+    for link in (
+        '<a href="/" ',
+        '<a href="/check/" ',
+        '<a href="/results/" ',
+        '<a href="/contribute" ',
+    ):
+        assert link in header

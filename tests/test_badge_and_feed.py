@@ -77,12 +77,12 @@ def test_each_check_page_offers_the_badge_as_markdown_and_html(client, catalog):
     ) in text
     assert (
         "Markdown [![FLUX.2 [klein] 4B on the RTX 5070: klein-bench]"
-        "(http://127.0.0.1:8000/check/flux-2-klein-4b/rtx-5070/badge.svg)]"
-        "(http://127.0.0.1:8000/check/flux-2-klein-4b/rtx-5070/)"
+        "(http://testserver/check/flux-2-klein-4b/rtx-5070/badge.svg)]"
+        "(http://testserver/check/flux-2-klein-4b/rtx-5070/)"
     ) in text
     assert (
-        'HTML <a href="http://127.0.0.1:8000/check/flux-2-klein-4b/rtx-5070/"><img '
-        'src="http://127.0.0.1:8000/check/flux-2-klein-4b/rtx-5070/badge.svg" alt="FLUX.2 '
+        'HTML <a href="http://testserver/check/flux-2-klein-4b/rtx-5070/"><img '
+        'src="http://testserver/check/flux-2-klein-4b/rtx-5070/badge.svg" alt="FLUX.2 '
         '[klein] 4B on the RTX 5070: klein-bench" height="20"></a>'
     ) in text
 
@@ -106,7 +106,7 @@ def test_the_atom_feed_lists_new_results_of_the_pair(client, catalog):
         f"#{second}: 3.0 s per image, bf16-resident (diffusers)",
         f"#{first}: 2.0 s per image, bf16-resident (diffusers)",
     ]
-    assert entries[0].find(f"{ATOM}id").text == f"http://127.0.0.1:8000/r/{second}"
+    assert entries[0].find(f"{ATOM}id").text == f"http://testserver/r/{second}"
     assert "Kept apart from the medians: other settings: power limit at 60%" in (
         entries[0].find(f"{ATOM}summary").text
     )

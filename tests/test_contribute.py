@@ -24,8 +24,8 @@ def test_an_accepted_result_answers_201_with_its_links(client, catalog, key):
     assert response.status_code == 201
     assert response.json() == {
         "result_id": result.pk,
-        "permalink": f"http://127.0.0.1:8000/r/{result.pk}",
-        "check_page": "http://127.0.0.1:8000/check/flux-2-klein-4b/rtx-4090/",
+        "permalink": f"http://testserver/r/{result.pk}",
+        "check_page": "http://testserver/check/flux-2-klein-4b/rtx-4090/",
         "status": "accepted",
         "model": "flux-2-klein-4b",
         "gpu": "rtx-4090",
@@ -39,7 +39,7 @@ def test_an_accepted_result_answers_201_with_its_links(client, catalog, key):
             "preset": "bf16-resident",
         },
     }
-    assert response["Location"] == f"http://127.0.0.1:8000/r/{result.pk}"
+    assert response["Location"] == f"http://testserver/r/{result.pk}"
 
 
 def test_the_signed_body_is_stored_verbatim_with_its_hash(client, catalog, key):

@@ -105,7 +105,7 @@ def test_pages_carry_an_etag_and_may_be_kept_by_a_proxy_for_a_minute(client, cat
 
 
 def test_the_overview_changes_when_a_summary_does(client, catalog):
-    assert "RTX 4090 24 GiB unknown" in visible_text(client.get("/check/"))
+    assert "RTX 4090 24 GiB expected to fit estimate" in visible_text(client.get("/check/"))
 
     fill_rtx_4090(client)
 

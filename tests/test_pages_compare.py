@@ -28,19 +28,23 @@ def test_cards_sit_side_by_side_with_verdicts_and_each_configuration(client, cat
         "12 GiB, from 6 results by 5 contributors. fp8-storage (ComfyUI) runs 2.4 s per image, "
         "8.5 GiB peak (6 results) bf16-model-offload (diffusers) needs offload 6.7 s per image, "
         "9.7 GiB peak (3 results) bf16-resident (diffusers) does not fit 3 tried: 3 out of "
-        "memory in model load fp8-compute (diffusers) estimate expected not to fit: about "
-        "13.8 GiB (11.0-16.5 GiB) fp8-storage (diffusers) -"
+        "memory in model load. fp8-storage (diffusers) random weights only: 2.9 s per image, "
+        "8.9 GiB peak fp8-compute (diffusers) expected not to fit estimate about 13.8 GiB "
+        "(11.0-16.5 GiB) at the peak: more than the card's 12 GiB "
     ), "a configuration run with random weights on the card needs no estimate"
     assert (
         "RTX 4090 24 GiB · Ada Lovelace · 1008 GB/s runs Runs fully on the GPU in BF16 (diffusers)"
     ) in cards
     assert (
-        "RTX 4080 16 GiB · Ada Lovelace · 717 GB/s unknown estimate: expected to fit Estimate: "
+        "RTX 4080 16 GiB · Ada Lovelace · 717 GB/s expected to fit estimate Estimate: "
         "expected to fit, fully on the GPU, in fp8-storage (ComfyUI)"
     ) in cards
-    assert "bf16-resident (diffusers) estimate expected not to fit: about 19.2 GiB" in cards
+    assert (
+        "bf16-resident (diffusers) expected not to fit estimate about 19.2 GiB (18.6-19.7 GiB) "
+        "at the peak: more than the card's 16 GiB"
+    ) in cards
     page = response.content.decode()
-    assert '<option value="rtx-4080" selected>RTX 4080</option>' in page
+    assert '<option value="rtx-4080" selected>RTX 4080 16 GiB</option>' in page
 
 
 def test_unknown_cards_are_named_and_left_out(client, catalog):

@@ -27,11 +27,11 @@ def test_the_page_says_how_to_install_run_submit_and_withdraw(client, catalog):
         'pip install "./agent[diffusers]"',
         "klein-bench doctor",
         "klein-bench submit --model flux-2-klein-4b --preset bf16-resident --server "
-        "http://127.0.0.1:8000",
+        "http://testserver",
         "--dry-run --print-payload",
         "pip install torch --index-url https://download.pytorch.org/whl/cpu "
         'pip install "./agent[diffusers]" '
-        "klein-bench submit --model klein-tiny-random --server http://127.0.0.1:8000",
+        "klein-bench submit --model klein-tiny-random --server http://testserver",
         "klein-bench withdraw ID",
     ):
         assert command in text, command

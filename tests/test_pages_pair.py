@@ -178,7 +178,7 @@ def test_recent_results_link_to_their_permalinks_and_the_contribute_commands_are
         and "fp8-storage (diffusers) random weights success 2.9 s 8.9 GiB 580.95.05 counted" in text
     )
     assert f'href="/r/{posted.ids["fp8-0"]}"'.encode() not in response.content, "only ten"
-    server = "--server http://127.0.0.1:8000"
+    server = "--server http://testserver"
     assert text.endswith(
         "Add your own result Have an RTX 5070? Install torch for your card first, then the "
         "agent from a clone of the repository: pip install torch --index-url "
@@ -201,7 +201,7 @@ def test_recent_results_link_to_their_permalinks_and_the_contribute_commands_are
     assert b'href="/api/v1/checks/flux-2-klein-4b/rtx-5070"' in response.content
 
 
-def test_a_catalog_card_with_no_results_is_unknown_with_specs_nearest_cards_and_commands(
+def test_a_catalog_card_with_no_results_leads_with_its_estimate_specs_nearest_cards_and_commands(
     client, catalog
 ):
     fill_rtx_5070(client)
@@ -214,9 +214,9 @@ def test_a_catalog_card_with_no_results_is_unknown_with_specs_nearest_cards_and_
     assert text.startswith(
         "All checks > FLUX.2 [klein] 4B > RTX 4070 Does FLUX.2 [klein] 4B run on the NVIDIA "
         "GeForce RTX 4070? 12 GiB of memory · Ada Lovelace (sm_89) · 504 GB/s · FLUX.2 [klein] "
-        "4B (Apache-2.0) at 1024x1024, 4 steps unknown Unknown: no measurements yet. "
-        "expected to fit estimate Estimate: expected to fit, fully on the GPU, in fp8-storage "
-        "(ComfyUI): about 8.5 GiB (8.3-8.8 GiB) at the peak, within the card's 12 GiB, about "
+        "4B (Apache-2.0) at 1024x1024, 4 steps expected to fit estimate Estimate: expected to "
+        "fit, fully on the GPU, in fp8-storage (ComfyUI): about 8.5 GiB (8.3-8.8 GiB) at the "
+        "peak, within the card's 12 GiB, about "
     )
     assert (
         "Memory from fp8-storage (ComfyUI) measured on the RTX 5070; speed scaled from the RTX "
@@ -229,8 +229,8 @@ def test_a_catalog_card_with_no_results_is_unknown_with_specs_nearest_cards_and_
     # was measured at 19.2 GiB on the 4090, more than this card has.
     assert (
         "bf16-resident (diffusers) BF16, fully on the GPU (diffusers) expected not to fit "
-        "estimate about 19.2 GiB (18.6-19.7 GiB) - Memory from bf16-resident (diffusers) "
-        "measured on the RTX 4090."
+        "estimate More than the card's 12 GiB about 19.2 GiB (18.6-19.7 GiB) - memory measured "
+        "on the RTX 4090 "
     ) in text
     assert (
         "The card The NVIDIA GeForce RTX 4070 Memory 12 GiB Memory bandwidth 504 GB/s "
@@ -247,7 +247,7 @@ def test_a_catalog_card_with_no_results_is_unknown_with_specs_nearest_cards_and_
     ) in text
     assert (
         "klein-bench submit --model flux-2-klein-4b --preset bf16-resident --server "
-        "http://127.0.0.1:8000 BF16, fully resident, not measured on this card yet"
+        "http://testserver BF16, fully resident, not measured on this card yet"
     ) in text
     assert "<svg" not in response.content.decode().split("<main", 1)[1], "no plots drawn"
     compare = '<a href="/compare/flux-2-klein-4b/?gpu=rtx-4070&amp;gpu=rtx-5070&amp;gpu=rtx-4090">'
@@ -260,7 +260,7 @@ def test_an_unknown_card_with_nothing_measured_anywhere_is_estimated_from_its_ar
     text = visible_text(client.get("/check/flux-2-klein-4b/rtx-4080/"))
 
     assert (
-        "unknown Unknown: no measurements yet. expected to fit estimate Estimate: expected to "
+        "4 steps expected to fit estimate Estimate: expected to "
         "fit, fully on the GPU, in fp8-storage (diffusers): about 10.0 GiB (8.0-12.0 GiB) at "
         "the peak, within the card's 16 GiB, about 3.2 s per image (2.3-5.4 s). Memory from "
         "the architecture alone: nobody has measured this configuration yet; speed from the "
@@ -329,7 +329,7 @@ def test_the_test_model_is_reachable_directly_on_the_cpu(client, catalog):
         'install "./agent[diffusers]" Then run one of these: it benchmarks, prints the figures '
         "and uploads a signed result. Add --dry-run --print-payload to see exactly what would "
         "be sent without sending it. What is sent, and how to withdraw it. klein-bench submit "
-        "--model klein-tiny-random --server http://127.0.0.1:8000 the tiny test model, on any "
+        "--model klein-tiny-random --server http://testserver the tiny test model, on any "
         "CPU or GPU The same data as JSON: /api/v1/checks/klein-tiny-random/cpu"
     )
 
@@ -526,3 +526,32 @@ def test_a_model_the_agent_cannot_run_shows_no_command_that_would_fail(client, c
 
     assert "klein-bench submit" not in text
     assert "The klein-bench agent cannot benchmark SDXL yet;" in text
+
+
+def test_the_estimates_say_what_they_rest_on_once_not_in_every_row(client, catalog):
+    text = visible_text(client.get("/check/flux-2-klein-4b/rtx-5070/"))
+
+    table = text[text.index("Estimates for FLUX.2 [klein] 4B on the RTX 5070") :]
+    table = table[: table.index("The card ")]
+    assert "nobody has measured this configuration yet" not in table
+    assert text.count("Where a row says “from the architecture alone”, nobody has measured") == 1
+    assert (
+        "fp8-storage (diffusers) FP8 weights, BF16 compute, fully on the GPU (diffusers) may not "
+        "fit estimate Within the card's 12 GiB, but close to or above the about 10.5 GiB left "
+        "when it drives a display about 10.0 GiB (8.0-12.0 GiB) about 5.1 s per image "
+        "(3.6-8.4 s) memory from the architecture alone; speed from the architecture alone "
+        "(30-70% of the tensor peak)"
+    ) in table
+
+
+def test_the_test_model_on_a_cpu_offers_only_what_makes_sense_there(client, catalog):
+    fill_tiny_on_cpu(client)
+
+    response = client.get("/check/klein-tiny-random/cpu/")
+
+    page = response.content.decode()
+    text = visible_text(response)
+    assert "Lead with a configuration" not in text, "one configuration, nothing to choose"
+    assert "Compare with other cards" not in text
+    assert "fp8-compute" not in text and "bf16-model-offload" not in text
+    assert "/compare/" not in page

@@ -66,9 +66,9 @@ def test_a_preset_nobody_measured_on_the_card_leads_with_its_estimate(client, ca
     text = visible_text(client.get(RTX_4090_PAGE, {"preset": "bf16-model-offload"}))
 
     assert (
-        "not measured estimate Nobody has measured bf16-model-offload (diffusers) on this card "
-        "yet. Estimate: expected to fit, about 10.0 GiB (8.0-12.0 GiB) at the peak, within the "
-        "card's 24 GiB, about "
+        "expected to fit with offload estimate in bf16-model-offload Nobody has measured "
+        "bf16-model-offload (diffusers) on this card yet. Estimate: expected to fit with "
+        "offload, about 10.0 GiB (8.0-12.0 GiB) at the peak, within the card's 24 GiB, about "
     ) in text
     assert "Measured on this card: runs. See what runs best on it." in text
 

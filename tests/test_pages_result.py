@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from benchmarks.models import Submission, SubmissionStatus
 from benchmarks.services import moderation
+from checkpages import formatting
 from tests.contribute_support import _fresh_rate_limits  # noqa: F401 - autouse fixture
 from tests.factories import make_result
 from tests.pages_data import fill_rtx_4090, fill_rtx_5070, fill_tiny_on_cpu, visible_text, withdraw
@@ -159,3 +162,36 @@ def test_a_result_whose_peak_is_above_its_cards_memory_is_flagged(client, catalo
         "Outcome Its peak, 13.3 GiB, is above the card's 12 GiB: the run only finished by "
         "spilling into system memory, so it counts as not fitting."
     ) in text
+
+
+def test_a_small_model_s_work_per_image_reads_in_a_unit_that_keeps_its_digits(client, catalog):
+    posted = fill_tiny_on_cpu(client)
+
+    text = visible_text(client.get(f"/r/{posted.ids['tiny']}"))
+
+    work = re.search(r"Work per image (\S+ \S+) \((\S+ \S+) in the transformer\)", text)
+    assert work, text
+    assert all(re.fullmatch(r"\d{1,3}(\.\d+)? [MGk]?FLOP", figure) for figure in work.groups())
+    assert "0.0 TFLOP" not in text
+
+
+@pytest.mark.parametrize(
+    ("tflop", "words"),
+    [(12.34, "12.3 TFLOP"), (0.42, "420 GFLOP"), (0.000923, "923 MFLOP"), (None, "\u2013")],
+)
+def test_work_is_written_to_three_figures(tflop, words):
+    assert formatting.work(tflop) == words
+
+
+def test_memory_by_phase_stacks_on_a_phone_with_each_figure_named(client, catalog):
+    posted = fill_rtx_5070(client)
+
+    page = client.get(f"/r/{posted.ids['fp8-0']}").content.decode()
+
+    table = page[page.index('<h2 id="phases-title">') :]
+    table = table[: table.index("</table>")]
+    assert '<table class="stack">' in table
+    assert (
+        '<tr><th scope="row">Timed images</th><td class="num" data-label="Peak VRAM">8.4 GiB'
+    ) in table
+    assert '<td data-label="Stage">denoising</td>' in table

@@ -84,3 +84,35 @@ def test_a_filter_that_is_not_a_choice_is_a_400_saying_which(client, catalog):
 
     assert response.status_code == 400
     assert "Some filters are not valid: Card: Select a valid choice." in visible_text(response)
+
+
+def test_a_fresh_site_says_there_are_no_results_yet_and_how_to_add_one(client, catalog):
+    text = visible_text(client.get("/results/"))
+
+    assert text.endswith(
+        "Show No results yet Nobody has submitted a result to this site yet. Add the first "
+        "one: install the klein-bench agent and run one command on your GPU; without a GPU, "
+        "klein-bench submit --model klein-tiny-random tries the whole path on any CPU in "
+        "seconds."
+    )
+
+
+def test_filters_that_match_nothing_say_so_with_the_way_back(client, results):
+    response = client.get("/results/", {"gpu": "rtx-3090"})
+
+    assert visible_text(response).endswith(
+        "No result matches these filters Try fewer filters, or show every result (withdrawn "
+        "and rejected ones are under “Every status”)."
+    )
+    assert '<a href="/results/">show every result</a>' in response.content.decode()
+
+
+def test_only_uncounted_results_say_where_they_are(client, catalog):
+    make_result(model="klein-tiny-random", gpu="cpu")
+
+    text = visible_text(client.get("/results/"))
+
+    assert (
+        "No counted results of a real model yet The results stored so far are of the test "
+        "model, or not counted"
+    ) in text

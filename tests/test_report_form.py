@@ -58,7 +58,7 @@ def test_the_form_says_a_signed_run_counts_for_more_and_shows_the_command(client
         "A signed agent run counts for more: it is measured the same way on every machine, its "
         "figures go into the medians, and anyone can check its signature. If you can, run this "
         "instead (how to install it): klein-bench submit --preset bf16-resident --server "
-        "http://127.0.0.1:8000"
+        "http://testserver"
     ) in text
     assert 'name="csrfmiddlewaretoken"' in response.content.decode()
     assert "Report your setup by hand" in visible_text(client.get("/contribute"))

@@ -64,7 +64,7 @@ def test_nobody_has_reproduced_it_yet_says_how(client, catalog):
     text = visible_text(client.get(f"/r/{original}"))
     assert (
         "Nobody has reproduced this result yet. With the same card, anyone can: klein-bench "
-        f"reproduce {original} --server http://127.0.0.1:8000 runs this configuration again"
+        f"reproduce {original} --server http://testserver runs this configuration again"
     ) in text
 
 

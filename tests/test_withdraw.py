@@ -34,8 +34,8 @@ def test_withdrawing_a_result_marks_it_withdrawn_and_answers_200(client, key, re
     assert response.status_code == 200
     assert response.json() == {
         "result_id": result.pk,
-        "permalink": f"http://127.0.0.1:8000/r/{result.pk}",
-        "check_page": "http://127.0.0.1:8000/check/flux-2-klein-4b/rtx-4090/",
+        "permalink": f"http://testserver/r/{result.pk}",
+        "check_page": "http://testserver/check/flux-2-klein-4b/rtx-4090/",
         "status": "withdrawn",
         "withdrawn_at": wire.format_created_at(submission.withdrawn_at),
     }

@@ -113,3 +113,11 @@ def test_doctor_command_takes_the_runtime_and_url(cli):
     assert result.exit_code == 0, result.output
     assert "ComfyUI 0.27.0 answers at" in result.stdout
     assert "No problems found." in result.stdout
+
+
+def test_doctor_exits_1_when_the_comfyui_it_checks_has_a_problem(cli):
+    result = cli("doctor", "--runtime", "comfyui", "--comfyui-url", "http://127.0.0.1:9")
+
+    assert result.exit_code == 1, result.output
+    assert "ComfyUI is not answering at http://127.0.0.1:9." in result.stdout
+    assert "problem to fix." in result.stdout

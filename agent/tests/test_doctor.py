@@ -101,6 +101,25 @@ def test_doctor_json_is_machine_readable(cli):
     assert {"gpus", "torch", "diffusers", "system_ram_gb", "findings", "fits"} <= set(data)
 
 
+def test_doctor_json_with_a_problem_still_prints_it_and_exits_1(cli, machine):
+    result = cli("doctor", "--json")
+
+    assert result.exit_code == 1, result.output
+    levels = [finding["level"] for finding in json.loads(result.stdout)["findings"]]
+    assert "problem" in levels
+
+
+def test_doctor_says_ram_and_disk_in_gib(cli, machine, monkeypatch):
+    monkeypatch.setattr(doctor.measure, "system_ram_mb", lambda: 8 * 1024)
+
+    report = doctor.diagnose()
+    result = cli("doctor")
+
+    assert _finding(report, "memory", "8 GiB of system RAM: loading FLUX.2 [klein] 4B (~15 GiB")
+    assert " GB " not in result.stdout.replace("GB/s", "")
+    assert "GiB in " in result.stdout, "free disk"
+
+
 def test_a_blackwell_card_without_sm_120_kernels_gets_the_exact_pip_command(machine):
     report = doctor.diagnose()
 
@@ -228,10 +247,11 @@ def test_offload_with_little_system_ram_is_tight():
     assert "offload wants ~23 GiB of system RAM" in fit.note
 
 
-def test_doctor_prints_the_gpu_and_preset_tables(cli, machine):
+def test_doctor_prints_the_gpu_and_preset_tables_and_exits_1_on_a_problem(cli, machine):
     result = cli("doctor")
 
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output
+    assert "1 problem to fix." in result.stdout
     assert "NVIDIA GeForce RTX 5070" in result.stdout
     assert "Presets for FLUX.2 [klein] 4B" in result.stdout
     assert "fix: pip install --upgrade torch --index-url" in result.stdout
@@ -321,10 +341,11 @@ def test_doctor_checks_the_model_it_is_asked_about(cli, machine):
     result = cli("doctor", "--model", "flux-2-klein-9b")
     report = doctor.diagnose(model="flux-2-klein-9b")
 
-    assert result.exit_code == 0, result.output
+    # The machine's torch has no kernels for its RTX 5070: a problem, so exit status 1.
+    assert result.exit_code == 1, result.output
     assert "Presets for FLUX.2 [klein] 9B at 1024x1024" in result.stdout
     assert _finding(report, "weights", "FLUX.2 [klein] 9B weights are not in").fix.startswith(
-        "klein-bench run --model flux-2-klein-9b --download (about 35 GB)"
+        "klein-bench run --model flux-2-klein-9b --download (about 33 GiB)"
     )
 
 

@@ -159,3 +159,51 @@ def test_withdraw_asks_about_the_recorded_server_before_sending(cli, home, tiny_
         assert result.exit_code == 1
         assert f"Withdraw result 1 from {platform.url}?" in result.output
         assert platform.withdrawn == set()
+
+
+def test_withdrawing_through_another_address_of_the_same_site_updates_the_history(
+    cli, home, tiny_payload
+):
+    with PlatformServer() as platform:
+        local_id = home.save_result(tiny_payload)
+        assert cli("submit", local_id, "--server", platform.url).exit_code == 0
+        other = platform.url.replace("127.0.0.1", "localhost")
+
+        result = cli("withdraw", "1", "--server", other, "--yes")
+
+        assert result.exit_code == 0, result.output
+        assert platform.withdrawn == {1}
+    assert home.history()[0]["status"] == "withdrawn"
+    listed = cli("results").stdout
+    assert "withdrawn" in listed
+    assert "sent" not in listed.replace("not sent", "")
+
+
+def test_a_withdrawal_to_an_unreachable_recorded_server_suggests_server(cli, home, tiny_payload):
+    with PlatformServer() as platform:
+        local_id = home.save_result(tiny_payload)
+        assert cli("submit", local_id, "--server", platform.url).exit_code == 0
+        recorded = platform.url
+
+    result = cli("withdraw", "1", "--yes")
+
+    assert result.exit_code == 1
+    message = " ".join(result.stderr.split())
+    assert f"Could not reach {recorded}" in message
+    assert (
+        "That is where this machine's history says result 1 was sent; if the site now runs "
+        "elsewhere, pass --server URL."
+    ) in message
+    assert home.history()[0]["status"] == "sent"
+
+
+@pytest.mark.parametrize("given", ["abc", "0", "1.5", "\uff11\uff12"])
+def test_withdraw_with_something_that_is_no_result_id_says_what_an_id_is(cli, given):
+    result = cli("withdraw", given, "--yes")
+
+    assert result.exit_code == 2
+    message = " ".join(result.stderr.split())
+    assert f"'{given}' is not a result id: give the server's result id, the number at the end " in (
+        message
+    )
+    assert "integer range" not in message

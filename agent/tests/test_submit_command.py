@@ -242,3 +242,28 @@ def test_the_server_can_come_from_the_environment(cli, platform, result_file, mo
 
     assert result.exit_code == 0, result.output
     assert len(platform.requests) == 1
+
+
+def test_pending_names_each_result_by_its_local_id_as_results_does(cli, home, result_file):
+    first = cli("submit", str(result_file), "--server", _closed_port_url())
+    assert first.exit_code == 1
+    [queued] = home.pending()
+    local_id = home.history()[0]["local_id"]
+
+    still_down = cli("submit", "--pending")
+
+    assert still_down.exit_code == 1
+    assert f"Local result {local_id}: Could not reach" in " ".join(still_down.stderr.split())
+    assert queued.submission_id not in still_down.stderr
+    with PlatformServer() as platform:
+        sent = cli("submit", "--pending", "--server", platform.url)
+    assert sent.exit_code == 0, sent.output
+    assert sent.stdout.startswith(f"Local result {local_id}:\nResult 1 stored")
+
+
+def test_the_preset_help_reads_as_sentences(cli):
+    result = cli("run", "--help")
+
+    text = " ".join(result.stdout.split())
+    assert ".;" not in text
+    assert "bf16-resident: BF16 weights and compute, the whole pipeline on the GPU;" in text

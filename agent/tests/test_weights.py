@@ -124,7 +124,7 @@ def test_download_into_a_chosen_folder_is_refused_with_the_hf_command(tmp_path):
 def test_a_failed_download_says_what_happened_and_how_to_resume(tmp_path, monkeypatch):
     huggingface_hub = pytest.importorskip("huggingface_hub")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
-    monkeypatch.setattr(weights, "DOWNLOAD_MARGIN_GB", -1e9)
+    monkeypatch.setattr(weights, "DOWNLOAD_MARGIN_GIB", -1e9)
 
     def offline(*args, **kwargs):
         raise OSError("Network is unreachable")
@@ -142,7 +142,7 @@ def test_a_failed_download_says_what_happened_and_how_to_resume(tmp_path, monkey
 
 def test_a_download_without_room_is_refused_before_it_starts(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
-    monkeypatch.setattr(weights, "DOWNLOAD_MARGIN_GB", 1e9)
+    monkeypatch.setattr(weights, "DOWNLOAD_MARGIN_GIB", 1e9)
 
     with pytest.raises(KleinBenchError, match="The download needs about"):
         weights.require(KLEIN_4B, None, download=True)
@@ -167,7 +167,7 @@ def test_the_9b_is_looked_for_in_its_own_repository(tmp_path, monkeypatch):
     with pytest.raises(KleinBenchError) as error:
         weights.require(KLEIN_9B, None, download=False)
     assert error.value.message.startswith("FLUX.2 [klein] 9B weights were not found")
-    assert "about 35 GB" in error.value.message
+    assert "about 33 GiB" in error.value.message
 
 
 def test_the_4b_weights_are_refused_for_the_9b(tmp_path):

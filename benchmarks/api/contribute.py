@@ -19,6 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from benchmarks.services import contributions, signed, withdrawals
 from benchmarks.services.signed import Refused, Reply
+from benchmarks.site import site_url
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def contribute(request: HttpRequest) -> JsonResponse:
 
     def handle() -> Reply:
         _require_json(request)
-        return contributions.submit(_read_body(request), client_address(request))
+        return contributions.submit(_read_body(request), client_address(request), site_url(request))
 
     return _answer(request, handle)
 
@@ -121,7 +122,9 @@ def withdraw(request: HttpRequest, result_id: int) -> JsonResponse:
 
     def handle() -> Reply:
         _require_json(request)
-        return withdrawals.withdraw(result_id, _read_body(request), client_address(request))
+        return withdrawals.withdraw(
+            result_id, _read_body(request), client_address(request), site_url(request)
+        )
 
     return _answer(request, handle)
 

@@ -1,5 +1,6 @@
 """CSV for result lists (`?format=csv`): one row per result, the list's fields as columns,
-booleans as true and false (as in the JSON), offered as a file to save."""
+booleans as true and false (as in the JSON), offered as a file to save; and `?format=`
+checked against the formats an endpoint has."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import io
 import json
 from typing import Any
 
+from rest_framework.exceptions import ValidationError
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer
 
 
@@ -38,3 +41,20 @@ def _cell(value: Any) -> Any:
     if isinstance(value, (dict, list)):
         return json.dumps(value, separators=(",", ":"))
     return value
+
+
+class FormatNegotiation(DefaultContentNegotiation):
+    """`?format=` must name a format the endpoint has: otherwise a 400 naming the ones it
+    has (DRF answers 404 with an empty detail)."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        asked = format_suffix or request.query_params.get(self.settings.URL_FORMAT_OVERRIDE)
+        formats = [renderer.format for renderer in renderers]
+        if asked is not None and asked not in formats:
+            raise ValidationError(
+                {
+                    self.settings.URL_FORMAT_OVERRIDE: f"{asked!r} is not a format of this "
+                    f"endpoint; use {' or '.join(formats)}"
+                }
+            )
+        return super().select_renderer(request, renderers, format_suffix)

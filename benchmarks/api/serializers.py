@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 
-from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from klein_bench.contract.figures import AGGREGATED_MEMORY_FIGURES, MEMORY_FIGURES
 from rest_framework import serializers
 
+from benchmarks import site
+from benchmarks.api.answer_serializers import AnswerSerializer
 from benchmarks.api.trust_serializers import ReproductionSerializer
 from benchmarks.models import (
     Comparability,
@@ -25,7 +26,7 @@ from benchmarks.models import (
     Summary,
     Verdict,
 )
-from benchmarks.services import estimates, reproductions
+from benchmarks.services import answers, estimates, reproductions
 from benchmarks.services.group_stats import (
     REPRODUCED_MIN_CONTRIBUTORS,
     REPRODUCED_TOLERANCE,
@@ -34,8 +35,9 @@ from benchmarks.services.group_stats import (
 )
 
 
-def absolute(path: str) -> str:
-    return settings.SITE_URL + path
+def absolute(serializer: serializers.Serializer, path: str) -> str:
+    """The path at this site's address (benchmarks.site.site_url of the request)."""
+    return site.absolute(path, serializer.context.get("request"))
 
 
 class ImageModelSerializer(serializers.ModelSerializer):
@@ -61,7 +63,7 @@ class ImageModelSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_url(self, obj: ImageModel) -> str:
-        return absolute(obj.get_absolute_url())
+        return absolute(self, obj.get_absolute_url())
 
 
 class GpuSerializer(serializers.ModelSerializer):
@@ -139,6 +141,17 @@ class SummarySerializer(serializers.ModelSerializer):
         child=serializers.DictField(child=serializers.FloatField()),
         help_text='Median seconds per image by version: {"driver": {"580.95.05": 2.1}, ...}',
     )
+    verdict = serializers.SerializerMethodField()
+
+    @extend_schema_field(
+        serializers.ChoiceField(
+            choices=Verdict.choices,
+            help_text="As the check page shows it: a median peak above the card's memory "
+            "(runs that only finished by spilling into system memory) is does_not_fit",
+        )
+    )
+    def get_verdict(self, obj: Summary) -> str:
+        return answers.verdict_of(obj, self.context.get("capacity_mib"))
 
     class Meta:
         model = Summary
@@ -234,6 +247,7 @@ class EstimatedConfigurationSerializer(serializers.Serializer):
         source="memory.cards", child=serializers.CharField(), help_text="GPU slugs"
     )
     fit = serializers.SerializerMethodField()
+    verdict = serializers.SerializerMethodField()
     seconds_per_image = serializers.SerializerMethodField(
         help_text="Null when the card has no tensor peak or the configuration is not "
         "expected to fit"
@@ -256,6 +270,18 @@ class EstimatedConfigurationSerializer(serializers.Serializer):
     )
     def get_fit(self, obj) -> str | None:
         return obj.memory.fit or None
+
+    @extend_schema_field(
+        serializers.ChoiceField(
+            choices=list(estimates.VERDICT_LABELS),
+            allow_null=True,
+            help_text="This configuration's estimated verdict, from its fit: expected_to_fit "
+            "(fully resident), needs_offload (fits with offload), may_not_fit (tight), "
+            "expected_not_to_fit; null when the card's memory is unknown",
+        )
+    )
+    def get_verdict(self, obj) -> str | None:
+        return estimates.configuration_verdict(obj) or None
 
     @extend_schema_field(RangeSerializer(allow_null=True))
     def get_seconds_per_image(self, obj) -> dict | None:
@@ -286,8 +312,9 @@ class EstimateSerializer(serializers.Serializer):
         serializers.ChoiceField(
             choices=list(estimates.VERDICT_LABELS),
             allow_null=True,
-            help_text="Over the estimated configurations: expected_to_fit (fully resident), "
-            "needs_offload, expected_not_to_fit; null when the card's memory is unknown",
+            help_text="The best of the estimated configurations' verdicts: expected_to_fit "
+            "(fully resident), needs_offload, may_not_fit, expected_not_to_fit; null when the "
+            "card's memory is unknown",
         )
     )
     def get_verdict(self, obj) -> str | None:
@@ -311,6 +338,10 @@ class CheckSerializer(serializers.Serializer):
     )
     claims = ClaimSerializer(
         many=True, help_text="Published figures for this card, and model-wide ones (gpu null)"
+    )
+    answer = AnswerSerializer(
+        help_text="What the check page leads with: measured beats estimated (the same "
+        "answer as the page's headline, table and the overview's cell)"
     )
     estimate = EstimateSerializer(
         allow_null=True,
@@ -421,7 +452,7 @@ class ResultSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_permalink(self, obj: Result) -> str:
-        return absolute(reverse("checkpages:result", args=[obj.pk]))
+        return absolute(self, reverse("checkpages:result", args=[obj.pk]))
 
     @extend_schema_field(
         serializers.ChoiceField(

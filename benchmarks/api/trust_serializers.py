@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -11,6 +10,7 @@ from rest_framework import serializers
 
 from benchmarks.models import ImageConsensus
 from benchmarks.services.group_stats import REPRODUCED_TOLERANCE
+from benchmarks.site import absolute
 
 
 class ConsensusImageSerializer(serializers.ModelSerializer):
@@ -70,4 +70,6 @@ class ReproductionSerializer(serializers.Serializer):
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_permalink(self, obj) -> str:
-        return settings.SITE_URL + reverse("checkpages:result", args=[obj["copy"].pk])
+        return absolute(
+            reverse("checkpages:result", args=[obj["copy"].pk]), self.context.get("request")
+        )

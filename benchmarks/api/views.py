@@ -3,13 +3,12 @@ hand them to serializers; every response is documented in the OpenAPI schema."""
 
 from __future__ import annotations
 
-from django.db.models import Q
 from django.utils.cache import patch_cache_control
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -28,10 +27,15 @@ from benchmarks.api.serializers import (
 )
 from benchmarks.api.trust_serializers import ConsensusSerializer
 from benchmarks.caching import PAGE_SECONDS
-from benchmarks.models import Gpu, ImageModel, PublishedClaim, Result, Summary
-from benchmarks.services import consensus, estimates
-from benchmarks.services.aggregation import pair_verdict
+from benchmarks.models import Gpu, ImageModel, Preset, Result
+from benchmarks.services import answers, consensus
 
+# What people coming from other APIs try, and what this one calls it.
+ALIASES = {
+    "limit": " (page_size sets how many results a page holds)",
+    "offset": " (follow the next link, which carries a cursor)",
+    "page": " (follow the next link, which carries a cursor)",
+}
 NOT_MODIFIED = OpenApiResponse(description="Not modified: the If-None-Match ETag still matches")
 NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such object")
 BAD_QUERY = OpenApiResponse(ErrorSerializer, description="A query parameter is not valid")
@@ -39,10 +43,28 @@ BAD_QUERY = OpenApiResponse(ErrorSerializer, description="A query parameter is n
 
 class ApiViewMixin:
     """Errors as JSON whatever format was asked for; successful reads may be kept by a
-    proxy or CDN for a minute (ConditionalGetMiddleware adds their ETag)."""
+    proxy or CDN for a minute (ConditionalGetMiddleware adds their ETag). A query
+    parameter the endpoint does not have is a 400 naming it, never silently ignored."""
+
+    # The query parameters this endpoint reads, besides ?format=.
+    parameters: tuple[str, ...] = ()
 
     def get_exception_handler(self):
         return api_exception_handler
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        known = {"format", *self.parameters}
+        unknown = sorted(set(request.query_params) - known)
+        if unknown:
+            listed = ", ".join(sorted(known))
+            raise ValidationError(
+                {
+                    name: f"is not a parameter of this endpoint{ALIASES.get(name, '')}; it "
+                    f"reads {listed}"
+                    for name in unknown
+                }
+            )
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
@@ -75,10 +97,21 @@ class GpuList(ApiViewMixin, generics.ListAPIView):
 
 
 class Check(ApiViewMixin, APIView):
+    parameters = ("preset",)
+
     @extend_schema(
         tags=["checks"],
         operation_id="checks_retrieve",
-        responses={200: CheckSerializer, 304: NOT_MODIFIED, 404: NOT_FOUND},
+        parameters=[
+            OpenApiParameter(
+                "preset",
+                OpenApiTypes.STR,
+                enum=list(Preset.values),
+                description="Answer for this configuration only, like the check page's "
+                "?preset=: measured, else estimated, else none",
+            )
+        ],
+        responses={200: CheckSerializer, 304: NOT_MODIFIED, 400: BAD_QUERY, 404: NOT_FOUND},
     )
     def get(self, request: Request, model: str, gpu: str) -> Response:
         """Will this model run on this GPU? Summaries by configuration, the verdict, and
@@ -89,31 +122,28 @@ class Check(ApiViewMixin, APIView):
         card = _by_slug(Gpu, gpu)
         if card is None:
             raise NotFound(f"There is no GPU {gpu!r} in the catalog.")
-        summaries = (
-            Summary.objects.for_pair(image_model, card)
-            .select_related("configuration")
-            .order_by("synthetic", *(f"configuration__{f}" for f in _CONFIGURATION_ORDER))
-        )
-        claims = (
-            PublishedClaim.objects.filter(model=image_model)
-            .filter(Q(gpu=card) | Q(gpu__isnull=True))
-            .select_related("gpu", "configuration")
-        )
-        size = (image_model.default_width, image_model.default_height, image_model.default_steps)
-        measured = {
-            (s.configuration.runtime, s.configuration.precision, s.configuration.offload)
-            for s in summaries
-            if (s.configuration.width, s.configuration.height, s.configuration.steps) == size
-        }
+        found = answers.check(image_model, card, preset_of(request))
         data = {
             "model": image_model,
             "gpu": card,
-            "verdict": pair_verdict(image_model, card),
-            "summaries": summaries,
-            "claims": claims,
-            "estimate": estimates.for_pair(image_model, card, exclude=measured),
+            "verdict": found.verdict,
+            "answer": found.answer,
+            "summaries": found.summaries,
+            "claims": found.claims,
+            "estimate": found.estimate,
         }
-        return Response(CheckSerializer(data).data)
+        context = {"request": request, "capacity_mib": answers.capacity(card)}
+        return Response(CheckSerializer(data, context=context).data)
+
+
+def preset_of(request: Request) -> str:
+    """The ?preset= asked for ("" for none); a name that is no preset is a 400."""
+    preset = request.query_params.get("preset", "")
+    if preset and preset not in Preset.values:
+        raise ValidationError(
+            {"preset": f"is not a configuration; use one of {', '.join(Preset.values)}"}
+        )
+    return preset
 
 
 class Consensus(ApiViewMixin, APIView):
@@ -138,9 +168,6 @@ def _by_slug(model_class, slug: str):
     if "\x00" in slug:
         return None
     return model_class.objects.filter(slug=slug).first()
-
-
-_CONFIGURATION_ORDER = ("runtime", "precision", "offload", "width", "height", "steps")
 
 
 @extend_schema(
@@ -172,6 +199,11 @@ class ResultList(ApiViewMixin, generics.ListAPIView):
 
     serializer_class = ResultSerializer
     renderer_classes = [JSONRenderer, CSVRenderer]
+    parameters = (
+        *ResultFilter.base_filters,
+        ResultCursorPagination.cursor_query_param,
+        ResultCursorPagination.page_size_query_param,
+    )
     pagination_class = ResultCursorPagination
     filter_backends = [DjangoFilterBackend]
     filterset_class = ResultFilter

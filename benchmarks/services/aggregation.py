@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from benchmarks.caching import data_changed
@@ -35,8 +35,6 @@ from benchmarks.models import (
     COUNTED,
     COUNTED_COLUMNS,
     Configuration,
-    Gpu,
-    ImageModel,
     Result,
     Summary,
     SummarySketches,
@@ -70,19 +68,6 @@ def combine_verdicts(verdicts) -> str:
     """The best of several verdicts: runs > needs_offload > does_not_fit > unknown."""
     present = set(verdicts)
     return next((v.value for v in _VERDICT_ORDER if v in present), Verdict.UNKNOWN.value)
-
-
-def pair_verdict(model: ImageModel, gpu: Gpu) -> str:
-    """The verdict for a model on a card, over its real (not synthetic) summaries at the
-    model's default resolution and steps; pages and the API both show this one."""
-    summaries = Summary.objects.real().filter(
-        model=model,
-        gpu=gpu,
-        configuration__width=F("model__default_width"),
-        configuration__height=F("model__default_height"),
-        configuration__steps=F("model__default_steps"),
-    )
-    return combine_verdicts(summaries.values_list("verdict", flat=True))
 
 
 # -- one group -----------------------------------------------------------------------------

@@ -54,8 +54,9 @@ def _replay(submission: Submission) -> Reply:
     return Reply(201, response, {"Location": response.get("permalink", "")})
 
 
-def submit(body: bytes, client_ip: str) -> Reply:
-    """Answer one POST /contribute: store a signed result, or say why not."""
+def submit(body: bytes, client_ip: str, site: str = "") -> Reply:
+    """Answer one POST /contribute: store a signed result, or say why not. Permalinks
+    name `site` (benchmarks.site.site_url of the request)."""
     document = parse(body, client_ip)
     require_purpose(document, wire.PURPOSE_CONTRIBUTE, "POST /contribute")
     contributor = authenticate(document)
@@ -75,7 +76,7 @@ def submit(body: bytes, client_ip: str) -> Reply:
     # id) and (key, nonce) refuse the insert of a retry, a reused id or a replayed nonce
     # (or a parallel request's twin), and _after_race answers it as if it had looked.
     try:
-        return _store(document, body, digest, contributor)
+        return _store(document, body, digest, contributor, site)
     except IntegrityError:
         answer = _after_race(document, digest)
         if answer is None:
@@ -117,7 +118,11 @@ def _after_race(document: wire.SignedDocument, digest: str) -> Reply | None:
 
 
 def _store(
-    document: wire.SignedDocument, body: bytes, digest: str, contributor: Contributor | None
+    document: wire.SignedDocument,
+    body: bytes,
+    digest: str,
+    contributor: Contributor | None,
+    site: str,
 ) -> Reply:
     with transaction.atomic():
         if contributor is None:
@@ -153,7 +158,7 @@ def _store(
         # Judged against the consensus as it stands, so a straying image never counts.
         result.image_differs = consensus.strays(result)
         result.save()
-        response = _created_response(result)
+        response = _created_response(result, site)
         submission.response = response
         submission.save(update_fields=["response"])
         update_summary.delay_on_commit(
@@ -165,12 +170,12 @@ def _store(
     return Reply(201, response, {"Location": response["permalink"]})
 
 
-def _created_response(result: Result) -> dict[str, Any]:
+def _created_response(result: Result, site: str) -> dict[str, Any]:
     c = result.configuration
     return {
         "result_id": result.pk,
-        "permalink": permalink(result.pk),
-        "check_page": check_page(result.model.slug, result.gpu.slug),
+        "permalink": permalink(result.pk, site),
+        "check_page": check_page(result.model.slug, result.gpu.slug, site),
         "status": SubmissionStatus.ACCEPTED.value,
         "model": result.model.slug,
         "gpu": result.gpu.slug,

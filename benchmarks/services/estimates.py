@@ -64,13 +64,18 @@ SAME_ARCHITECTURE = "same_architecture"
 OTHER_ARCHITECTURES = "other_architectures"
 ARCHITECTURE_ONLY = "architecture_only"
 
-# The pair's estimated verdict.
-EXPECTED_TO_FIT = "expected_to_fit"
-NEEDS_OFFLOAD = "needs_offload"
+# The estimated verdict of one configuration (configuration_verdict), and of the pair (the
+# best of its configurations' in this order). A configuration's fit (FITS, TIGHT,
+# DOES_NOT_FIT) is klein_bench.contract.fit's, the rule doctor uses too.
+EXPECTED_TO_FIT = "expected_to_fit"  # fully resident, safely within the card's memory
+NEEDS_OFFLOAD = "needs_offload"  # safely within it only with offload
+MAY_NOT_FIT = "may_not_fit"  # within the card's memory at best: close to it, or to a display's
 EXPECTED_NOT_TO_FIT = "expected_not_to_fit"
+VERDICT_ORDER = (EXPECTED_TO_FIT, NEEDS_OFFLOAD, MAY_NOT_FIT, EXPECTED_NOT_TO_FIT)
 VERDICT_LABELS = {
     EXPECTED_TO_FIT: "expected to fit",
     NEEDS_OFFLOAD: "expected to need offload",
+    MAY_NOT_FIT: "may not fit",
     EXPECTED_NOT_TO_FIT: "expected not to fit",
 }
 
@@ -293,10 +298,20 @@ def _precision_rank(setup: Setup) -> int:
     return order.index(setup.precision) if setup.precision in order else len(order)
 
 
+def configuration_verdict(item: Estimate) -> str:
+    """The estimated verdict of one configuration on the card, from its fit: the one rule
+    every page, table and API answer shows ("" when the card's memory is unknown)."""
+    fit = item.memory.fit
+    if fit == FITS:
+        return EXPECTED_TO_FIT if item.setup.resident else NEEDS_OFFLOAD
+    return {TIGHT: MAY_NOT_FIT, DOES_NOT_FIT: EXPECTED_NOT_TO_FIT}.get(fit, "")
+
+
 def _preference(item: Estimate) -> tuple:
-    """Safely fitting first, then the fuller precision, then the faster."""
+    """The better verdict first, then fully resident, the fuller precision, the faster."""
     seconds = item.speed.seconds.value if item.speed else float("inf")
-    return (item.memory.fit != FITS, _precision_rank(item.setup), seconds)
+    verdict = VERDICT_ORDER.index(configuration_verdict(item))
+    return (verdict, not item.setup.resident, _precision_rank(item.setup), seconds)
 
 
 def estimate_pair(
@@ -307,19 +322,14 @@ def estimate_pair(
     *,
     usable_mib: float | None = None,
 ) -> PairEstimate:
-    """Every setup's estimate, and the pair's: expected to fit fully resident, expected
-    to need offload, or expected not to fit."""
+    """Every setup's estimate, and the pair's: the best of their configuration_verdict, led
+    by the configuration that has it (none when nothing is expected to fit)."""
     estimates = [estimate(model, card, s, observations, usable_mib=usable_mib) for s in setups]
-    if not card.vram_mb:
+    if not card.vram_mb or not estimates:
         return PairEstimate("", None, estimates)
-    fitting = [e for e in estimates if e.memory.fit in (FITS, TIGHT)]
-    resident = sorted((e for e in fitting if e.setup.resident), key=_preference)
-    offloaded = sorted((e for e in fitting if not e.setup.resident), key=_preference)
-    if resident:
-        return PairEstimate(EXPECTED_TO_FIT, resident[0], estimates)
-    if offloaded:
-        return PairEstimate(NEEDS_OFFLOAD, offloaded[0], estimates)
-    return PairEstimate(EXPECTED_NOT_TO_FIT, None, estimates)
+    lead = min(estimates, key=_preference)
+    verdict = configuration_verdict(lead)
+    return PairEstimate(verdict, None if verdict == EXPECTED_NOT_TO_FIT else lead, estimates)
 
 
 # -- reading the rows --------------------------------------------------------------------------

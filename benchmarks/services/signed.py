@@ -19,6 +19,7 @@ from klein_bench.contract import wire
 
 from benchmarks.models import Contributor
 from benchmarks.services import ratelimit
+from benchmarks.site import site_url
 
 # An error answer names at most this many fields, so that it stays small whatever was sent.
 MAX_FIELDS = 50
@@ -89,16 +90,13 @@ def server_error() -> Refused:
 _AUTHENTICATE = {"WWW-Authenticate": 'KleinBench-Ed25519 realm="klein-bench"'}
 
 
-def _site_url(path: str) -> str:
-    return settings.SITE_URL + path
+def permalink(result_id: int, site: str = "") -> str:
+    """The result's page at `site` (benchmarks.site.site_url; without one, its fallback)."""
+    return (site or site_url()) + reverse("checkpages:result", args=[result_id])
 
 
-def permalink(result_id: int) -> str:
-    return _site_url(reverse("checkpages:result", args=[result_id]))
-
-
-def check_page(model_slug: str, gpu_slug: str) -> str:
-    return _site_url(reverse("checkpages:pair", args=[model_slug, gpu_slug]))
+def check_page(model_slug: str, gpu_slug: str, site: str = "") -> str:
+    return (site or site_url()) + reverse("checkpages:pair", args=[model_slug, gpu_slug])
 
 
 def _rate_limited(exc: ratelimit.RateLimited) -> Refused:

@@ -73,11 +73,11 @@ def _bad_withdrawal(errors: dict[str, str]) -> Refused:
     )
 
 
-def _withdrawn_response(result: Result, withdrawn_at: datetime) -> dict[str, Any]:
+def _withdrawn_response(result: Result, withdrawn_at: datetime, site: str) -> dict[str, Any]:
     return {
         "result_id": result.pk,
-        "permalink": permalink(result.pk),
-        "check_page": check_page(result.model.slug, result.gpu.slug),
+        "permalink": permalink(result.pk, site),
+        "check_page": check_page(result.model.slug, result.gpu.slug, site),
         "status": SubmissionStatus.WITHDRAWN.value,
         "withdrawn_at": wire.format_created_at(withdrawn_at),
     }
@@ -95,8 +95,9 @@ def _use_nonce(contributor: Contributor | None, document: wire.SignedDocument) -
         raise nonce_reused() from exc
 
 
-def withdraw(result_id: int, body: bytes, client_ip: str) -> Reply:
-    """Answer one DELETE /contribute/<result_id>: withdraw the key's own result."""
+def withdraw(result_id: int, body: bytes, client_ip: str, site: str = "") -> Reply:
+    """Answer one DELETE /contribute/<result_id>: withdraw the key's own result
+    (permalinks naming `site`, benchmarks.site.site_url of the request)."""
     document = parse(body, client_ip)
     require_purpose(document, wire.PURPOSE_WITHDRAW, "DELETE /contribute/<id>")
     reason = _withdraw_request(document, result_id)
@@ -125,12 +126,12 @@ def withdraw(result_id: int, body: bytes, client_ip: str) -> Reply:
         if submission.withdrawal_body == text:
             if submission.status == SubmissionStatus.WITHDRAWN:
                 # An identical retry: the original answer.
-                return Reply(200, _withdrawn_response(result, submission.withdrawn_at))
+                return Reply(200, _withdrawn_response(result, submission.withdrawn_at, site))
             # The same signed withdrawal again after a moderator restored the result.
             raise nonce_reused()
         _use_nonce(contributor, document)
         if submission.status == SubmissionStatus.WITHDRAWN:
-            return Reply(200, _withdrawn_response(result, submission.withdrawn_at))
+            return Reply(200, _withdrawn_response(result, submission.withdrawn_at, site))
         now = timezone.now()
         submission.status = SubmissionStatus.WITHDRAWN
         submission.withdrawn_at = now
@@ -144,4 +145,4 @@ def withdraw(result_id: int, body: bytes, client_ip: str) -> Reply:
             result.model_id, result.gpu_id, result.configuration_id, result.synthetic
         )
     log.info("result %s withdrawn by %s", result.pk, document.key_id)
-    return Reply(200, _withdrawn_response(result, now))
+    return Reply(200, _withdrawn_response(result, now, site))

@@ -93,7 +93,7 @@ def test_the_index_shows_each_card_s_verdict_in_words_and_filters_by_preset(site
     }
     assert rows["RTX 4090 24 GiB"] == "runs 1.9 s · 19.2 GiB bf16-resident (diffusers)"
     assert rows["RTX 5070 12 GiB"] == "runs 2.4 s · 8.5 GiB fp8-storage (ComfyUI)"
-    assert rows["RTX 5080 16 GiB"].startswith("unknown estimate: expected to fit in ")
+    assert rows["RTX 5080 16 GiB"].startswith("expected to fit estimate in ")
     assert rows["RTX 5080 16 GiB"].endswith(" measure it")
     assert "Klein tiny random" not in visible_text(page)
     screenshot("index")
@@ -103,13 +103,14 @@ def test_the_index_shows_each_card_s_verdict_in_words_and_filters_by_preset(site
     page.get_by_role("button", name="Show").click()
     assert page.url == f"{site.url}/check/?preset=bf16-resident"
     cell = page.get_by_role(
-        "link", name="FLUX.2 [klein] 4B on the NVIDIA GeForce RTX 5070: does not fit"
+        "link",
+        name="FLUX.2 [klein] 4B on the NVIDIA GeForce RTX 5070 in bf16-resident: does not fit",
     )
     assert cell.count() == 1
     screenshot("index-bf16-resident")
 
 
-def test_a_card_nobody_measured_says_unknown_and_shows_the_nearest_measured_cards(
+def test_a_card_nobody_measured_leads_with_its_estimate_and_shows_the_nearest_measured_cards(
     site, page, screenshot
 ):
     fill_rtx_5070(Client())
@@ -117,9 +118,8 @@ def test_a_card_nobody_measured_says_unknown_and_shows_the_nearest_measured_card
     page.goto(f"{site.url}/check/flux-2-klein-4b/rtx-5070-ti/")
 
     text = visible_text(page)
-    assert (
-        "Unknown: no measurements yet. expected to fit estimate Estimate: expected to fit" in text
-    )
+    assert "4 steps expected to fit estimate Estimate: expected to fit" in text
+    assert "Nobody has submitted a result for FLUX.2 [klein] 4B on this card yet" in text
     assert "Memory 16 GiB Memory bandwidth 896 GB/s" in text
     assert "klein-bench submit --model flux-2-klein-4b --preset fp8-storage" in text
     nearest = " ".join(page.locator("ul.nearest").inner_text().split())

@@ -21,7 +21,13 @@ from klein_bench import __version__
 from klein_bench.backends.comfyui.client import DEFAULT_URL as DEFAULT_COMFYUI_URL
 from klein_bench.catalog import RUNTIMES
 from klein_bench.commands.benchmark import benchmark_options, run_and_report
-from klein_bench.commands.common import KleinBenchGroup, agent_home, err_console, out_console
+from klein_bench.commands.common import (
+    EXIT_PROBLEM,
+    KleinBenchGroup,
+    agent_home,
+    err_console,
+    out_console,
+)
 from klein_bench.commands.reproduce import reproduce
 from klein_bench.commands.submit import submit, withdraw
 from klein_bench.contract.models import DEFAULT_MODEL, MODELS
@@ -83,6 +89,9 @@ def doctor(
 ) -> None:
     """Check the GPU, driver, torch, diffusers, RAM, disk, weights and ComfyUI; say what to fix.
 
+    Exits with status 1 when it finds a problem to fix (with --json too), 0 otherwise;
+    warnings alone do not fail it.
+
     \b
     Examples:
       klein-bench doctor
@@ -103,8 +112,10 @@ def doctor(
     result = diagnose(weights, runtime=runtime, comfyui_url=comfyui_url, model=model)
     if as_json:
         click.echo(json.dumps(asdict(result), indent=2, default=str))
-        return
-    report.print_doctor(out_console(), result)
+    else:
+        report.print_doctor(out_console(), result)
+    if result.problems:
+        click.get_current_context().exit(EXIT_PROBLEM)
 
 
 @main.command()
@@ -130,7 +141,7 @@ def run(ctx: click.Context, output: Path | None, **options: Any) -> None:
       klein-bench run --model klein-tiny-random
       klein-bench run --model flux-2-klein-9b --synthetic --preset fp8-storage
       klein-bench run --preset bf16-model-offload --runs 10 -o result.json
-      klein-bench run --synthetic --preset fp8-storage  # before a 16 GB download
+      klein-bench run --synthetic --preset fp8-storage  # before a 15 GiB download
       klein-bench run --weights ~/models/FLUX.2-klein-4B --gpu 1
       klein-bench run --runtime comfyui --comfyui-url http://127.0.0.1:8188
     """

@@ -406,8 +406,8 @@ def _memory_and_weights_findings(report: Report) -> list[Finding]:
             Finding(
                 "warning",
                 "memory",
-                f"{report.system_ram_gb:.0f} GB of system RAM: loading {spec.name} "
-                f"(~{weights_gib:.0f} GB of weights) will swap, and offload runs may be killed "
+                f"{report.system_ram_gb:.0f} GiB of system RAM: loading {spec.name} "
+                f"(~{weights_gib:.0f} GiB of weights) will swap, and offload runs may be killed "
                 "during VAE decode.",
                 "Close other programs, add swap, or use the fp8-storage preset.",
             )
@@ -418,14 +418,14 @@ def _memory_and_weights_findings(report: Report) -> list[Finding]:
     if report.weights_problem:
         add(Finding("problem", "weights", report.weights_problem))
     elif location is None:
-        needs = weights.download_needs_gb(spec.hf)
+        needs = weights.download_needs_gib(spec.hf)
         if report.free_disk_gb is not None and report.free_disk_gb < needs:
             add(
                 Finding(
                     "problem",
                     "disk",
-                    f"{report.free_disk_gb:.1f} GB free in {report.disk_path}; the weights need "
-                    f"about {needs:.0f} GB.",
+                    f"{report.free_disk_gb:.1f} GiB free in {report.disk_path}; the weights need "
+                    f"about {needs:.0f} GiB.",
                     "Free some space, or set HF_HUB_CACHE to a bigger disk.",
                 )
             )
@@ -436,7 +436,7 @@ def _memory_and_weights_findings(report: Report) -> list[Finding]:
                 f"{spec.name} weights are not in the Hugging Face cache "
                 f"({weights.hf_cache_dir()}).",
                 f"klein-bench run --model {spec.slug} --download (about "
-                f"{spec.hf.download_gb:.0f} GB), --weights PATH for a local copy"
+                f"{spec.hf.download_gib:.0f} GiB), --weights PATH for a local copy"
                 + (", or --synthetic to measure without them." if report.gpu_usable else "."),
             )
         )

@@ -256,7 +256,7 @@ def doctor_tables(report: Report) -> list[Any]:
     _row(
         software,
         "Free disk",
-        f"{report.free_disk_gb:.1f} GB in {report.disk_path}"
+        f"{report.free_disk_gb:.1f} GiB in {report.disk_path}"
         if report.free_disk_gb is not None
         else "—",
     )

@@ -280,6 +280,20 @@ class Home:
                 return entry
         return None
 
+    def sent_entry(self, result_id: int, server: str, key_id: str) -> dict[str, Any] | None:
+        """The history entry of the result a withdrawal signed by `key_id` took back from
+        `server`: the one sent there, else the only one this key sent with that id (the
+        same site under another address, like localhost for 127.0.0.1)."""
+        entry = self.find_result(result_id, server)
+        if entry is not None:
+            return entry
+        signed = [
+            e
+            for e in self.history()
+            if e.get("result_id") == result_id and e.get("key_id") == key_id
+        ]
+        return signed[0] if len(signed) == 1 else None
+
     # --- queue ---------------------------------------------------------------------
 
     def enqueue(

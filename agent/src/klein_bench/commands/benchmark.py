@@ -38,7 +38,9 @@ def benchmark_options(command: Callable) -> Callable:
             type=click.Choice(list(PRESETS)),
             default=DEFAULT_PRESET,
             show_default=True,
-            help="What runs: " + "; ".join(f"{p.name}: {p.description}" for p in PRESETS.values()),
+            help="What runs: "
+            + "; ".join(f"{p.name}: {p.description.rstrip('.')}" for p in PRESETS.values())
+            + ". `klein-bench doctor` says which fit this GPU.",
         ),
         click.option(
             "--runs",
@@ -68,7 +70,7 @@ def benchmark_options(command: Callable) -> Callable:
             "--download",
             is_flag=True,
             help="Download the model's weights into the HF cache if they are missing "
-            "(about 16 GB for a 4B model, 35 GB for a 9B).",
+            "(about 15 GiB for a 4B model, 33 GiB for a 9B).",
         ),
         click.option(
             "--synthetic",

@@ -76,7 +76,10 @@ def submit(
         outcomes = submission.send_pending(home, lambda url: platform_client(url, err), override)
         failed = 0
         for outcome in outcomes:
+            # Named as `klein-bench results` names it: by its local id.
+            name = outcome.document.local_id or outcome.document.submission_id
             if outcome.accepted is not None:
+                out_console().print(f"Local result {name}:")
                 print_accepted(out_console(), outcome.accepted)
             else:
                 failed += 1
@@ -86,7 +89,7 @@ def submit(
                     else "removed from the queue"
                 )
                 err.print(
-                    f"[red]{outcome.document.submission_id}[/]: {escape(outcome.problem.message)} "
+                    f"[red]Local result {escape(name)}[/]: {escape(outcome.problem.message)} "
                     f"({kept})",
                     soft_wrap=True,
                 )
@@ -145,8 +148,25 @@ def submit(
     print_accepted(out_console(), accepted)
 
 
+class ResultId(click.ParamType):
+    """The server's result id: a whole number from 1, as in the permalink /r/ID."""
+
+    name = "ID"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int:
+        text = str(value).strip()
+        if text.isascii() and text.isdigit() and int(text) >= 1:
+            return int(text)
+        self.fail(
+            f"{value!r} is not a result id: give the server's result id, the number at the end "
+            "of the permalink …/r/ID (`klein-bench results` shows it as “sent as ID”).",
+            param,
+            ctx,
+        )
+
+
 @click.command()
-@click.argument("result_id", type=click.IntRange(min=1), metavar="ID")
+@click.argument("result_id", type=ResultId(), metavar="ID")
 @server_option
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_context
@@ -166,11 +186,13 @@ def withdraw(ctx: click.Context, result_id: int, server: str, yes: bool) -> None
     from klein_bench.upload import normalize_server
 
     home = agent_home()
-    if is_explicit(ctx, "server"):
-        server = normalize_server(server)
-    else:
+    recorded = not is_explicit(ctx, "server")
+    if recorded:
         sent = home.find_result(result_id)
+        recorded = bool(sent and sent.get("server"))
         server = normalize_server((sent or {}).get("server") or server)
+    else:
+        server = normalize_server(server)
     if not yes:
         click.confirm(f"Withdraw result {result_id} from {server}?", abort=True)
     body, key_id, known = submission.withdrawal(home, result_id, server)
@@ -181,8 +203,16 @@ def withdraw(ctx: click.Context, result_id: int, server: str, yes: bool) -> None
             f"signing with the current key {key_id}.",
             soft_wrap=True,
         )
-    platform_client(server, err).withdraw(result_id, body)
-    entry = home.find_result(result_id, server)
+    try:
+        platform_client(server, err).withdraw(result_id, body)
+    except submission.ServerUnreachable as exc:
+        if not recorded:
+            raise
+        raise KleinBenchError(
+            f"{exc.message} That is where this machine's history says result {result_id} was "
+            "sent; if the site now runs elsewhere, pass --server URL."
+        ) from exc
+    entry = home.sent_entry(result_id, server, key_id)
     if entry is not None:
         home.update_history(entry["local_id"], status="withdrawn")
     out_console().print(

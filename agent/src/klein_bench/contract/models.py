@@ -196,12 +196,12 @@ KLEIN_4B = ModelSpec(
     description=(
         "Black Forest Labs' step-distilled 4B text-to-image model: a 3.9B-parameter Flux2 "
         "transformer, the Qwen3-4B text encoder and the Flux.2 VAE. 4 steps, guidance 1.0, "
-        "1024x1024. About 16 GB of BF16 weights."
+        "1024x1024. About 15 GiB of BF16 weights."
     ),
     licence=APACHE,
     architecture=KLEIN_4B_ARCHITECTURE,
     protocols=(KLEIN4B_T2I_V1,),
-    hf=HuggingFaceWeights("black-forest-labs/FLUX.2-klein-4B", download_gb=16),
+    hf=HuggingFaceWeights("black-forest-labs/FLUX.2-klein-4B", download_gib=15),
     comfyui=ComfyUIFiles(
         template="image_flux2_klein_text_to_image: Text to Image (Flux.2 Klein 4B)",
         diffusion_models={
@@ -225,7 +225,7 @@ KLEIN_BASE_4B = dataclasses.replace(
         "passes per step (prompt and negative prompt)."
     ),
     protocols=(KLEIN_BASE_4B_T2I_V1,),
-    hf=HuggingFaceWeights("black-forest-labs/FLUX.2-klein-base-4B", download_gb=16),
+    hf=HuggingFaceWeights("black-forest-labs/FLUX.2-klein-base-4B", download_gib=15),
     comfyui=ComfyUIFiles(
         template="image_flux2_klein_text_to_image: Text to Image (Flux.2 Klein 4B)",
         diffusion_models={
@@ -244,14 +244,14 @@ KLEIN_9B = ModelSpec(
     description=(
         "Black Forest Labs' step-distilled 9B text-to-image model: a 9.1B-parameter Flux2 "
         "transformer, the Qwen3-8B text encoder and the Flux.2 VAE. 4 steps, guidance 1.0, "
-        "1024x1024. About 35 GB of BF16 weights. Non-commercial licence."
+        "1024x1024. About 33 GiB of BF16 weights. Non-commercial licence."
     ),
     licence=NON_COMMERCIAL,
     licence_url=NON_COMMERCIAL_URL,
     commercial_use=False,
     architecture=KLEIN_9B_ARCHITECTURE,
     protocols=(KLEIN_9B_T2I_V1,),
-    hf=HuggingFaceWeights("black-forest-labs/FLUX.2-klein-9B", download_gb=35, gated=True),
+    hf=HuggingFaceWeights("black-forest-labs/FLUX.2-klein-9B", download_gib=33, gated=True),
     comfyui=ComfyUIFiles(
         template="Text to Image (Flux.2 Klein 9B)",
         diffusion_models={
@@ -275,7 +275,7 @@ KLEIN_BASE_9B = dataclasses.replace(
         "passes per step. Non-commercial licence."
     ),
     protocols=(KLEIN_BASE_9B_T2I_V1,),
-    hf=HuggingFaceWeights("black-forest-labs/FLUX.2-klein-base-9B", download_gb=35, gated=True),
+    hf=HuggingFaceWeights("black-forest-labs/FLUX.2-klein-base-9B", download_gib=33, gated=True),
     comfyui=ComfyUIFiles(
         template="Text to Image (Flux.2 Klein 9B)",
         diffusion_models={

@@ -33,7 +33,7 @@ class HuggingFaceWeights:
 
     repo: str
     # BF16 weights on disk; the download wants this much free space and a little more.
-    download_gb: float
+    download_gib: float
     subfolders: tuple[str, ...] = DIFFUSERS_SUBFOLDERS
     # Whether the repository asks users to accept its licence first (`hf auth login`).
     gated: bool = False

@@ -20,7 +20,7 @@ from klein_bench.errors import KleinBenchError
 
 COMPONENTS_WITH_WEIGHTS = ("transformer", "text_encoder", "vae")
 # Room for the download's temporary files beyond the weights.
-DOWNLOAD_MARGIN_GB = 1.0
+DOWNLOAD_MARGIN_GIB = 2.0
 _WEIGHT_SUFFIXES = (".safetensors", ".bin")
 
 
@@ -46,8 +46,8 @@ def hf_cache_dir() -> Path:
     return Path(cache).expanduser() / "huggingface" / "hub"
 
 
-def download_needs_gb(hf: HuggingFaceWeights) -> float:
-    return hf.download_gb + DOWNLOAD_MARGIN_GB
+def download_needs_gib(hf: HuggingFaceWeights) -> float:
+    return hf.download_gib + DOWNLOAD_MARGIN_GIB
 
 
 def _hf(spec: ModelSpec) -> HuggingFaceWeights:
@@ -212,7 +212,7 @@ def require(spec: ModelSpec, weights: Path | None, *, download: bool) -> Weights
         raise KleinBenchError(
             f"{spec.name} weights were not found in the Hugging Face cache "
             f"({hf_cache_dir()}): pass --weights PATH to a local copy, add --download to "
-            f"fetch them (about {hf.download_gb:.0f} GB), or try --synthetic to measure "
+            f"fetch them (about {hf.download_gib:.0f} GiB), or try --synthetic to measure "
             "without them."
         )
     if weights is not None:
@@ -236,12 +236,12 @@ def download_weights(spec: ModelSpec) -> WeightsLocation:
     hf = _hf(spec)
     cache = hf_cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
-    free_gb = shutil.disk_usage(cache).free / 1024**3
-    needs = download_needs_gb(hf)
-    if free_gb < needs:
+    free_gib = shutil.disk_usage(cache).free / 1024**3
+    needs = download_needs_gib(hf)
+    if free_gib < needs:
         raise KleinBenchError(
-            f"The download needs about {needs:.0f} GB free in {cache} but only "
-            f"{free_gb:.1f} GB are: free some space, or point HF_HUB_CACHE at a bigger disk."
+            f"The download needs about {needs:.0f} GiB free in {cache} but only "
+            f"{free_gib:.1f} GiB are: free some space, or point HF_HUB_CACHE at a bigger disk."
         )
     gated = (
         " and accept the model's licence on its Hugging Face page, then `hf auth login`"
