@@ -71,7 +71,8 @@ def test_an_unknown_result_is_one_sentence_with_the_fix(cli, platform):
         ),
         (
             {"protocol_version": "klein4b-t2i-v0"},
-            "it ran protocol klein4b-t2i-v0, this agent runs klein4b-t2i-v1; update the agent.",
+            "it ran protocol klein4b-t2i-v0, this agent runs klein4b-t2i-v1 for klein-tiny-random; "
+            "update the agent.",
         ),
         (
             {"width": 512},
