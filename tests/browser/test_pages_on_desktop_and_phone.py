@@ -174,7 +174,7 @@ def test_at_1280_px_the_5070_table_shows_every_column_with_its_notes_wrapped(sit
     table = desktop.locator("table.configs")
     assert table.bounding_box()["x"] + table.bounding_box()["width"] <= DESKTOP
     contributors = table.locator("thead th").last
-    assert contributors.inner_text() == "Contributors"
+    assert contributors.inner_text() == "Independent contributors"
     assert contributors.bounding_box()["x"] + contributors.bounding_box()["width"] <= DESKTOP
     note = table.locator(".flag-word")
     assert note.inner_text() == "above the card's memory"
